@@ -1,0 +1,19 @@
+"""Sample images from a network snapshot: `python sample.py name=demo seeds=[0,1,2] truncation_psi=0.5`."""
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from stylegan_exp.config import register_configs
+from stylegan_exp.run import start_sampling
+
+register_configs()
+
+
+@hydra.main(config_path="conf", config_name="sample", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    start_sampling(cfg, HydraConfig.get().runtime.output_dir)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,145 @@
+"""The project's one image loader: Pillow in, uint8 HWC NumPy arrays out.
+
+Every stage that touches image files goes through here so that decoding rules (mode → channels,
+what counts as corrupt, how files are written) are the same everywhere.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+# Channels an image decodes to by default. Palette, CMYK and colour-space modes become RGB (or
+# RGBA when they carry transparency); high-bit-depth single-band modes become grayscale.
+_MODE_CHANNELS = {
+    "1": 1,
+    "L": 1,
+    "I": 1,
+    "F": 1,
+    "I;16": 1,
+    "I;16B": 1,
+    "I;16L": 1,
+    "I;16N": 1,
+    "LA": 2,
+    "La": 2,
+    "RGB": 3,
+    "P": 3,
+    "CMYK": 3,
+    "YCbCr": 3,
+    "LAB": 3,
+    "HSV": 3,
+    "RGBA": 4,
+    "RGBa": 4,
+    "RGBX": 3,
+    "PA": 4,
+}
+_CHANNEL_MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
+_SUFFIX_FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg"}
+
+
+class ImageError(ValueError):
+    """An image file that cannot be read or decoded; the message is one line naming the file."""
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What the header says about an image, without decoding its pixels."""
+
+    path: Path
+    width: int
+    height: int
+    channels: int
+    format: str
+    mode: str = ""
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _mode_channels(image: Image.Image) -> int:
+    if image.mode == "P" and "transparency" in image.info:
+        return 4
+    return _MODE_CHANNELS.get(image.mode, len(image.getbands()))
+
+
+def read_image_info(path: str | os.PathLike) -> ImageInfo:
+    """Read size, channels and format from the header only (cheap enough to scan whole folders)."""
+    path = Path(path)
+    try:
+        with Image.open(path) as image:
+            return ImageInfo(
+                path, image.width, image.height, _mode_channels(image), image.format or "", image.mode
+            )
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise ImageError(f"{path}: cannot read image ({_one_line(exc)})") from exc
+
+
+def decode_image(data: bytes, channels: int | None = None, *, name: str = "<bytes>") -> np.ndarray:
+    """Fully decode encoded image bytes to uint8 HWC; `name` is what error messages call the data."""
+    if channels is not None and channels not in _CHANNEL_MODES:
+        raise ValueError(f"channels must be one of {sorted(_CHANNEL_MODES)}, got {channels}")
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()  # Decode now: truncated files must fail here, not later in training.
+            mode = _CHANNEL_MODES[channels or _mode_channels(image)]
+            if image.mode != mode:
+                image = image.convert(mode)
+            array = np.asarray(image, dtype=np.uint8)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise ImageError(f"{name}: cannot decode image ({_one_line(exc)})") from exc
+    return array[:, :, None] if array.ndim == 2 else array
+
+
+def load_image(path: str | os.PathLike, channels: int | None = None) -> np.ndarray:
+    """Decode an image file to uint8 HWC; channels=1/3 converts to grayscale/RGB."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ImageError(f"{path}: cannot read image ({_one_line(exc)})") from exc
+    return decode_image(data, channels, name=str(path))
+
+
+def encode_image(array: np.ndarray, fmt: str, jpeg_quality: int = 95) -> bytes:
+    """Encode a uint8 HW1/HW3 (or HW) array as PNG or JPEG bytes."""
+    array = np.asarray(array)
+    if (
+        array.dtype != np.uint8
+        or array.ndim not in (2, 3)
+        or (array.ndim == 3 and array.shape[2] not in (1, 3))
+    ):
+        raise ValueError(f"expected a uint8 HW, HW1 or HW3 array, got {array.dtype} {array.shape}")
+    fmt = fmt.lower()
+    if fmt not in ("png", "jpeg", "jpg"):
+        raise ValueError(f"unsupported image format {fmt!r} (png or jpeg)")
+    image = Image.fromarray(array[:, :, 0] if array.ndim == 3 and array.shape[2] == 1 else array)
+    buffer = io.BytesIO()
+    if fmt == "png":
+        image.save(buffer, format="PNG")
+    else:
+        image.save(buffer, format="JPEG", quality=jpeg_quality)
+    return buffer.getvalue()
+
+
+def save_image(array: np.ndarray, path: str | os.PathLike) -> None:
+    """Write an image atomically (temp file in the same folder, then rename): never a half-written file."""
+    path = Path(path)
+    fmt = _SUFFIX_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise ImageError(f"{path}: unsupported image suffix (use .png, .jpg or .jpeg)")
+    data = encode_image(array, fmt)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

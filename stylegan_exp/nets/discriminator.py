@@ -1,0 +1,76 @@
+"""The original `D_basic` discriminator with minibatch stddev, grown progressively by level."""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from stylegan_exp.nets.generator import NetworkSize
+from stylegan_exp.nets.layers import (
+    Conv2D,
+    Dense,
+    blur2d,
+    downscale2d,
+    lerp,
+    lrelu,
+    minibatch_stddev,
+)
+
+
+class DiscriminatorBlock(tf.Module):
+    """conv → blur → conv + 2× downscale; the 4×4 block ends in mbstd, conv, dense, dense → score."""
+
+    def __init__(self, level: int, size: NetworkSize, mbstd_group_size: int, mbstd_num_features: int,
+                 fused_scale_min_res: int, name: str | None = None) -> None:
+        super().__init__(name=name)
+        self.level = level
+        self.fromrgb = Conv2D(size.num_channels, size.nf(level - 1), 1, use_bias=True)
+        self.mbstd_group_size = mbstd_group_size
+        self.mbstd_num_features = mbstd_num_features
+        if level >= 3:
+            self.fused = 2**level >= fused_scale_min_res
+            self.conv0 = Conv2D(size.nf(level - 1), size.nf(level - 1), 3, use_bias=True)
+            self.conv1 = Conv2D(size.nf(level - 1), size.nf(level - 2), 3, use_bias=True,
+                                scaling="down" if self.fused else None)
+        else:
+            extra = mbstd_num_features if mbstd_group_size > 1 else 0
+            self.conv = Conv2D(size.nf(1) + extra, size.nf(1), 3, use_bias=True)
+            self.dense0 = Dense(size.nf(1) * 16, size.nf(0))
+            self.dense1 = Dense(size.nf(0), 1, gain=1.0)
+
+    def __call__(self, x: tf.Tensor) -> tf.Tensor:
+        if self.level >= 3:
+            x = lrelu(self.conv0(x))
+            x = blur2d(x)
+            x = lrelu(self.conv1(x)) if self.fused else lrelu(downscale2d(self.conv1(x)))
+            return x
+        if self.mbstd_group_size > 1:
+            x = minibatch_stddev(x, self.mbstd_group_size, self.mbstd_num_features)
+        x = lrelu(self.conv(x))
+        x = lrelu(self.dense0(x))
+        return self.dense1(x)
+
+
+class Discriminator(tf.Module):
+    """Images at 2**level → one score each; `fade` blends in the downscaled image's lower-level path."""
+
+    def __init__(self, size: NetworkSize, *, mbstd_group_size: int = 4, mbstd_num_features: int = 1,
+                 fused_scale_min_res: int = 128, name: str | None = None) -> None:
+        super().__init__(name=name)
+        self.size = size
+        self.blocks = [
+            DiscriminatorBlock(level, size, mbstd_group_size, mbstd_num_features, fused_scale_min_res)
+            for level in range(2, size.resolution_log2 + 1)
+        ]
+
+    def __call__(self, images: tf.Tensor, level: int | None = None,
+                 fade: tf.Tensor | float = 0.0) -> tf.Tensor:
+        level = self.size.resolution_log2 if level is None else level
+        block = self.blocks[level - 2]
+        x = lrelu(block.fromrgb(images))
+        if level > 2:
+            x = block(x)
+            lower = lrelu(self.blocks[level - 3].fromrgb(downscale2d(images)))
+            x = lerp(x, lower, fade)
+            for block in reversed(self.blocks[1 : level - 2]):
+                x = block(x)
+        return self.blocks[0](x)[:, 0]

@@ -1,0 +1,176 @@
+"""The style-based generator: mapping network, synthesis network and the training-time extras
+(tracked w_avg, style mixing regularization, truncation), with progressive growing by level."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import tensorflow as tf
+
+from stylegan_exp.nets.layers import (
+    Conv2D,
+    Dense,
+    LayerEpilogue,
+    blur2d,
+    lerp,
+    lrelu,
+    pixel_norm,
+    upscale2d,
+)
+from stylegan_exp.train.schedule import log2_int
+
+
+@dataclass(frozen=True)
+class NetworkSize:
+    """The architecture knobs shared by G and D (`nf(stage)` as the original)."""
+
+    resolution: int
+    num_channels: int = 3
+    fmap_base: int = 8192
+    fmap_decay: float = 1.0
+    fmap_max: int = 512
+
+    @property
+    def resolution_log2(self) -> int:
+        return log2_int(self.resolution)
+
+    def nf(self, stage: int) -> int:
+        return min(int(self.fmap_base / (2.0 ** (stage * self.fmap_decay))), self.fmap_max)
+
+
+def num_style_layers(level: int) -> int:
+    """Style inputs used by a synthesis network of 2**level pixels (two per resolution)."""
+    return 2 * level - 2
+
+
+class Mapping(tf.Module):
+    """z → w: pixel-normalized latent through `layers` dense layers at lrmul 0.01."""
+
+    def __init__(self, latent_size: int, dlatent_size: int, layers: int = 8, fmaps: int = 512,
+                 lrmul: float = 0.01, normalize_latents: bool = True, name: str | None = None) -> None:
+        super().__init__(name=name)
+        self.normalize_latents = normalize_latents
+        sizes = [latent_size] + [fmaps] * (layers - 1) + [dlatent_size]
+        self.dense = [Dense(sizes[i], sizes[i + 1], lrmul=lrmul) for i in range(layers)]
+
+    def __call__(self, z: tf.Tensor) -> tf.Tensor:
+        x = pixel_norm(z) if self.normalize_latents else z
+        for layer in self.dense:
+            x = lrelu(layer(x))
+        return x
+
+
+class SynthesisBlock(tf.Module):
+    """One resolution of the synthesis network: (upscale) conv + epilogue, conv + epilogue."""
+
+    def __init__(self, level: int, size: NetworkSize, dlatent_size: int, use_noise: bool,
+                 fused_scale_min_res: int, name: str | None = None) -> None:
+        super().__init__(name=name)
+        self.level = level
+        res = 2**level
+        fmaps = size.nf(level - 1)
+        if level == 2:
+            self.const = tf.Variable(tf.ones([1, 4, 4, fmaps]), name="const")
+            self.conv0 = None
+        else:
+            self.fused = res >= fused_scale_min_res
+            self.conv0 = Conv2D(size.nf(level - 2), fmaps, 3, scaling="up" if self.fused else None)
+        self.epi0 = LayerEpilogue(fmaps, res, dlatent_size, use_noise)
+        self.conv1 = Conv2D(fmaps, fmaps, 3)
+        self.epi1 = LayerEpilogue(fmaps, res, dlatent_size, use_noise)
+        self.torgb = Conv2D(fmaps, size.num_channels, 1, gain=1.0, use_bias=True)
+
+    def __call__(self, x: tf.Tensor | None, w: tf.Tensor, randomize_noise: bool) -> tf.Tensor:
+        """w: [N, 2, dlatent] — the two style inputs of this resolution."""
+        if self.conv0 is None:
+            x = tf.tile(self.const, [tf.shape(w)[0], 1, 1, 1])
+        else:
+            x = self.conv0(x) if self.fused else self.conv0(upscale2d(x))
+            x = blur2d(x)
+        x = self.epi0(x, w[:, 0], randomize_noise)
+        x = self.conv1(x)
+        return self.epi1(x, w[:, 1], randomize_noise)
+
+
+class Synthesis(tf.Module):
+    """w per layer → image, grown progressively: `level` picks the output resolution 2**level."""
+
+    def __init__(self, size: NetworkSize, dlatent_size: int, use_noise: bool = True,
+                 fused_scale_min_res: int = 128, name: str | None = None) -> None:
+        super().__init__(name=name)
+        self.size = size
+        self.blocks = [
+            SynthesisBlock(level, size, dlatent_size, use_noise, fused_scale_min_res)
+            for level in range(2, size.resolution_log2 + 1)
+        ]
+
+    def __call__(self, dlatents: tf.Tensor, level: int, fade: tf.Tensor | float = 0.0,
+                 randomize_noise: bool = True) -> tf.Tensor:
+        """Images at 2**level; `fade` blends in the upsampled previous level (lod - floor(lod))."""
+        x = None
+        prev = None
+        for block in self.blocks[: level - 1]:
+            prev = x
+            x = block(x, dlatents[:, 2 * block.level - 4 : 2 * block.level - 2], randomize_noise)
+        images = self.blocks[level - 2].torgb(x)
+        if level > 2:
+            lower = upscale2d(self.blocks[level - 3].torgb(prev))
+            images = lerp(images, lower, fade)
+        return images
+
+
+class Generator(tf.Module):
+    """G = mapping + synthesis + the tracked average w used by the truncation trick."""
+
+    def __init__(self, size: NetworkSize, *, latent_size: int = 512, dlatent_size: int = 512,
+                 mapping_layers: int = 8, mapping_fmaps: int = 512, mapping_lrmul: float = 0.01,
+                 use_noise: bool = True, fused_scale_min_res: int = 128,
+                 name: str | None = None) -> None:
+        super().__init__(name=name)
+        self.size = size
+        self.latent_size = latent_size
+        self.num_layers = num_style_layers(size.resolution_log2)
+        self.mapping = Mapping(latent_size, dlatent_size, mapping_layers, mapping_fmaps, mapping_lrmul)
+        self.synthesis = Synthesis(size, dlatent_size, use_noise, fused_scale_min_res)
+        self.w_avg = tf.Variable(tf.zeros([dlatent_size]), trainable=False, name="dlatent_avg")
+
+    def map(self, z: tf.Tensor) -> tf.Tensor:
+        """z [N, latent] → w broadcast to every style layer [N, num_layers, dlatent]."""
+        w = self.mapping(z)
+        return tf.tile(w[:, None, :], [1, self.num_layers, 1])
+
+    def truncate(self, dlatents: tf.Tensor, psi: float, cutoff: int | None) -> tf.Tensor:
+        """w' = w_avg + psi (w - w_avg) on the layers below `cutoff` (all layers when None)."""
+        cutoff = self.num_layers if cutoff is None else cutoff
+        mask = tf.reshape(tf.range(self.num_layers) < cutoff, [1, -1, 1])
+        truncated = lerp(self.w_avg, dlatents, psi)
+        return tf.where(mask, truncated, dlatents)
+
+    def train_dlatents(self, z: tf.Tensor, level: int, rng: tf.random.Generator,
+                       mixing_prob: float, w_avg_beta: float) -> tf.Tensor:
+        """Training-time w: updates w_avg and applies style mixing regularization at this level."""
+        dlatents = self.map(z)
+        batch_avg = tf.reduce_mean(dlatents[:, 0], axis=0)
+        self.w_avg.assign(lerp(batch_avg, self.w_avg, w_avg_beta))
+        if mixing_prob <= 0:
+            return dlatents
+        cur_layers = num_style_layers(level)
+        z2 = rng.normal(tf.shape(z))
+        dlatents2 = self.map(z2)
+        if cur_layers > 1:
+            mixed = rng.uniform([]) < mixing_prob
+            random_cutoff = rng.uniform([], 1, cur_layers, dtype=tf.int32)
+            cutoff = tf.where(mixed, random_cutoff, cur_layers)
+        else:
+            cutoff = tf.constant(cur_layers)
+        mask = tf.reshape(tf.range(self.num_layers) < cutoff, [1, -1, 1])
+        return tf.where(mask, dlatents, dlatents2)
+
+    def __call__(self, z: tf.Tensor, level: int | None = None, fade: tf.Tensor | float = 0.0, *,
+                 psi: float = 1.0, cutoff: int | None = None, randomize_noise: bool = True) -> tf.Tensor:
+        """Sampling path: z → (truncated) w → image at 2**level (full resolution when None)."""
+        level = self.size.resolution_log2 if level is None else level
+        dlatents = self.map(z)
+        if psi != 1.0:
+            dlatents = self.truncate(dlatents, psi, cutoff)
+        return self.synthesis(dlatents, level, fade, randomize_noise)

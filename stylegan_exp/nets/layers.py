@@ -1,0 +1,206 @@
+"""StyleGAN building blocks (NHWC) with the original's equalized learning rate and weight layouts.
+
+Weights are stored as the original stores them ([k, k, in, out] for convolutions, [in, out] for
+dense layers) so original `.pkl` snapshots map onto these variables without reshuffling.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import tensorflow as tf
+
+SQRT2 = math.sqrt(2.0)
+
+
+def runtime_scale(fan_in: int, gain: float = SQRT2, lrmul: float = 1.0) -> float:
+    """Equalized learning rate: the weight multiplier applied at run time (He constant times lrmul)."""
+    return gain / math.sqrt(fan_in) * lrmul
+
+
+def _weight(shape: tuple[int, ...], lrmul: float, name: str) -> tf.Variable:
+    """Weights start at N(0, 1/lrmul) so that, after the runtime scale, every layer learns at one speed."""
+    init = tf.random.normal(shape, stddev=1.0 / lrmul)
+    return tf.Variable(init, name=name)
+
+
+def lrelu(x: tf.Tensor, alpha: float = 0.2) -> tf.Tensor:
+    return tf.nn.leaky_relu(x, alpha)
+
+
+class Dense(tf.Module):
+    """Fully connected layer with equalized learning rate; bias (if any) also scaled by lrmul."""
+
+    def __init__(self, fan_in: int, fmaps: int, *, gain: float = SQRT2, lrmul: float = 1.0,
+                 use_bias: bool = True, name: str | None = None) -> None:
+        super().__init__(name=name)
+        self.scale = runtime_scale(fan_in, gain, lrmul)
+        self.lrmul = lrmul
+        self.weight = _weight((fan_in, fmaps), lrmul, "weight")
+        self.bias = tf.Variable(tf.zeros([fmaps]), name="bias") if use_bias else None
+
+    def __call__(self, x: tf.Tensor) -> tf.Tensor:
+        x = tf.reshape(x, [tf.shape(x)[0], -1])
+        y = tf.matmul(x, self.weight * self.scale)
+        if self.bias is not None:
+            y = y + self.bias * self.lrmul
+        return y
+
+
+class Conv2D(tf.Module):
+    """k×k convolution with equalized learning rate, optionally fused with 2× up- or downscaling.
+
+    Fused scaling (the original uses it from 128² up) folds the 2×2 nearest/box filter into the
+    kernel, so one transposed/strided convolution replaces resample + conv.
+    """
+
+    def __init__(self, fan_in_fmaps: int, fmaps: int, kernel: int, *, gain: float = SQRT2,
+                 use_bias: bool = False, scaling: str | None = None, name: str | None = None) -> None:
+        super().__init__(name=name)
+        if scaling not in (None, "up", "down"):
+            raise ValueError(f"Conv2D scaling must be None, 'up' or 'down', got {scaling!r}")
+        self.kernel = kernel
+        self.scaling = scaling
+        self.fmaps = fmaps
+        self.scale = runtime_scale(kernel * kernel * fan_in_fmaps, gain)
+        self.weight = _weight((kernel, kernel, fan_in_fmaps, fmaps), 1.0, "weight")
+        self.bias = tf.Variable(tf.zeros([fmaps]), name="bias") if use_bias else None
+
+    def _padded_sum(self, w: tf.Tensor) -> tf.Tensor:
+        w = tf.pad(w, [[1, 1], [1, 1], [0, 0], [0, 0]])
+        return w[1:, 1:] + w[:-1, 1:] + w[1:, :-1] + w[:-1, :-1]
+
+    def __call__(self, x: tf.Tensor) -> tf.Tensor:
+        w = self.weight * self.scale
+        if self.scaling == "up":
+            w = tf.transpose(self._padded_sum(w), [0, 1, 3, 2])
+            shape = tf.shape(x)
+            out_shape = tf.stack([shape[0], shape[1] * 2, shape[2] * 2, self.fmaps])
+            y = tf.nn.conv2d_transpose(x, w, out_shape, strides=2, padding="SAME")
+        elif self.scaling == "down":
+            y = tf.nn.conv2d(x, self._padded_sum(w) * 0.25, strides=2, padding="SAME")
+        else:
+            y = tf.nn.conv2d(x, w, strides=1, padding="SAME")
+        if self.bias is not None:
+            y = y + self.bias
+        return y
+
+
+def upscale2d(x: tf.Tensor, factor: int = 2) -> tf.Tensor:
+    """Nearest-neighbour upscaling, as the original's `upscale2d`."""
+    if factor == 1:
+        return x
+    x = tf.repeat(x, factor, axis=1)
+    return tf.repeat(x, factor, axis=2)
+
+
+def downscale2d(x: tf.Tensor, factor: int = 2) -> tf.Tensor:
+    """Box-filter downscaling (average of factor×factor blocks), as the original's `downscale2d`."""
+    if factor == 1:
+        return x
+    return tf.nn.avg_pool2d(x, factor, factor, "VALID")
+
+
+_BLUR_1D = np.array([1.0, 2.0, 1.0], dtype=np.float32)
+
+
+def blur2d(x: tf.Tensor) -> tf.Tensor:
+    """Separable [1, 2, 1] low-pass filter, normalized, applied per channel after upsampling."""
+    k = np.outer(_BLUR_1D, _BLUR_1D)
+    k = (k / k.sum())[:, :, None, None]
+    channels = x.shape[-1]
+    kernel = tf.constant(np.tile(k, [1, 1, channels, 1]), dtype=x.dtype)
+    return tf.nn.depthwise_conv2d(x, kernel, strides=[1, 1, 1, 1], padding="SAME")
+
+
+def pixel_norm(x: tf.Tensor, epsilon: float = 1e-8) -> tf.Tensor:
+    """Normalize each feature vector to unit average square (latents and ProGAN features)."""
+    return x * tf.math.rsqrt(tf.reduce_mean(tf.square(x), axis=-1, keepdims=True) + epsilon)
+
+
+def instance_norm(x: tf.Tensor, epsilon: float = 1e-8) -> tf.Tensor:
+    """Zero mean, unit variance per sample and channel over the spatial axes (the 'IN' of AdaIN)."""
+    x = x - tf.reduce_mean(x, axis=[1, 2], keepdims=True)
+    return x * tf.math.rsqrt(tf.reduce_mean(tf.square(x), axis=[1, 2], keepdims=True) + epsilon)
+
+
+def minibatch_stddev(x: tf.Tensor, group_size: int = 4, num_new_features: int = 1) -> tf.Tensor:
+    """Append the per-group standard deviation of features as extra channels (ProGAN's diversity cue).
+
+    Sample i belongs to group column i mod (N / group_size), exactly as the original's reshape.
+    """
+    n, h, w, c = x.shape
+    batch = tf.shape(x)[0]
+    group = tf.minimum(group_size, batch)
+    y = tf.reshape(x, [group, -1, h, w, num_new_features, c // num_new_features])
+    y = y - tf.reduce_mean(y, axis=0, keepdims=True)
+    y = tf.sqrt(tf.reduce_mean(tf.square(y), axis=0) + 1e-8)
+    y = tf.reduce_mean(y, axis=[1, 2, 4])
+    y = tf.reshape(y, [-1, 1, 1, num_new_features])
+    y = tf.tile(y, [group, h, w, 1])
+    return tf.concat([x, y], axis=-1)
+
+
+class NoiseInput(tf.Module):
+    """Per-pixel Gaussian noise scaled by a learned per-channel weight (zero at init).
+
+    The fixed noise map is a non-trainable variable, used when noise is not randomized so that
+    fakes grids and transfer checks are reproducible.
+    """
+
+    def __init__(self, channels: int, size: int, name: str | None = None) -> None:
+        super().__init__(name=name)
+        self.weight = tf.Variable(tf.zeros([channels]), name="weight")
+        self.noise = tf.Variable(tf.random.normal([1, size, size, 1]), trainable=False, name="noise")
+
+    def __call__(self, x: tf.Tensor, randomize: bool) -> tf.Tensor:
+        if randomize:
+            shape = tf.shape(x)
+            noise = tf.random.normal([shape[0], shape[1], shape[2], 1], dtype=x.dtype)
+        else:
+            noise = tf.cast(self.noise, x.dtype)
+        return x + noise * tf.cast(self.weight, x.dtype)
+
+
+class StyleMod(tf.Module):
+    """Adaptive instance normalization's modulation: x * (scale + 1) + bias, both predicted from w."""
+
+    def __init__(self, dlatent_size: int, channels: int, name: str | None = None) -> None:
+        super().__init__(name=name)
+        self.dense = Dense(dlatent_size, channels * 2, gain=1.0)
+        self.channels = channels
+
+    def __call__(self, x: tf.Tensor, w: tf.Tensor) -> tf.Tensor:
+        style = self.dense(w)
+        scale = style[:, None, None, : self.channels]
+        bias = style[:, None, None, self.channels :]
+        return x * (scale + 1.0) + bias
+
+
+class LayerEpilogue(tf.Module):
+    """What follows every synthesis convolution: noise, bias, leaky ReLU, instance norm, style."""
+
+    def __init__(self, channels: int, size: int, dlatent_size: int, use_noise: bool,
+                 name: str | None = None) -> None:
+        super().__init__(name=name)
+        self.noise = NoiseInput(channels, size) if use_noise else None
+        self.bias = tf.Variable(tf.zeros([channels]), name="bias")
+        self.style = StyleMod(dlatent_size, channels)
+
+    def __call__(self, x: tf.Tensor, w: tf.Tensor, randomize_noise: bool) -> tf.Tensor:
+        if self.noise is not None:
+            x = self.noise(x, randomize_noise)
+        x = lrelu(x + self.bias)
+        x = instance_norm(x)
+        return self.style(x, w)
+
+
+def lerp(a: tf.Tensor, b: tf.Tensor, t: tf.Tensor | float) -> tf.Tensor:
+    return a + (b - a) * t
+
+
+def variables_by_path(module: tf.Module) -> dict[str, tf.Variable]:
+    """Every variable of a module keyed by its attribute path ('blocks/3/conv0/weight'): the snapshot keys."""
+    found = module._flatten(predicate=lambda v: isinstance(v, tf.Variable), with_path=True)
+    return {"/".join(str(p) for p in path): var for path, var in found}

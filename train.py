@@ -1,0 +1,19 @@
+"""Train a StyleGAN from a composed config: `python train.py +experiment=demo`, `gpus=1gpu`, …"""
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from stylegan_exp.config import register_configs
+from stylegan_exp.run import start_training
+
+register_configs()
+
+
+@hydra.main(config_path="conf", config_name="train", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    start_training(cfg, HydraConfig.get().runtime.output_dir)
+
+
+if __name__ == "__main__":
+    main()
