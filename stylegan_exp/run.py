@@ -9,8 +9,13 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from stylegan_exp.config import to_object
+from stylegan_exp.data.images import ImageError
+from stylegan_exp.data.records import DatasetError
+from stylegan_exp.train.checkpoint import SnapshotError
 
 log = logging.getLogger(__name__)
+
+USER_ERRORS = (DatasetError, ImageError, SnapshotError, FileNotFoundError)
 
 
 def _prepare(cfg: DictConfig, run_dir: str) -> tuple[object, Path]:
@@ -24,16 +29,32 @@ def _prepare(cfg: DictConfig, run_dir: str) -> tuple[object, Path]:
 
 
 def start_training(cfg: DictConfig, run_dir: str) -> Path | None:
-    from stylegan_exp.train.loop import train
+    """Bad input ends the run with one line naming the culprit; a SIGINT/SIGTERM stop exits 128+signal
+    after its checkpoint is written."""
+    from stylegan_exp.train.loop import Trainer
 
     typed, run_path = _prepare(cfg, run_dir)
-    snapshot = train(typed, run_path)
+    try:
+        trainer = Trainer(typed, run_path)
+        snapshot = trainer.run()
+    except USER_ERRORS as exc:
+        raise SystemExit(f"error: {exc}") from None
     log.info("done: outputs in %s", run_path)
+    if trainer.stop_signal is not None:
+        raise SystemExit(128 + trainer.stop_signal)
     return snapshot
 
 
 def start_sampling(cfg: DictConfig, run_dir: str) -> list[Path]:
-    from stylegan_exp.sample.generate import sample
+    """Run the configured task (`task=random|figures|video|rank|invert|edit`); bad input ends it with one
+    line naming the culprit."""
+    from stylegan_exp.sample.generate import SampleError
+    from stylegan_exp.sample.tasks import run_task
 
     typed, run_path = _prepare(cfg, run_dir)
-    return sample(typed, run_path)
+    try:
+        paths = run_task(typed, run_path)
+    except (*USER_ERRORS, SampleError) as exc:
+        raise SystemExit(f"error: {exc}") from None
+    log.info("done: %d outputs in %s", len(paths), run_path)
+    return paths

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import resource
+import signal
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -14,7 +15,7 @@ from omegaconf import OmegaConf
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from stylegan_exp.config import TrainConfig
+from stylegan_exp.config import ResumeMode, TrainConfig, WandbMode
 from stylegan_exp.data.records import load_info, make_dataset
 from stylegan_exp.data.synthetic import ensure_synthetic_dataset
 from stylegan_exp.grid import save_grid
@@ -32,6 +33,10 @@ from stylegan_exp.train.schedule import ScheduleParams, gs_beta, lod_changed, lo
 from stylegan_exp.train.steps import StepConfig, Steps
 
 log = logging.getLogger(__name__)
+
+
+class NonFiniteError(FloatingPointError):
+    """A loss or weight became NaN/Inf: the run rolls back to its last checkpoint."""
 
 
 def schedule_params(cfg: TrainConfig, resolution: int) -> ScheduleParams:
@@ -102,44 +107,57 @@ class Trainer:
         self.cur_tick = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.elapsed = tf.Variable(0.0, dtype=tf.float64, trainable=False)
         self.wandb_id = tf.Variable("", trainable=False)
+        self.lr_scale = tf.Variable(1.0, dtype=tf.float64, trainable=False)
+        self.stop_signal: int | None = None
+        self._last_checkpoint = (int(self.cur_nimg.numpy()), time.time())
         self.checkpoint = TrainCheckpoint(
-            self.run_dir / "checkpoints", G=self.G, D=self.D, Gs=self.Gs, G_opt=self.steps.G_opt,
+            self.run_dir / "checkpoints", cfg.train.keep_checkpoints, G=self.G, D=self.D, Gs=self.Gs,
+            G_opt=self.steps.G_opt,
             D_opt=self.steps.D_opt, rng=self.steps.rng, grid_z=self.grid_z, cur_nimg=self.cur_nimg,
-            cur_tick=self.cur_tick, elapsed=self.elapsed, wandb_id=self.wandb_id,
+            cur_tick=self.cur_tick, elapsed=self.elapsed, wandb_id=self.wandb_id, lr_scale=self.lr_scale,
         )
         self.resumed_from = self._resume_or_transfer()
         self.tracker = self._make_tracker()
 
     def _resume_or_transfer(self) -> str | None:
         r = self.cfg.resume
-        if r.mode == "none":
+        if r.mode == ResumeMode.none:
             source = self.cfg.transfer.source
             if source:
-                snap = load_snapshot(source)
-                for name, net in (("G", self.G), ("D", self.D), ("Gs", self.Gs)):
-                    assign_weights(net, snap.subset(name), f"{source} ({name})")
+                self._load_networks(source)
                 log.info("transfer: weights from %s, schedule starts at %.1f kimg",
                          source, self.cfg.transfer.resume_kimg)
             return None
-        if r.mode == "latest":
+        if r.mode == ResumeMode.latest:
             where = find_latest(Path(self.cfg.outputs_root), r.experiment or self.cfg.name, "checkpoint")
-        elif r.mode == "path":
-            where = Path(r.path or "")
         else:
-            raise ValueError(f"resume.mode must be none, latest or path, got {r.mode!r}")
+            where = Path(r.path or "")
+        if where.suffix == ".npz":
+            kimg = self._load_networks(where)
+            self.cur_nimg.assign(int(round(kimg * 1000)))
+            log.info("resumed networks from snapshot %s at %.1f kimg (fresh optimizer state)", where, kimg)
+            return str(where)
         prefix = self.checkpoint.restore(where)
         log.info("resumed from %s at %.1f kimg, tick %d", prefix, self.cur_nimg.numpy() / 1000,
                  self.cur_tick.numpy())
         return prefix
 
+    def _load_networks(self, source: str | Path) -> float:
+        """Copy G, D and Gs from a network snapshot; returns the snapshot's kimg."""
+        snap = load_snapshot(source)
+        for name, net in (("G", self.G), ("D", self.D), ("Gs", self.Gs)):
+            assign_weights(net, snap.subset(name), f"{source} ({name})")
+        return snap.kimg
+
     def _make_tracker(self) -> Tracker:
         trackers: list[Tracker] = [JsonlTracker(self.run_dir / "metrics.jsonl")]
         lg = self.cfg.logger
-        if lg.mode != "disabled":
+        if lg.mode != WandbMode.disabled:
             wb = WandbTracker(
-                self.run_dir, mode=lg.mode, project=lg.project, entity=lg.entity,
+                self.run_dir, mode=lg.mode.value, project=lg.project, entity=lg.entity,
                 name=f"{self.cfg.name}/{self.run_dir.name}", group=lg.group or self.cfg.name,
-                tags=list(lg.tags), config=OmegaConf.to_container(OmegaConf.structured(self.cfg)),
+                tags=list(lg.tags),
+                config=OmegaConf.to_container(OmegaConf.structured(self.cfg), enum_to_str=True),
                 run_id=self.wandb_id.numpy().decode() or None,
             )
             self.wandb_id.assign(wb.run_id)
@@ -171,17 +189,84 @@ class Trainer:
         path = save_snapshot(self.run_dir / snapshot_name(kimg), {"G": self.G, "D": self.D, "Gs": self.Gs},
                              model=self.model, resolution=self.resolution, num_channels=self.channels,
                              kimg=kimg)
-        self.checkpoint.save(kimg)
-        log.info("saved %s and a resume checkpoint", path.name)
+        log.info("saved %s", path.name)
         return path
 
+    def save_checkpoint(self, reason: str) -> None:
+        kimg = self.cur_nimg.numpy() / 1000
+        self.checkpoint.save(kimg)
+        self._last_checkpoint = (int(self.cur_nimg.numpy()), time.time())
+        log.info("checkpoint at %.1f kimg (%s)", kimg, reason)
+
+    def _checkpoint_due(self, nimg: int) -> bool:
+        c = self.cfg.train
+        last_nimg, last_time = self._last_checkpoint
+        return (nimg - last_nimg >= c.checkpoint_kimg * 1000
+                or time.time() - last_time >= c.checkpoint_minutes * 60)
+
+    def _stop_handler(self, signum: int, _frame: object) -> None:
+        self.stop_signal = signum
+        log.warning("received %s: finishing this step, then writing a checkpoint",
+                    signal.Signals(signum).name)
+
     def run(self) -> Path | None:
-        """Train until total_kimg (or max_minutes); returns the last network snapshot."""
+        """Train until total_kimg (or max_minutes, or SIGINT/SIGTERM); returns the last network snapshot.
+
+        An exception re-enters the loop from the last checkpoint up to `train.max_restarts` times; a
+        non-finite loss or weight rolls back to it with the learning rates scaled by `rollback_lr_factor`.
+        """
+        self.save_reals()
+        self.save_fakes(*self._level_and_fade())
+        self.save_checkpoint("start")
+        restarts = rollbacks = 0
+        handlers = {sig: signal.signal(sig, self._stop_handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+        bar = tqdm(total=self.cfg.schedule.total_kimg, initial=self.cur_nimg.numpy() / 1000, unit="kimg",
+                   mininterval=2.0,
+                   bar_format="{l_bar}{bar}| {n:.1f}/{total:.0f} kimg [{elapsed}<{remaining}]")
+        log.info("training %s at %d×%d for %.0f kimg in %s", self.cfg.name, self.resolution,
+                 self.resolution, self.cfg.schedule.total_kimg, self.run_dir)
+        try:
+            with logging_redirect_tqdm():
+                while True:
+                    try:
+                        return self._train(bar)
+                    except NonFiniteError as exc:
+                        rollbacks += 1
+                        if rollbacks > self.cfg.train.max_rollbacks:
+                            raise
+                        self._roll_back(str(exc))
+                    except Exception:
+                        if restarts >= self.cfg.train.max_restarts:
+                            raise
+                        restarts += 1
+                        log.exception("training failed; restart %d of %d from the last checkpoint",
+                                      restarts, self.cfg.train.max_restarts)
+                        self.checkpoint.restore(self.checkpoint.directory)
+        finally:
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
+            bar.close()
+            self.tracker.close()
+
+    def _level_and_fade(self) -> tuple[int, float]:
+        sched = training_schedule(int(self.cur_nimg.numpy()), self.params)
+        return sched.level, sched.fade
+
+    def _roll_back(self, reason: str) -> None:
+        factor = self.cfg.train.rollback_lr_factor
+        bad_kimg = self.cur_nimg.numpy() / 1000
+        prefix = self.checkpoint.restore(self.checkpoint.directory)
+        self.lr_scale.assign(self.lr_scale * factor)
+        kimg = self.cur_nimg.numpy() / 1000
+        message = (f"{reason} at {bad_kimg:.1f} kimg: rolled back to the checkpoint at {kimg:.1f} kimg "
+                   f"({Path(prefix).name}); learning rates now ×{float(self.lr_scale.numpy()):.4g}")
+        log.warning(message)
+        self.tracker.log({"rollback/lr_scale": float(self.lr_scale.numpy()), "rollback/from_kimg": bad_kimg},
+                         kimg)
+
+    def _train(self, bar: tqdm) -> Path | None:
         s = self.cfg.schedule
         total_nimg = int(s.total_kimg * 1000)
-        self.save_reals()
-        sched = training_schedule(int(self.cur_nimg.numpy()), self.params)
-        self.save_fakes(sched.level, sched.fade)
         start = time.time() - float(self.elapsed.numpy())
         tick_start_time, tick_start_nimg = time.time(), int(self.cur_nimg.numpy())
         maintenance = 0.0
@@ -189,80 +274,84 @@ class Trainer:
         sums: dict[str, float] = {}
         steps_in_tick = 0
         snapshot = None
-        log.info("training %s at %d×%d for %.0f kimg in %s", self.cfg.name, self.resolution,
-                 self.resolution, s.total_kimg, self.run_dir)
-        bar = tqdm(total=s.total_kimg, initial=self.cur_nimg.numpy() / 1000, unit="kimg", mininterval=2.0,
-                   bar_format="{l_bar}{bar}| {n:.1f}/{total:.0f} kimg [{elapsed}<{remaining}]")
-        with logging_redirect_tqdm():
-            while True:
-                nimg = int(self.cur_nimg.numpy())
-                sched = training_schedule(nimg, self.params)
-                if (sched.resolution, sched.minibatch) != data_key:
-                    data_key = (sched.resolution, sched.minibatch)
-                    data = self._dataset(sched.resolution, sched.minibatch)
-                if s.reset_opt_for_new_lod and lod_changed(prev_lod, sched.lod):
-                    self.steps.reset_optimizers()
-                prev_lod = sched.lod
-                self.steps.set_learning_rates(sched.G_lrate, sched.D_lrate)
-                fade = tf.constant(sched.fade, tf.float32)
-                beta = tf.constant(gs_beta(sched.minibatch, s.G_smoothing_kimg), tf.float32)
-                for _ in range(s.minibatch_repeats):
-                    for _ in range(s.D_repeats):
-                        out = self.steps.d_step(next(data), sched.level, fade)
-                        self.steps.update_gs(beta)
-                        self.cur_nimg.assign_add(sched.minibatch)
-                    out.update(self.steps.g_step(tf.constant(sched.minibatch), sched.level, fade))
-                    for k, v in out.items():
-                        sums[k] = sums.get(k, 0.0) + float(v)
-                    steps_in_tick += 1
-                nimg = int(self.cur_nimg.numpy())
-                bar.update(min(nimg / 1000, s.total_kimg) - bar.n)
-                out_of_time = s.max_minutes is not None and time.time() - start >= s.max_minutes * 60
-                done = nimg >= total_nimg or out_of_time
-                if nimg < tick_start_nimg + sched.tick_kimg * 1000 and not done:
-                    continue
-                self.cur_tick.assign_add(1)
-                tick = int(self.cur_tick.numpy())
-                now = time.time()
-                tick_time = now - tick_start_time
-                tick_kimg = (nimg - tick_start_nimg) / 1000
-                self.elapsed.assign(now - start)
-                metrics = {k: v / steps_in_tick for k, v in sums.items()}
-                metrics.update({
-                    "tick": tick, "lod": sched.lod, "resolution": sched.resolution,
-                    "minibatch": sched.minibatch, "lr/G": sched.G_lrate, "lr/D": sched.D_lrate,
-                    "sec_per_tick": tick_time, "sec_per_kimg": tick_time / max(tick_kimg, 1e-9),
-                    "img_per_sec": tick_kimg * 1000 / max(tick_time, 1e-9), "maintenance_sec": maintenance,
-                    "memory_gb": _memory_gb(),
-                })
-                log.info(
-                    "tick %-5d kimg %-8.1f lod %-5.2f minibatch %-4d time %-12s sec/tick %-7.1f "
-                    "sec/kimg %-7.2f maintenance %-6.1f memory %.1f GB  G %.3f  D %.3f",
-                    tick, nimg / 1000, sched.lod, sched.minibatch, _format_time(now - start), tick_time,
-                    metrics["sec_per_kimg"], maintenance, metrics["memory_gb"],
-                    metrics["loss/G"], metrics["loss/D"],
-                )
-                self.tracker.log(metrics, nimg / 1000)
-                if tick % s.image_snapshot_ticks == 0 or done:
-                    self.save_fakes(sched.level, sched.fade)
-                if tick % s.network_snapshot_ticks == 0 or done:
-                    snapshot = self.save_network()
-                sums, steps_in_tick = {}, 0
-                tick_start_nimg = nimg
-                tick_start_time = time.time()
-                maintenance = tick_start_time - now
-                if done:
-                    if out_of_time and nimg < total_nimg:
-                        log.info("stopping at %.1f kimg: schedule.max_minutes=%s reached", nimg / 1000,
-                                 s.max_minutes)
-                    break
-        bar.close()
-        self.tracker.close()
-        return snapshot
+        while True:
+            nimg = int(self.cur_nimg.numpy())
+            sched = training_schedule(nimg, self.params)
+            if (sched.resolution, sched.minibatch) != data_key:
+                data_key = (sched.resolution, sched.minibatch)
+                data = self._dataset(sched.resolution, sched.minibatch)
+            if s.reset_opt_for_new_lod and lod_changed(prev_lod, sched.lod):
+                self.steps.reset_optimizers()
+            prev_lod = sched.lod
+            lr_scale = float(self.lr_scale.numpy())
+            self.steps.set_learning_rates(sched.G_lrate * lr_scale, sched.D_lrate * lr_scale)
+            fade = tf.constant(sched.fade, tf.float32)
+            beta = tf.constant(gs_beta(sched.minibatch, s.G_smoothing_kimg), tf.float32)
+            for _ in range(s.minibatch_repeats):
+                for _ in range(s.D_repeats):
+                    out = self.steps.d_step(next(data), sched.level, fade)
+                    self.steps.update_gs(beta)
+                    self.cur_nimg.assign_add(sched.minibatch)
+                out.update(self.steps.g_step(tf.constant(sched.minibatch), sched.level, fade))
+                for k, v in out.items():
+                    sums[k] = sums.get(k, 0.0) + float(v)
+                steps_in_tick += 1
+            nimg = int(self.cur_nimg.numpy())
+            bar.update(min(nimg / 1000, s.total_kimg) - bar.n)
+            out_of_time = s.max_minutes is not None and time.time() - start >= s.max_minutes * 60
+            done = nimg >= total_nimg or out_of_time or self.stop_signal is not None
+            checkpoint_due = self._checkpoint_due(nimg)
+            if nimg < tick_start_nimg + sched.tick_kimg * 1000 and not done and not checkpoint_due:
+                continue
 
+            metrics = {k: v / steps_in_tick for k, v in sums.items()}
+            if not all(np.isfinite(v) for v in metrics.values()) or not self._weights_finite():
+                bad = ", ".join(f"{k}={v:.4g}" for k, v in metrics.items() if not np.isfinite(v))
+                raise NonFiniteError(f"non-finite {bad or 'weights'}")
+            self.cur_tick.assign_add(1)
+            tick = int(self.cur_tick.numpy())
+            now = time.time()
+            tick_time = now - tick_start_time
+            tick_kimg = (nimg - tick_start_nimg) / 1000
+            self.elapsed.assign(now - start)
+            metrics.update({
+                "tick": tick, "lod": sched.lod, "resolution": sched.resolution,
+                "minibatch": sched.minibatch,
+                "lr/G": sched.G_lrate * lr_scale, "lr/D": sched.D_lrate * lr_scale,
+                "sec_per_tick": tick_time, "sec_per_kimg": tick_time / max(tick_kimg, 1e-9),
+                "img_per_sec": tick_kimg * 1000 / max(tick_time, 1e-9), "maintenance_sec": maintenance,
+                "memory_gb": _memory_gb(),
+            })
+            log.info(
+                "tick %-5d kimg %-8.1f lod %-5.2f minibatch %-4d time %-12s sec/tick %-7.1f "
+                "sec/kimg %-7.2f maintenance %-6.1f memory %.1f GB  G %.3f  D %.3f",
+                tick, nimg / 1000, sched.lod, sched.minibatch, _format_time(now - start), tick_time,
+                metrics["sec_per_kimg"], maintenance, metrics["memory_gb"],
+                metrics["loss/G"], metrics["loss/D"],
+            )
+            self.tracker.log(metrics, nimg / 1000)
+            if tick % s.image_snapshot_ticks == 0 or done:
+                self.save_fakes(sched.level, sched.fade)
+            if tick % s.network_snapshot_ticks == 0 or done:
+                snapshot = self.save_network()
+            if checkpoint_due or done:
+                self.save_checkpoint("stopping" if done else "interval")
+            sums, steps_in_tick = {}, 0
+            tick_start_nimg = nimg
+            tick_start_time = time.time()
+            maintenance = tick_start_time - now
+            if done:
+                self._log_stop(nimg, total_nimg, out_of_time)
+                return snapshot
 
-def train(cfg: TrainConfig, run_dir: Path) -> Path | None:
-    """Run one composed training config in `run_dir`; returns the final network snapshot."""
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    return Trainer(cfg, run_dir).run()
+    def _weights_finite(self) -> bool:
+        variables = self.G.trainable_variables + self.D.trainable_variables
+        return bool(tf.reduce_all([tf.reduce_all(tf.math.is_finite(v)) for v in variables]))
+
+    def _log_stop(self, nimg: int, total_nimg: int, out_of_time: bool) -> None:
+        if self.stop_signal is not None:
+            log.warning("stopped by %s at %.1f kimg; continue with resume=latest",
+                        signal.Signals(self.stop_signal).name, nimg / 1000)
+        elif out_of_time and nimg < total_nimg:
+            log.info("stopping at %.1f kimg: schedule.max_minutes=%s reached", nimg / 1000,
+                     self.cfg.schedule.max_minutes)
