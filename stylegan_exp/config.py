@@ -7,6 +7,7 @@ A misspelled key or a wrongly typed value fails at composition time with a messa
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
@@ -33,11 +34,20 @@ class DatasetConfig:
     synthetic: SyntheticConfig | None = None
 
 
+class Strategy(str, Enum):
+    default = "default"  # one device
+    mirrored = "mirrored"  # all local GPUs (or `devices`)
+    multiworker = "multiworker"  # several hosts: SLURM inside a Slurm job, else TF_CONFIG
+
+
 @dataclass
 class GpusConfig:
+    """`minibatch_*` are global batches, split over `num_gpus` replicas; `devices` pins mirrored ones."""
+
     name: str = MISSING
     num_gpus: int = 1
-    strategy: str = "default"
+    strategy: Strategy = Strategy.default
+    devices: list[str] = field(default_factory=list)
     minibatch_base: int = 4
     minibatch_dict: dict[int, int] = field(default_factory=dict)
     max_minibatch_per_gpu: dict[int, int] = field(default_factory=dict)
@@ -60,17 +70,30 @@ class ScheduleConfig:
     G_smoothing_kimg: float = 10.0
     D_repeats: int = 1
     minibatch_repeats: int = 4
+    accumulate: int = 1  # micro-batches per step: same update as one step on the whole minibatch
     reset_opt_for_new_lod: bool = True
     image_snapshot_ticks: int = 1
     network_snapshot_ticks: int = 10
     max_minutes: float | None = None
 
 
+class ResumeMode(str, Enum):
+    none = "none"
+    latest = "latest"
+    path = "path"
+
+
+class WandbMode(str, Enum):
+    offline = "offline"
+    online = "online"
+    disabled = "disabled"
+
+
 @dataclass
 class ResumeConfig:
     """`mode`: none, latest (newest checkpoint of `experiment`, default the current one) or path."""
 
-    mode: str = "none"
+    mode: ResumeMode = ResumeMode.none
     path: str | None = None
     experiment: str | None = None
 
@@ -82,6 +105,14 @@ class TransferConfig:
     name: str = "none"
     source: str | None = None
     resume_kimg: float = 0.0
+
+
+class Precision(str, Enum):
+    """Compute dtype of the synthesis network and D; weights, mapping and losses stay float32."""
+
+    float32 = "float32"
+    mixed_float16 = "mixed_float16"  # with dynamic loss scaling
+    mixed_bfloat16 = "mixed_bfloat16"
 
 
 @dataclass
@@ -104,12 +135,56 @@ class ModelConfig:
     mbstd_group_size: int = 4
     mbstd_num_features: int = 1
     r1_gamma: float = 10.0
+    precision: Precision = Precision.float32
+    jit_compile: bool = False  # XLA for the per-replica forward/backward pass
+
+
+@dataclass
+class SWDConfig:
+    """Sliced Wasserstein distance settings; the defaults are the ProGAN paper's."""
+
+    nhood_size: int = 7
+    nhoods_per_image: int = 128
+    dir_repeats: int = 4
+    dirs_per_repeat: int = 128
+    min_resolution: int = 16
+
+
+@dataclass
+class FIDConfig:
+    """Inception-v3 runs at 299×299, so it gets its own (smaller) batch than the generator."""
+
+    batch_size: int = 25
+
+
+@dataclass
+class BalanceConfig:
+    """G/D balance watch: warn when D's loss stays below `d_loss_min` or G's above `g_loss_max`."""
+
+    enabled: bool = True
+    d_loss_min: float = 0.05
+    g_loss_max: float = 8.0
+    patience_ticks: int = 3
 
 
 @dataclass
 class MetricsConfig:
+    """`names` (fid, swd) are computed on `num_images` reals and fakes every `interval_ticks` ticks.
+
+    `cache_dir` keeps the real-image statistics per dataset (and, for FID, nothing else: keras caches
+    the Inception weights itself in ~/.keras).
+    """
+
     name: str = "none"
     names: list[str] = field(default_factory=list)
+    interval_ticks: int = 10
+    num_images: int = 8192
+    minibatch: int = 32
+    seed: int = 0
+    cache_dir: str = "~/.cache/stylegan_exp/metrics"
+    swd: SWDConfig = field(default_factory=SWDConfig)
+    fid: FIDConfig = field(default_factory=FIDConfig)
+    balance: BalanceConfig = field(default_factory=BalanceConfig)
 
 
 @dataclass
@@ -117,11 +192,24 @@ class LoggerConfig:
     """wandb `mode` is offline, online or disabled; metrics.jsonl is written in every mode."""
 
     name: str = "wandb_offline"
-    mode: str = "offline"
+    mode: WandbMode = WandbMode.offline
     project: str = "stylegan-exp"
     entity: str | None = None
     group: str | None = None
     tags: list[str] = field(default_factory=list)
+    log_snapshots: bool = False
+
+
+@dataclass
+class RunControlConfig:
+    """Crash-proofing: checkpoint intervals, restarts after exceptions, rollback on NaN/Inf."""
+
+    checkpoint_kimg: float = 50.0
+    checkpoint_minutes: float = 15.0
+    keep_checkpoints: int = 3
+    max_restarts: int = 0
+    rollback_lr_factor: float = 0.5
+    max_rollbacks: int = 3
 
 
 @dataclass
@@ -147,23 +235,126 @@ class TrainConfig:
     model: ModelConfig = MISSING
     metrics: MetricsConfig = MISSING
     logger: LoggerConfig = MISSING
+    train: RunControlConfig = field(default_factory=RunControlConfig)
     grid: GridConfig = field(default_factory=GridConfig)
     outputs_root: str = "outputs"
 
 
 @dataclass
+class RandomTask:
+    """One image per seed: `example-{seed}.{image_format}`."""
+
+    name: str = "random"
+
+
+@dataclass
+class FiguresTask:
+    """The paper's figures; `kinds` picks which. Layer ranges (`mixing_ranges`) scale with the model depth."""
+
+    name: str = "figures"
+    kinds: list[str] = field(default_factory=lambda: ["uncurated", "style_mixing", "truncation", "noise"])
+    cell_size: int | None = None
+    uncurated_seeds: list[int] = field(default_factory=lambda: list(range(24)))
+    uncurated_width: int = 6
+    mixing_sources: list[int] = field(default_factory=lambda: [639, 701, 687, 615, 2268])
+    mixing_destinations: list[int] = field(default_factory=lambda: [888, 829, 1898, 1733, 1614, 845])
+    mixing_ranges: list[str] = field(default_factory=lambda: ["coarse", "middle", "fine"])
+    truncation_seeds: list[int] = field(default_factory=lambda: [91, 388, 1, 2])
+    truncation_psis: list[float] = field(default_factory=lambda: [1, 0.7, 0.5, 0.25, 0, -0.25, -0.5, -1])
+    noise_seeds: list[int] = field(default_factory=lambda: [1157, 1012, 3])
+    noise_variants: int = 3
+    noise_std_samples: int = 32
+
+
+@dataclass
+class VideoTask:
+    """mp4 clips; `progress_run` is a training run dir (default: the snapshot's own)."""
+
+    name: str = "video"
+    kinds: list[str] = field(
+        default_factory=lambda: ["interpolation", "mixing_coarse", "mixing_fine", "progress"])
+    seed: int = 0
+    duration_sec: float = 5.0
+    fps: int = 30
+    smoothing_sec: float = 1.0
+    grid_width: int = 4
+    grid_height: int = 3
+    mixing_destinations: list[int] = field(default_factory=lambda: [888, 829, 1898, 1733])
+    cell_size: int | None = None
+    progress_run: str | None = None
+    progress_fps: int = 8
+    progress_max_width: int = 512
+
+
+@dataclass
+class InversionConfig:
+    """Encoder (image → w) trained on the generator's own (w, G(w)) pairs, then per-image optimisation."""
+
+    encoder: str | None = None
+    encoder_steps: int = 1000
+    encoder_lr: float = 0.001
+    encoder_batch: int = 16
+    encoder_psi: float = 0.7
+    steps: int = 200
+    lr: float = 0.05
+    optimize_noise: bool = True
+    d_feature_weight: float = 0.0
+
+
+@dataclass
+class InvertTask:
+    """`images`: an image file or a folder of them."""
+
+    name: str = "invert"
+    images: str = MISSING
+    inversion: InversionConfig = field(default_factory=InversionConfig)
+
+
+@dataclass
+class EditTask:
+    """Direction = mean w(`group_b`) − mean w(`group_a`): folders of images, or invert run dirs (*/w.npy)."""
+
+    name: str = "edit"
+    group_a: str = MISSING
+    group_b: str = MISSING
+    seeds: list[int] = field(default_factory=lambda: list(range(4)))
+    strengths: list[float] = field(default_factory=lambda: [-2.0, -1.0, 0.0, 1.0, 2.0])
+    inversion: InversionConfig = field(default_factory=InversionConfig)
+
+
+@dataclass
+class RankTask:
+    """Score `folder`'s images with the snapshot's D; `reject_percent` > 0 moves the lowest to `rejected/`."""
+
+    name: str = "rank"
+    folder: str = MISSING
+    reject_percent: float = 0.0
+    sheet_count: int = 16
+    batch_size: int = 32
+
+
+TASKS: dict[str, type] = {"random": RandomTask, "figures": FiguresTask, "video": VideoTask,
+                          "rank": RankTask, "invert": InvertTask, "edit": EditTask}
+
+
+@dataclass
 class SampleConfig:
-    """`snapshot`: a network snapshot path, or `latest` for the newest one of experiment `name`."""
+    """`snapshot`: a network snapshot path, or `latest` for the newest one of experiment `name`.
+
+    `seed_range` [start, stop) replaces `seeds` when set. `task` is one of the TASKS dataclasses.
+    """
 
     name: str = "default"
     snapshot: str = "latest"
     seeds: list[int] = field(default_factory=lambda: list(range(8)))
+    seed_range: list[int] | None = None
     truncation_psi: float = 0.7
     truncation_cutoff: int | None = 8
     randomize_noise: bool = False
     batch_size: int = 16
     image_format: str = "png"
     outputs_root: str = "outputs"
+    task: Any = MISSING
 
 
 def register_configs() -> None:
@@ -171,6 +362,8 @@ def register_configs() -> None:
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=TrainConfig)
     cs.store(name="sample_schema", node=SampleConfig)
+    for name, node in TASKS.items():
+        cs.store(group="task", name=f"{name}_schema", node=node)
 
 
 def to_object(cfg: Any) -> Any:

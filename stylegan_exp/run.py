@@ -11,11 +11,12 @@ from omegaconf import DictConfig, OmegaConf
 from stylegan_exp.config import to_object
 from stylegan_exp.data.images import ImageError
 from stylegan_exp.data.records import DatasetError
+from stylegan_exp.metrics import MetricError
 from stylegan_exp.train.checkpoint import SnapshotError
 
 log = logging.getLogger(__name__)
 
-USER_ERRORS = (DatasetError, ImageError, SnapshotError, FileNotFoundError)
+USER_ERRORS = (DatasetError, ImageError, SnapshotError, MetricError, FileNotFoundError)
 
 
 def _prepare(cfg: DictConfig, run_dir: str) -> tuple[object, Path]:

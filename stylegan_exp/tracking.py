@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import math
+import struct
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -15,6 +18,10 @@ class Tracker(Protocol):
     def log(self, metrics: dict[str, float], kimg: float) -> None: ...
 
     def log_image(self, key: str, path: Path, kimg: float) -> None: ...
+
+    def alert(self, title: str, text: str) -> None: ...
+
+    def log_artifact(self, path: Path, name: str, type: str) -> None: ...
 
     def close(self) -> None: ...
 
@@ -38,6 +45,13 @@ class JsonlTracker:
 
     def log_image(self, key: str, path: Path, kimg: float) -> None:
         self.log({key: str(path)}, kimg)
+
+    def alert(self, title: str, text: str) -> None:
+        self._file.write(json.dumps({"alert": title, "text": text}) + "\n")
+        self._file.flush()
+
+    def log_artifact(self, path: Path, name: str, type: str) -> None:
+        """Snapshots already sit in the run directory; nothing to add locally."""
 
     def close(self) -> None:
         self._file.close()
@@ -71,8 +85,34 @@ class WandbTracker:
     def log_image(self, key: str, path: Path, kimg: float) -> None:
         self.run.log({"kimg": kimg, key: self._wandb.Image(str(path))})
 
+    def alert(self, title: str, text: str) -> None:
+        """A WARN alert (email/Slack) online; offline runs cannot send one, so it goes to the log."""
+        if self.run.offline:
+            log.warning("wandb is offline, alert not sent: %s: %s", title, text)
+            return
+        self.run.alert(title=title, text=text, level=self._wandb.AlertLevel.WARN)
+
+    def log_artifact(self, path: Path, name: str, type: str) -> None:
+        artifact = self._wandb.Artifact(name, type=type)
+        artifact.add_file(str(path))
+        self.run.log_artifact(artifact)
+
     def close(self) -> None:
+        """Finish the run; offline, also wait until its log is on disk, so it can be read or synced."""
+        sync_file, offline = Path(self.run.settings.sync_file), self.run.offline
         self.run.finish()
+        if offline:
+            _wait_for_exit_record(sync_file)
+
+
+def _wait_for_exit_record(path: Path, timeout: float = 30.0) -> None:
+    # wandb's service can still be writing the transaction log when finish() returns.
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and any(r.WhichOneof("record_type") == "exit" for r in wandb_records(path)):
+            return
+        time.sleep(0.05)
+    log.warning("wandb offline log %s has no exit record after %.0fs; it may be incomplete", path, timeout)
 
 
 class MultiTracker:
@@ -89,6 +129,68 @@ class MultiTracker:
         for t in self.trackers:
             t.log_image(key, path, kimg)
 
+    def alert(self, title: str, text: str) -> None:
+        for t in self.trackers:
+            t.alert(title, text)
+
+    def log_artifact(self, path: Path, name: str, type: str) -> None:
+        for t in self.trackers:
+            t.log_artifact(path, name, type)
+
     def close(self) -> None:
         for t in self.trackers:
             t.close()
+
+
+# ----------------------------------------------------------------------------------------------
+# Reading offline runs back. wandb writes no readable history offline (`wandb sync` makes it from the
+# run's `.wandb` transaction log), so tests and users read that log: a LevelDB-style log of protobuf
+# Records, a 7-byte file header, then 32 KiB blocks of chunks each with a 7-byte header.
+
+_WANDB_HEADER = struct.Struct("<4sHB")  # ":W&B", magic 0xBEE1, version
+_CHUNK_HEADER = struct.Struct("<IHB")  # crc32c (unchecked), length, type: 1 full, 2 first, 3 middle, 4 last
+_BLOCK = 32768
+
+
+def wandb_records(path: Path) -> Iterator[Any]:
+    """The `wandb_internal_pb2.Record`s of one `.wandb` file, in order."""
+    from wandb.proto import wandb_internal_pb2
+
+    data = Path(path).read_bytes()
+    if len(data) < _WANDB_HEADER.size:  # just created
+        return
+    ident, magic, _ = _WANDB_HEADER.unpack_from(data)
+    if (ident, magic) != (b":W&B", 0xBEE1):
+        raise ValueError(f"{path} is not a wandb transaction log")
+    pos, pending = _WANDB_HEADER.size, b""
+    while pos + _CHUNK_HEADER.size <= len(data):
+        room = _BLOCK - pos % _BLOCK
+        _, length, kind = _CHUNK_HEADER.unpack_from(data, pos) if room >= _CHUNK_HEADER.size else (0, 0, 0)
+        if kind == 0:  # block trailer padding
+            pos += room
+            continue
+        end = pos + _CHUNK_HEADER.size + length
+        if end > len(data):  # still being written
+            return
+        chunk = data[pos + _CHUNK_HEADER.size:end]
+        pos = end
+        pending = chunk if kind in (1, 2) else pending + chunk
+        if kind in (1, 4):
+            record = wandb_internal_pb2.Record()
+            record.ParseFromString(pending)
+            yield record
+
+
+def offline_history(run_dir: Path) -> list[dict[str, Any]]:
+    """Every history row logged by the wandb runs under `run_dir` (resumed runs in order).
+
+    Keys are flattened with "/" (an image under "fakes" gives "fakes/path", "fakes/_type", …); values
+    are decoded from JSON. wandb's own `_step`, `_runtime` and `_timestamp` are kept.
+    """
+    rows = []
+    for path in sorted(Path(run_dir).glob("**/wandb/*run-*/run-*.wandb")):
+        for record in wandb_records(path):
+            if record.WhichOneof("record_type") == "history":
+                rows.append({item.key or "/".join(item.nested_key): json.loads(item.value_json)
+                             for item in record.history.item})
+    return rows

@@ -99,3 +99,7 @@ def test_train_sample_resume(tmp_path):
     assert new_ticks[0]["tick"] == ticks[-1]["tick"] + 1
     assert new_ticks[0]["kimg"] > ticks[-1]["kimg"] and new_ticks[-1]["kimg"] >= 1.8
     assert not (new_dir / "fakes000000.png").exists()
+    # …and the same wandb run id, so the dashboard's curves continue.
+    (first_run,) = (run_dir / "wandb").glob("offline-run-*")
+    (resumed_run,) = (new_dir / "wandb").glob("offline-run-*")
+    assert first_run.name.rsplit("-", 1)[1] == resumed_run.name.rsplit("-", 1)[1]

@@ -140,7 +140,10 @@ class Generator(tf.Module):
         return tf.tile(w[:, None, :], [1, self.num_layers, 1])
 
     def truncate(self, dlatents: tf.Tensor, psi: float, cutoff: int | None) -> tf.Tensor:
-        """w' = w_avg + psi (w - w_avg) on the layers below `cutoff` (all layers when None)."""
+        """w' = w_avg + psi (w - w_avg) on the layers below `cutoff`.
+
+        Unlike the original (where cutoff None disables truncation), None here truncates every layer.
+        """
         cutoff = self.num_layers if cutoff is None else cutoff
         mask = tf.reshape(tf.range(self.num_layers) < cutoff, [1, -1, 1])
         truncated = lerp(self.w_avg, dlatents, psi)
@@ -167,7 +170,7 @@ class Generator(tf.Module):
         return tf.where(mask, dlatents, dlatents2)
 
     def __call__(self, z: tf.Tensor, level: int | None = None, fade: tf.Tensor | float = 0.0, *,
-                 psi: float = 1.0, cutoff: int | None = None, randomize_noise: bool = True) -> tf.Tensor:
+                 psi: float = 1.0, cutoff: int | None = 8, randomize_noise: bool = True) -> tf.Tensor:
         """Sampling path: z → (truncated) w → image at 2**level (full resolution when None)."""
         level = self.size.resolution_log2 if level is None else level
         dlatents = self.map(z)

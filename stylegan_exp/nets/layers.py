@@ -1,7 +1,8 @@
 """StyleGAN building blocks (NHWC) with the original's equalized learning rate and weight layouts.
 
 Weights are stored as the original stores them ([k, k, in, out] for convolutions, [in, out] for
-dense layers) so original `.pkl` snapshots map onto these variables without reshuffling.
+dense layers) so original `.pkl` snapshots map onto these variables; only the NCHW const/noise maps
+and D's 4×4 Dense0 rows are re-laid out (see legacy.py).
 """
 
 from __future__ import annotations

@@ -19,16 +19,19 @@ from stylegan_exp.config import ResumeMode, TrainConfig, WandbMode
 from stylegan_exp.data.records import load_info, make_dataset
 from stylegan_exp.data.synthetic import ensure_synthetic_dataset
 from stylegan_exp.grid import save_grid
+from stylegan_exp.legacy import load_any_snapshot
+from stylegan_exp.metrics.evaluate import evaluate
 from stylegan_exp.nets.build import build_discriminator, build_generator
 from stylegan_exp.tracking import JsonlTracker, MultiTracker, Tracker, WandbTracker
+from stylegan_exp.train.balance import BalanceWatch
 from stylegan_exp.train.checkpoint import (
     TrainCheckpoint,
     assign_weights,
     find_latest,
-    load_snapshot,
     save_snapshot,
     snapshot_name,
 )
+from stylegan_exp.train.distribute import make_strategy, network_scope
 from stylegan_exp.train.schedule import ScheduleParams, gs_beta, lod_changed, log2_int, training_schedule
 from stylegan_exp.train.steps import StepConfig, Steps
 
@@ -89,15 +92,19 @@ class Trainer:
     def __init__(self, cfg: TrainConfig, run_dir: Path) -> None:
         self.cfg = cfg
         self.run_dir = Path(run_dir)
+        self.strategy = make_strategy(cfg.gpus.strategy, cfg.gpus.devices)  # before any other TF op
         self.data_dir, self.resolution, self.channels = resolve_dataset(cfg)
         self.level_max = log2_int(self.resolution)
         self.model = asdict(cfg.model)
         tf.random.set_seed(cfg.seed)
-        self.G = build_generator(cfg.model, self.resolution, self.channels)
-        self.D = build_discriminator(cfg.model, self.resolution, self.channels)
-        self.Gs = build_generator(cfg.model, self.resolution, self.channels)
-        step_cfg = StepConfig(cfg.model.r1_gamma, cfg.model.style_mixing_prob, cfg.model.dlatent_avg_beta)
-        self.steps = Steps(self.G, self.D, self.Gs, step_cfg, cfg.seed)
+        with network_scope(self.strategy):
+            self.G = build_generator(cfg.model, self.resolution, self.channels)
+            self.D = build_discriminator(cfg.model, self.resolution, self.channels)
+            self.Gs = build_generator(cfg.model, self.resolution, self.channels)
+        m = cfg.model
+        step_cfg = StepConfig(m.r1_gamma, m.style_mixing_prob, m.dlatent_avg_beta, cfg.schedule.accumulate,
+                              m.precision, m.jit_compile)
+        self.steps = Steps(self.G, self.D, self.Gs, step_cfg, cfg.seed, self.strategy)
         self.steps.update_gs(tf.constant(0.0))
         self.params = schedule_params(cfg, self.resolution)
         grid_n = cfg.grid.width * cfg.grid.height
@@ -116,6 +123,7 @@ class Trainer:
             D_opt=self.steps.D_opt, rng=self.steps.rng, grid_z=self.grid_z, cur_nimg=self.cur_nimg,
             cur_tick=self.cur_tick, elapsed=self.elapsed, wandb_id=self.wandb_id, lr_scale=self.lr_scale,
         )
+        self.balance = BalanceWatch(cfg.metrics.balance)
         self.resumed_from = self._resume_or_transfer()
         self.tracker = self._make_tracker()
 
@@ -143,8 +151,8 @@ class Trainer:
         return prefix
 
     def _load_networks(self, source: str | Path) -> float:
-        """Copy G, D and Gs from a network snapshot; returns the snapshot's kimg."""
-        snap = load_snapshot(source)
+        """Copy G, D and Gs from a network snapshot or an original .pkl; returns the snapshot's kimg."""
+        snap = load_any_snapshot(source)
         for name, net in (("G", self.G), ("D", self.D), ("Gs", self.Gs)):
             assign_weights(net, snap.subset(name), f"{source} ({name})")
         return snap.kimg
@@ -184,12 +192,26 @@ class Trainer:
         reals = next(iter(make_dataset(self.data_dir, self.resolution, n, cache=False, shuffle_buffer=n)))
         save_grid(reals.numpy(), self.run_dir / "reals.png", self.cfg.grid.width)
 
+    def evaluate_metrics(self, level: int) -> dict[str, float]:
+        """Metrics on full-resolution fakes; skipped (with a note) until the networks reach it."""
+        kimg = self.cur_nimg.numpy() / 1000
+        if level != self.level_max:
+            log.info("metrics wait for the final resolution (now %d²)", 2**level)
+            return {}
+        m = self.cfg.metrics
+        results = evaluate(self.Gs, self.data_dir, self.resolution, m, Path(m.cache_dir))
+        log.info("metrics at %.1f kimg: %s", kimg, "  ".join(f"{k} {v:.4g}" for k, v in results.items()))
+        self.tracker.log(results, kimg)
+        return results
+
     def save_network(self) -> Path:
         kimg = self.cur_nimg.numpy() / 1000
         path = save_snapshot(self.run_dir / snapshot_name(kimg), {"G": self.G, "D": self.D, "Gs": self.Gs},
                              model=self.model, resolution=self.resolution, num_channels=self.channels,
                              kimg=kimg)
         log.info("saved %s", path.name)
+        if self.cfg.logger.log_snapshots:
+            self.tracker.log_artifact(path, name=f"{self.cfg.name}-snapshot", type="model")
         return path
 
     def save_checkpoint(self, reason: str) -> None:
@@ -330,10 +352,16 @@ class Trainer:
                 metrics["loss/G"], metrics["loss/D"],
             )
             self.tracker.log(metrics, nimg / 1000)
+            warning = self.balance.update(metrics["loss/D"], metrics["loss/G"])
+            if warning:
+                log.warning(warning)
+                self.tracker.alert("G/D imbalance", warning)
             if tick % s.image_snapshot_ticks == 0 or done:
                 self.save_fakes(sched.level, sched.fade)
             if tick % s.network_snapshot_ticks == 0 or done:
                 snapshot = self.save_network()
+            if self.cfg.metrics.names and (tick % self.cfg.metrics.interval_ticks == 0 or done):
+                self.evaluate_metrics(sched.level)
             if checkpoint_due or done:
                 self.save_checkpoint("stopping" if done else "interval")
             sums, steps_in_tick = {}, 0

@@ -1,0 +1,39 @@
+"""Transfer learning: source weights + resume_kimg past growing → the first fakes grid is the source's output."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from stylegan_exp.grid import make_grid, to_uint8
+from stylegan_exp.sample.generate import load_gs
+from stylegan_exp.train.checkpoint import SnapshotError
+from stylegan_exp.train.loop import Trainer
+from test_resume import ticks_of, tiny_cfg
+
+
+def test_transfer_first_fakes_equal_source_and_start_at_full_resolution(tmp_path):
+    source = Trainer(tiny_cfg(tmp_path, "schedule.total_kimg=0.4", "name=source"), tmp_path / "source").run()
+
+    # Tiny schedule: 8→16 is one 0.6 kimg phase, so resume_kimg=5.8 is past growing (lod 0); the
+    # first grid is fakes000005.png and the later ticks (≥ 6 kimg) are named fakes000006.png.
+    cfg = tiny_cfg(tmp_path, "transfer=snapshot", f"transfer.source={source}", "transfer.resume_kimg=5.8",
+                   "schedule.total_kimg=6.1", "dataset.mirror=true")
+    run_dir = tmp_path / "transfer"
+    Trainer(cfg, run_dir).run()
+
+    grid_z = np.random.RandomState(cfg.grid.seed).randn(cfg.grid.width * cfg.grid.height, cfg.model.latent_size)
+    expected = to_uint8(load_gs(source)(grid_z.astype(np.float32), randomize_noise=False).numpy())
+    first = np.asarray(Image.open(run_dir / "fakes000005.png"))
+    np.testing.assert_array_equal(first, make_grid(expected, cfg.grid.width))
+
+    ticks = ticks_of(run_dir)
+    assert ticks[0]["lod"] == 0.0 and ticks[0]["resolution"] == 16
+    assert ticks[0]["kimg"] >= 6.0 and ticks[-1]["kimg"] >= 6.1
+    assert not (run_dir / "fakes000000.png").exists()
+
+
+def test_transfer_from_mismatched_model_names_the_variables(tmp_path):
+    source = Trainer(tiny_cfg(tmp_path, "schedule.total_kimg=0.1"), tmp_path / "source").run()
+    cfg = tiny_cfg(tmp_path, "transfer=snapshot", f"transfer.source={source}", "model.fmap_max=8")
+    with pytest.raises(SnapshotError, match="shape mismatch .*weight"):
+        Trainer(cfg, tmp_path / "transfer")
