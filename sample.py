@@ -1,4 +1,4 @@
-"""Sample images from a network snapshot: `python sample.py name=demo seeds=[0,1,2] truncation_psi=0.5`."""
+"""Sampling tasks on a snapshot: `python sample.py name=demo [task=figures|video|rank|invert|edit]`."""
 
 import hydra
 from hydra.core.hydra_config import HydraConfig

@@ -7,7 +7,7 @@ A misspelled key or a wrongly typed value fails at composition time with a messa
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
@@ -34,7 +34,7 @@ class DatasetConfig:
     synthetic: SyntheticConfig | None = None
 
 
-class Strategy(str, Enum):
+class Strategy(StrEnum):
     default = "default"  # one device
     mirrored = "mirrored"  # all local GPUs (or `devices`)
     multiworker = "multiworker"  # several hosts: SLURM inside a Slurm job, else TF_CONFIG
@@ -77,13 +77,13 @@ class ScheduleConfig:
     max_minutes: float | None = None
 
 
-class ResumeMode(str, Enum):
+class ResumeMode(StrEnum):
     none = "none"
     latest = "latest"
     path = "path"
 
 
-class WandbMode(str, Enum):
+class WandbMode(StrEnum):
     offline = "offline"
     online = "online"
     disabled = "disabled"
@@ -107,7 +107,7 @@ class TransferConfig:
     resume_kimg: float = 0.0
 
 
-class Precision(str, Enum):
+class Precision(StrEnum):
     """Compute dtype of the synthesis network and D; weights, mapping and losses stay float32."""
 
     float32 = "float32"
@@ -318,7 +318,7 @@ class EditTask:
     group_a: str = MISSING
     group_b: str = MISSING
     seeds: list[int] = field(default_factory=lambda: list(range(4)))
-    strengths: list[float] = field(default_factory=lambda: [-2.0, -1.0, 0.0, 1.0, 2.0])
+    strengths: list[float] = field(default_factory=lambda: [-1.0, -0.5, 0.0, 0.5, 1.0])
     inversion: InversionConfig = field(default_factory=InversionConfig)
 
 

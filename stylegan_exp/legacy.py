@@ -14,11 +14,9 @@ import argparse
 import hashlib
 import logging
 import math
-import os
 import pickle
 import re
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -30,6 +28,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
+from stylegan_exp.atomic import atomic_open
 from stylegan_exp.nets.build import build_discriminator, build_generator
 from stylegan_exp.nets.layers import variables_by_path
 from stylegan_exp.train.checkpoint import (
@@ -249,19 +248,12 @@ def _fetch(url: str, cache_dir: Path) -> Path:
     target = cache_dir / f"{hashlib.sha1(url.encode()).hexdigest()[:10]}_{name}"
     if target.is_file():
         return target
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=target.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
-            total = int(response.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=name, leave=False) as bar:
-                while chunk := response.read(1 << 20):
-                    out.write(chunk)
-                    bar.update(len(chunk))
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(target) as out, urllib.request.urlopen(url, timeout=60) as response:
+        total = int(response.headers.get("Content-Length") or 0) or None
+        with tqdm(total=total, unit="B", unit_scale=True, desc=name, leave=False) as bar:
+            while chunk := response.read(1 << 20):
+                out.write(chunk)
+                bar.update(len(chunk))
     return target
 
 

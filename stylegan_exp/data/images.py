@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from stylegan_exp.atomic import write_atomic
 
 # Channels an image decodes to by default. Palette, CMYK and colour-space modes become RGB (or
 # RGBA when they carry transparency); high-bit-depth single-band modes become grayscale.
@@ -134,12 +135,54 @@ def save_image(array: np.ndarray, path: str | os.PathLike) -> None:
     fmt = _SUFFIX_FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise ImageError(f"{path}: unsupported image suffix (use .png, .jpg or .jpeg)")
-    data = encode_image(array, fmt)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    write_atomic(path, encode_image(array, fmt))
+
+
+_SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+_ALPHA_MODES = ("RGBA", "RGBa", "LA", "La", "PA")
+
+
+def _to_srgb(image: Image.Image) -> Image.Image:
+    """Apply an embedded ICC profile (CMYK, Adobe RGB, …) to get sRGB; without one, assume sRGB."""
+    from PIL import ImageCms
+
+    icc = image.info.get("icc_profile")
+    if icc:
+        try:
+            source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            srgb = ImageCms.createProfile("sRGB")
+            return ImageCms.profileToProfile(image, source, srgb, outputMode="RGB")
+        except (ImageCms.PyCMSError, OSError, ValueError):
+            pass  # A broken profile is common in the wild; the plain conversion is the best guess.
+    return image.convert("RGB")
+
+
+def decode_srgb(
+    data: bytes, background: tuple[int, int, int] = (255, 255, 255), *, name: str = "<bytes>"
+) -> tuple[np.ndarray, ImageInfo]:
+    """Decode to 8-bit sRGB RGB (HW3) whatever the file is: ICC profiles honoured, CMYK converted,
+    16-bit scaled (not clipped), transparency composited on `background`. Also returns the header
+    info (mode, format) so callers can tell what the file was."""
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+            info = ImageInfo(Path(name), image.width, image.height, _mode_channels(image),
+                             image.format or "", image.mode)
+            alpha = None
+            if image.mode in _ALPHA_MODES or "transparency" in image.info:
+                rgba = image.convert("RGBA")
+                alpha = np.asarray(rgba.getchannel("A"), np.float32)[:, :, None] / 255.0
+                image = rgba.convert("RGB") if image.mode in ("P", "PA") else image.convert(
+                    "RGB" if image.mode in ("RGBA", "RGBa", "P") else "L")
+            if image.mode in _SIXTEEN_BIT_MODES:
+                wide = np.asarray(image, np.float64)
+                image = Image.fromarray(np.clip(np.round(wide / 257.0), 0, 255).astype(np.uint8))
+            elif image.mode == "F":
+                image = Image.fromarray(np.clip(np.round(np.asarray(image) * 255.0), 0, 255).astype(np.uint8))
+            rgb = np.asarray(_to_srgb(image), np.uint8)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise ImageError(f"{name}: cannot decode image ({_one_line(exc)})") from exc
+    if alpha is not None:
+        bg = np.asarray(background, np.float32)
+        rgb = np.round(rgb * alpha + bg * (1.0 - alpha)).astype(np.uint8)
+    return rgb, info

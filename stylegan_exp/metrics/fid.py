@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
-import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
 
+from stylegan_exp.atomic import atomic_open
 from stylegan_exp.data.records import INFO_FILE
 from stylegan_exp.metrics import MetricError
 
@@ -119,10 +118,8 @@ def real_statistics(path: Path, reals: Callable[[], Iterable[np.ndarray]],
         with np.load(path) as cached:
             return cached["mu"], cached["sigma"]
     mu, sigma = feature_statistics(_features(reals(), extractor))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex}.npz")
-    np.savez(tmp, mu=mu, sigma=sigma)
-    os.replace(tmp, path)
+    with atomic_open(path) as f:
+        np.savez(f, mu=mu, sigma=sigma)
     return mu, sigma
 
 

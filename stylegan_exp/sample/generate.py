@@ -1,4 +1,4 @@
-"""Images from a network snapshot for given seeds and truncation ψ."""
+"""Images from a network snapshot for given seeds and truncation ψ: the helpers every task builds on."""
 
 from __future__ import annotations
 
@@ -12,24 +12,56 @@ from tqdm import tqdm
 from stylegan_exp.config import SampleConfig
 from stylegan_exp.data.images import save_image
 from stylegan_exp.grid import to_uint8
-from stylegan_exp.nets.build import build_generator
+from stylegan_exp.nets.build import build_discriminator, build_generator
+from stylegan_exp.nets.discriminator import Discriminator
 from stylegan_exp.nets.generator import Generator
-from stylegan_exp.train.checkpoint import assign_weights, find_latest, load_snapshot
+from stylegan_exp.train.checkpoint import Snapshot, assign_weights, find_latest, load_snapshot
 
 log = logging.getLogger(__name__)
 
 
-def load_gs(snapshot: str | Path) -> Generator:
+class SampleError(ValueError):
+    """A sampling task's settings that cannot work (unknown figure kind, malformed seed range …)."""
+
+
+def load_gs(snapshot: str | Path | Snapshot) -> Generator:
     """The sampling generator (Gs) of a network snapshot."""
-    snap = load_snapshot(snapshot)
+    snap = snapshot if isinstance(snapshot, Snapshot) else load_snapshot(snapshot)
     Gs = build_generator(snap.model, snap.resolution, snap.num_channels)
     assign_weights(Gs, snap.subset("Gs"), f"{snap.path} (Gs)")
     return Gs
 
 
+def load_d(snapshot: str | Path | Snapshot) -> Discriminator:
+    """The discriminator of a network snapshot (ranking, inversion's feature loss)."""
+    snap = snapshot if isinstance(snapshot, Snapshot) else load_snapshot(snapshot)
+    D = build_discriminator(snap.model, snap.resolution, snap.num_channels)
+    assign_weights(D, snap.subset("D"), f"{snap.path} (D)")
+    return D
+
+
 def seed_latents(seeds: list[int], latent_size: int) -> np.ndarray:
     """One latent per seed, the same for a seed whatever else is in the batch (original's RandomState)."""
     return np.stack([np.random.RandomState(s).randn(latent_size) for s in seeds]).astype(np.float32)
+
+
+def seed_dlatents(Gs: Generator, seeds: list[int], *, psi: float = 1.0,
+                  cutoff: int | None = None) -> np.ndarray:
+    """w [N, num_layers, dlatent] for the seeds, truncated below `cutoff` (all layers when None)."""
+    w = Gs.map(tf.constant(seed_latents(seeds, Gs.latent_size)))
+    return (Gs.truncate(w, psi, cutoff) if psi != 1.0 else w).numpy()
+
+
+def synthesize(Gs: Generator, dlatents: np.ndarray, *, randomize_noise: bool = False,
+               batch_size: int = 16) -> np.ndarray:
+    """Network outputs in [-1, 1] (NHWC float) for w of any leading shape [..., num_layers, dlatent]."""
+    lead = dlatents.shape[:-2]
+    flat = dlatents.reshape(-1, *dlatents.shape[-2:]).astype(np.float32)
+    level = Gs.size.resolution_log2
+    out = [Gs.synthesis(tf.constant(flat[i : i + batch_size]), level, randomize_noise=randomize_noise).numpy()
+           for i in range(0, len(flat), batch_size)]
+    images = np.concatenate(out)
+    return images.reshape(*lead, *images.shape[1:])
 
 
 def generate(Gs: Generator, seeds: list[int], *, psi: float = 0.7, cutoff: int | None = 8,
@@ -49,17 +81,24 @@ def resolve_snapshot(cfg: SampleConfig) -> Path:
     return Path(cfg.snapshot)
 
 
-def sample(cfg: SampleConfig, run_dir: Path) -> list[Path]:
+def resolve_seeds(cfg: SampleConfig) -> list[int]:
+    if cfg.seed_range is None:
+        return list(cfg.seeds)
+    if len(cfg.seed_range) != 2:
+        raise SampleError(f"seed_range must be [start, stop], got {cfg.seed_range}")
+    return list(range(*cfg.seed_range))
+
+
+def sample(cfg: SampleConfig, Gs: Generator, run_dir: Path) -> list[Path]:
     """Write `example-{seed}.{format}` for every seed into `run_dir`."""
-    snapshot = resolve_snapshot(cfg)
-    Gs = load_gs(snapshot)
-    log.info("sampling %d seeds from %s with psi=%s", len(cfg.seeds), snapshot, cfg.truncation_psi)
+    seeds = resolve_seeds(cfg)
+    log.info("sampling %d seeds with psi=%s", len(seeds), cfg.truncation_psi)
     paths = []
-    for start in tqdm(range(0, len(cfg.seeds), cfg.batch_size), unit="batch"):
-        seeds = cfg.seeds[start : start + cfg.batch_size]
-        images = generate(Gs, seeds, psi=cfg.truncation_psi, cutoff=cfg.truncation_cutoff,
+    for start in tqdm(range(0, len(seeds), cfg.batch_size), unit="batch"):
+        batch = seeds[start : start + cfg.batch_size]
+        images = generate(Gs, batch, psi=cfg.truncation_psi, cutoff=cfg.truncation_cutoff,
                           randomize_noise=cfg.randomize_noise, batch_size=cfg.batch_size)
-        for seed, image in zip(seeds, images, strict=True):
+        for seed, image in zip(batch, images, strict=True):
             path = Path(run_dir) / f"example-{seed}.{cfg.image_format}"
             save_image(image, path)
             paths.append(path)

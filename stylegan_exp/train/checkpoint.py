@@ -7,9 +7,7 @@ the model config, resolution and kimg as JSON, written to a temp file and rename
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +15,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from stylegan_exp.atomic import atomic_open
 from stylegan_exp.nets.layers import variables_by_path
 
 SNAPSHOT_PATTERN = "network-snapshot-*.npz"
@@ -58,15 +57,8 @@ def save_snapshot(path: Path, networks: dict[str, tf.Module], *, model: dict[str
     meta = {"model": model, "resolution": resolution, "num_channels": num_channels, "kimg": kimg}
     arrays[_META_KEY] = np.array(json.dumps(meta))
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path) as f:
+        np.savez(f, **arrays)
     return path
 
 

@@ -1,0 +1,111 @@
+"""The StyleGAN paper's figures for any snapshot: uncurated grid, style mixing, truncation, noise."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from stylegan_exp.config import FiguresTask, SampleConfig
+from stylegan_exp.grid import save_grid
+from stylegan_exp.nets.generator import Generator
+from stylegan_exp.sample.generate import SampleError, seed_dlatents, synthesize
+
+log = logging.getLogger(__name__)
+
+# Layer boundaries of the original 1024² figure (18 style layers): coarse [0,4), middle [4,8), fine [8,18).
+_PAPER_LAYERS = 18
+_PAPER_BOUNDS = (4, 8)
+
+
+def layer_ranges(num_layers: int) -> dict[str, tuple[int, int]]:
+    """coarse/middle/fine style-layer ranges scaled from the paper's 18 layers to `num_layers`."""
+    coarse = max(1, round(num_layers * _PAPER_BOUNDS[0] / _PAPER_LAYERS))
+    middle = min(num_layers - 1, max(coarse + 1, round(num_layers * _PAPER_BOUNDS[1] / _PAPER_LAYERS)))
+    return {"coarse": (0, coarse), "middle": (coarse, middle), "fine": (middle, num_layers)}
+
+
+def mix_dlatents(sources: np.ndarray, destinations: np.ndarray, layers: tuple[int, int]) -> np.ndarray:
+    """[S, D, L, dlatent]: destination d with source s's styles on layers [start, stop)."""
+    mixed = np.repeat(destinations[None], len(sources), axis=0)
+    start, stop = layers
+    mixed[:, :, start:stop] = sources[:, None, start:stop]
+    return mixed
+
+
+def _blank(like: np.ndarray) -> np.ndarray:
+    return np.full_like(like, -1.0)  # black after to_uint8
+
+
+def uncurated(Gs: Generator, cfg: SampleConfig, task: FiguresTask, path: Path) -> Path:
+    w = seed_dlatents(Gs, task.uncurated_seeds, psi=cfg.truncation_psi, cutoff=cfg.truncation_cutoff)
+    images = synthesize(Gs, w, batch_size=cfg.batch_size)
+    return save_grid(images, path, task.uncurated_width, size=task.cell_size)
+
+
+def style_mixing(Gs: Generator, cfg: SampleConfig, task: FiguresTask, path: Path, style: str) -> Path:
+    """Top row: destinations; left column: sources; cell (s, d): d with s's `style` layers."""
+    ranges = layer_ranges(Gs.num_layers)
+    if style not in ranges:
+        raise SampleError(f"unknown mixing range {style!r} (one of {', '.join(ranges)})")
+    psi, cutoff = cfg.truncation_psi, cfg.truncation_cutoff
+    src_w = seed_dlatents(Gs, task.mixing_sources, psi=psi, cutoff=cutoff)
+    dst_w = seed_dlatents(Gs, task.mixing_destinations, psi=psi, cutoff=cutoff)
+    src = synthesize(Gs, src_w, batch_size=cfg.batch_size)
+    dst = synthesize(Gs, dst_w, batch_size=cfg.batch_size)
+    mixed = synthesize(Gs, mix_dlatents(src_w, dst_w, ranges[style]), batch_size=cfg.batch_size)
+    rows = [np.concatenate([_blank(src[:1]), dst])]
+    rows += [np.concatenate([src[i : i + 1], mixed[i]]) for i in range(len(src))]
+    return save_grid(np.concatenate(rows), path, len(dst) + 1, size=task.cell_size)
+
+
+def truncation(Gs: Generator, cfg: SampleConfig, task: FiguresTask, path: Path) -> Path:
+    """Rows = seeds, columns = ψ; truncation on every layer as in the paper's figure."""
+    w = seed_dlatents(Gs, task.truncation_seeds)
+    w_avg = Gs.w_avg.numpy()
+    psis = np.asarray(task.truncation_psis, np.float32)
+    swept = w_avg + (w[:, None] - w_avg) * psis[None, :, None, None]
+    images = synthesize(Gs, swept, batch_size=cfg.batch_size)
+    return save_grid(images.reshape(-1, *images.shape[2:]), path, len(psis), size=task.cell_size)
+
+
+def noise_std_map(images: np.ndarray) -> np.ndarray:
+    """Per-pixel standard deviation over samples (mean over channels), stretched into [-1, 1] for display."""
+    std = images.std(axis=0).mean(axis=-1, keepdims=True)
+    std = np.clip(std * 4.0, 0.0, 1.0) * 2.0 - 1.0
+    return np.repeat(std, images.shape[-1], axis=-1)
+
+
+def noise(Gs: Generator, cfg: SampleConfig, task: FiguresTask, path: Path) -> Path:
+    """Per seed: the image with fixed noise, `noise_variants` with fresh noise, then the std-dev map."""
+    w = seed_dlatents(Gs, task.noise_seeds, psi=cfg.truncation_psi, cutoff=cfg.truncation_cutoff)
+    rows = []
+    for one in tqdm(w, desc="noise", unit="seed"):
+        fixed = synthesize(Gs, one[None])
+        many = synthesize(Gs, np.repeat(one[None], task.noise_std_samples, axis=0), randomize_noise=True,
+                          batch_size=cfg.batch_size)
+        rows.append(np.concatenate([fixed, many[: task.noise_variants], noise_std_map(many)[None]]))
+    return save_grid(np.concatenate(rows), path, task.noise_variants + 2, size=task.cell_size)
+
+
+def figures(cfg: SampleConfig, Gs: Generator, run_dir: Path) -> list[Path]:
+    task: FiguresTask = cfg.task
+    known = {"uncurated", "style_mixing", "truncation", "noise"}
+    unknown = set(task.kinds) - known
+    if unknown:
+        raise SampleError(f"unknown figure kind(s) {sorted(unknown)} (choose from {sorted(known)})")
+    paths = []
+    for kind in tqdm(task.kinds, desc="figures", unit="figure"):
+        if kind == "uncurated":
+            paths.append(uncurated(Gs, cfg, task, run_dir / "uncurated.png"))
+        elif kind == "style_mixing":
+            paths += [style_mixing(Gs, cfg, task, run_dir / f"style-mixing-{style}.png", style)
+                      for style in task.mixing_ranges]
+        elif kind == "truncation":
+            paths.append(truncation(Gs, cfg, task, run_dir / "truncation.png"))
+        else:
+            paths.append(noise(Gs, cfg, task, run_dir / "noise.png"))
+    log.info("wrote %s", ", ".join(p.name for p in paths))
+    return paths

@@ -1,0 +1,231 @@
+"""GAN inversion: an encoder trained on the generator's own (w, G(w)) pairs gives a starting w, which
+per-image optimisation of w (and the noise maps) then refines to reconstruct the image."""
+
+from __future__ import annotations
+
+import csv
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+from tqdm import tqdm
+
+from stylegan_exp.config import InversionConfig, InvertTask
+from stylegan_exp.grid import save_grid
+from stylegan_exp.nets.discriminator import Discriminator
+from stylegan_exp.nets.generator import Generator
+from stylegan_exp.nets.layers import Conv2D, Dense, downscale2d, lrelu, variables_by_path
+from stylegan_exp.sample.rank import IMAGE_SUFFIXES, list_images, load_for_network
+from stylegan_exp.train.checkpoint import SnapshotError, assign_weights
+
+log = logging.getLogger(__name__)
+
+ENCODER_FMAPS = 64
+
+
+class Encoder(tf.Module):
+    """image [N, R, R, C] → w [N, dlatent]: 3×3 convs with 2× box downscaling to 4×4, then two dense."""
+
+    def __init__(self, resolution: int, channels: int, dlatent_size: int, fmaps: int = ENCODER_FMAPS,
+                 name: str | None = None) -> None:
+        super().__init__(name=name)
+        self.resolution, self.channels, self.dlatent_size = resolution, channels, dlatent_size
+        self.fromrgb = Conv2D(channels, fmaps, 1, use_bias=True)
+        self.convs = [Conv2D(fmaps, fmaps, 3, use_bias=True) for _ in range(int(np.log2(resolution)) - 2)]
+        self.dense0 = Dense(fmaps * 16, fmaps * 4)
+        self.dense1 = Dense(fmaps * 4, dlatent_size, gain=1.0)
+
+    def __call__(self, images: tf.Tensor) -> tf.Tensor:
+        x = lrelu(self.fromrgb(images))
+        for conv in self.convs:
+            x = downscale2d(lrelu(conv(x)))
+        return self.dense1(lrelu(self.dense0(x)))
+
+
+class Adam:
+    """Plain Adam over a fixed variable list, resettable between images without retracing."""
+
+    def __init__(self, variables: list[tf.Variable], lr: float, beta1: float = 0.9, beta2: float = 0.999,
+                 eps: float = 1e-8) -> None:
+        self.variables, self.lr, self.beta1, self.beta2, self.eps = variables, lr, beta1, beta2, eps
+        self.m = [tf.Variable(tf.zeros_like(v), trainable=False) for v in variables]
+        self.v = [tf.Variable(tf.zeros_like(v), trainable=False) for v in variables]
+        self.t = tf.Variable(0.0, trainable=False)
+
+    def reset(self) -> None:
+        for slot in self.m + self.v:
+            slot.assign(tf.zeros_like(slot))
+        self.t.assign(0.0)
+
+    def apply(self, grads: list[tf.Tensor]) -> None:
+        self.t.assign_add(1.0)
+        rate = self.lr * tf.sqrt(1.0 - self.beta2**self.t) / (1.0 - self.beta1**self.t)
+        for var, g, m, v in zip(self.variables, grads, self.m, self.v, strict=True):
+            m.assign(self.beta1 * m + (1.0 - self.beta1) * g)
+            v.assign(self.beta2 * v + (1.0 - self.beta2) * tf.square(g))
+            var.assign_sub(rate * m / (tf.sqrt(v) + self.eps))
+
+
+def train_encoder(Gs: Generator, cfg: InversionConfig, seed: int = 0) -> Encoder:
+    """Fit the encoder to w from the mapping network (truncated by `encoder_psi`) and the images they make."""
+    size = Gs.size
+    encoder = Encoder(size.resolution, size.num_channels, int(Gs.w_avg.shape[0]))
+    params = list(encoder.trainable_variables)
+    opt = Adam(params, cfg.encoder_lr)
+    rng = tf.random.Generator.from_seed(seed)
+
+    @tf.function
+    def step() -> tf.Tensor:
+        w = Gs.truncate(Gs.map(rng.normal([cfg.encoder_batch, Gs.latent_size])), cfg.encoder_psi, None)
+        images = Gs.synthesis(w, size.resolution_log2, randomize_noise=True)
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.square(encoder(images) - w[:, 0]))
+        opt.apply(tape.gradient(loss, params))
+        return loss
+
+    bar = tqdm(range(cfg.encoder_steps), desc="encoder", unit="step")
+    for i in bar:
+        loss = step()
+        if i % 50 == 0:
+            bar.set_postfix(loss=f"{float(loss):.4f}")
+    return encoder
+
+
+def save_encoder(encoder: Encoder, path: Path) -> Path:
+    arrays = {k: v.numpy() for k, v in variables_by_path(encoder).items()}
+    arrays["__shape__"] = np.array([encoder.resolution, encoder.channels, encoder.dlatent_size])
+    np.savez(path, **arrays)
+    return path
+
+
+def load_encoder(path: str | Path) -> Encoder:
+    path = Path(path)
+    if not path.is_file():
+        raise SnapshotError(f"encoder not found: {path}")
+    with np.load(path) as data:
+        weights = {k: data[k] for k in data.files if k != "__shape__"}
+        resolution, channels, dlatent = (int(x) for x in data["__shape__"])
+    encoder = Encoder(resolution, channels, dlatent)
+    assign_weights(encoder, weights, str(path))
+    return encoder
+
+
+def d_features(D: Discriminator, images: tf.Tensor) -> list[tf.Tensor]:
+    """Activations after every discriminator block above 4×4 at full resolution (the feature loss)."""
+    level = D.size.resolution_log2
+    x = lrelu(D.blocks[level - 2].fromrgb(images))
+    features = []
+    for block in reversed(D.blocks[1 : level - 1]):
+        x = block(x)
+        features.append(x)
+    return features
+
+
+@dataclass
+class Inversion:
+    target: np.ndarray  # [R, R, C] in [-1, 1]
+    initial: np.ndarray
+    reconstruction: np.ndarray
+    w: np.ndarray  # [num_layers, dlatent]
+    initial_mse: float
+    final_mse: float
+
+
+class Inverter:
+    """Optimises one image's w (W+, per layer) and the noise maps; the generator's noise is restored after."""
+
+    def __init__(self, Gs: Generator, encoder: Encoder, cfg: InversionConfig, D: Discriminator | None = None):
+        self.Gs, self.encoder, self.cfg, self.D = Gs, encoder, cfg, D
+        self.w = tf.Variable(tf.zeros([1, Gs.num_layers, int(Gs.w_avg.shape[0])]))
+        self.noise = [v for k, v in variables_by_path(Gs).items() if k.endswith("noise/noise")]
+        params = [self.w] + (self.noise if cfg.optimize_noise else [])
+        self.opt = Adam(params, cfg.lr)
+        self.params = params
+        self.level = Gs.size.resolution_log2
+        self._step = tf.function(self._step_fn)
+
+    def _loss(self, target: tf.Tensor) -> tf.Tensor:
+        image = self.Gs.synthesis(self.w, self.level, randomize_noise=False)
+        loss = tf.reduce_mean(tf.square(image - target))
+        if self.D is not None and self.cfg.d_feature_weight > 0:
+            for a, b in zip(d_features(self.D, image), d_features(self.D, target), strict=True):
+                loss += self.cfg.d_feature_weight * tf.reduce_mean(tf.square(a - b))
+        return loss
+
+    def _step_fn(self, target: tf.Tensor) -> tf.Tensor:
+        with tf.GradientTape() as tape:
+            tape.watch(self.params)
+            loss = self._loss(target)
+        self.opt.apply(tape.gradient(loss, self.params))
+        for n in self.params[1:]:  # keep optimised noise unit Gaussian so it cannot absorb the image
+            n.assign((n - tf.reduce_mean(n)) / (tf.math.reduce_std(n) + 1e-8))
+        return loss
+
+    def render(self) -> np.ndarray:
+        return self.Gs.synthesis(self.w, self.level, randomize_noise=False).numpy()[0]
+
+    def __call__(self, target: np.ndarray) -> Inversion:
+        saved = [n.numpy() for n in self.noise]
+        t = tf.constant(target[None])
+        self.w.assign(tf.tile(self.encoder(t)[:, None], [1, self.Gs.num_layers, 1]))
+        self.opt.reset()
+        initial = self.render()
+        for _ in range(self.cfg.steps):
+            self._step(t)
+        final = self.render()
+        for n, value in zip(self.noise, saved, strict=True):
+            n.assign(value)
+        initial_mse, final_mse = (float(np.mean(np.square(x - target))) for x in (initial, final))
+        return Inversion(target, initial, final, self.w.numpy()[0], initial_mse, final_mse)
+
+
+def image_paths(images: str | Path) -> list[Path]:
+    """An image file, or the images of a folder."""
+    path = Path(images)
+    if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
+        return [path]
+    return list_images(path)
+
+
+def get_encoder(Gs: Generator, cfg: InversionConfig, run_dir: Path) -> Encoder:
+    """The configured encoder, or a freshly trained one saved as `encoder.npz` for reuse."""
+    if cfg.encoder:
+        return load_encoder(cfg.encoder)
+    encoder = train_encoder(Gs, cfg)
+    save_encoder(encoder, run_dir / "encoder.npz")
+    return encoder
+
+
+def invert_paths(Gs: Generator, D: Discriminator, paths: list[Path], cfg: InversionConfig,
+                 encoder: Encoder) -> list[Inversion]:
+    inverter = Inverter(Gs, encoder, cfg, D)
+    size = Gs.size
+    results = []
+    for path in tqdm(paths, desc="inverting", unit="image"):
+        results.append(inverter(load_for_network(path, size.resolution, size.num_channels)))
+        log.info("%s: mse %.4f → %.4f", path.name, results[-1].initial_mse, results[-1].final_mse)
+    return results
+
+
+def invert(task: InvertTask, Gs: Generator, D: Discriminator, run_dir: Path) -> list[Path]:
+    """Per image `<stem>/`: reconstruction.png, w.npy, side-by-side.png (target | encoder | refined);
+    inversion.csv sums up the reconstruction errors."""
+    paths = image_paths(task.images)
+    encoder = get_encoder(Gs, task.inversion, run_dir)
+    written = []
+    rows = []
+    for path, result in zip(paths, invert_paths(Gs, D, paths, task.inversion, encoder), strict=True):
+        out = run_dir / path.stem
+        out.mkdir(exist_ok=True)
+        np.save(out / "w.npy", result.w)
+        written.append(save_grid(result.reconstruction[None], out / "reconstruction.png", 1))
+        written.append(save_grid(np.stack([result.target, result.initial, result.reconstruction]),
+                                 out / "side-by-side.png", 3))
+        rows.append([path, f"{result.initial_mse:.6f}", f"{result.final_mse:.6f}"])
+    with (run_dir / "inversion.csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["path", "encoder_mse", "final_mse"])
+        writer.writerows(rows)
+    return written

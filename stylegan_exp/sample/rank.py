@@ -1,0 +1,107 @@
+"""Rank a folder of images by a snapshot's discriminator: find the worst of a dataset for review/removal."""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+from PIL import Image
+from tqdm import tqdm
+
+from stylegan_exp.config import RankTask
+from stylegan_exp.data.images import ImageError, load_image
+from stylegan_exp.grid import save_grid
+from stylegan_exp.nets.discriminator import Discriminator
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
+SHEET_WIDTH = 8
+
+
+def list_images(folder: str | Path) -> list[Path]:
+    """The image files directly inside `folder`, sorted; a missing or image-less folder is an error."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"image folder not found: {folder}")
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise FileNotFoundError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {folder}")
+    return files
+
+
+def load_for_network(path: Path, resolution: int, channels: int) -> np.ndarray:
+    """Centre-crop to square, resize to the snapshot resolution and map to the network's [-1, 1]."""
+    image = load_image(path, channels=channels)
+    h, w = image.shape[:2]
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    image = image[top : top + side, left : left + side]
+    if side != resolution:
+        pil = Image.fromarray(image.squeeze(-1) if channels == 1 else image)
+        image = np.asarray(pil.resize((resolution, resolution), Image.Resampling.LANCZOS))
+        image = image[..., None] if image.ndim == 2 else image
+    return image.astype(np.float32) / 127.5 - 1.0
+
+
+def score_images(D: Discriminator, images: np.ndarray, batch_size: int) -> np.ndarray:
+    """D scores; the last batch is padded to a multiple of the minibatch-stddev group, then trimmed."""
+    group = max(1, D.blocks[0].mbstd_group_size)
+    batch_size = max(group, batch_size - batch_size % group)
+    scores = []
+    for start in tqdm(range(0, len(images), batch_size), desc="scoring", unit="batch"):
+        batch = images[start : start + batch_size]
+        n = len(batch)
+        pad = -n % min(group, batch_size)
+        if pad:
+            batch = np.concatenate([batch, batch[np.arange(pad) % n]])
+        scores.append(D(tf.constant(batch)).numpy()[:n])
+    return np.concatenate(scores)
+
+
+def rank(task: RankTask, D: Discriminator, run_dir: Path) -> list[Path]:
+    """Write ranking.csv (best first) and ranking-sheet.png (lowest rows above highest rows)."""
+    files = list_images(task.folder)
+    resolution, channels = D.size.resolution, D.size.num_channels
+    images, kept = [], []
+    for path in tqdm(files, desc="loading", unit="image"):
+        try:
+            images.append(load_for_network(path, resolution, channels))
+            kept.append(path)
+        except ImageError as exc:
+            log.warning("skipping %s", exc)
+    if not kept:
+        raise FileNotFoundError(f"no readable images in {task.folder}")
+    batch = np.stack(images)
+    scores = score_images(D, batch, task.batch_size)
+    order = np.argsort(-scores, kind="stable")
+    n_reject = math.ceil(len(kept) * task.reject_percent / 100.0) if task.reject_percent > 0 else 0
+    rejected = set(order[len(order) - n_reject :].tolist()) if n_reject else set()
+
+    csv_path = run_dir / "ranking.csv"
+    with csv_path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["rank", "score", "path", "rejected"])
+        for r, i in enumerate(order, 1):
+            writer.writerow([r, f"{scores[i]:.6f}", str(kept[i]), int(i in rejected)])
+
+    n = min(task.sheet_count, len(kept))
+    width = min(SHEET_WIDTH, n)
+    blank = np.full((-n % width, *batch.shape[1:]), -1.0, np.float32)
+    lowest, highest = batch[order[::-1][:n]], batch[order[:n]]
+    sheet = save_grid(np.concatenate([lowest, blank, highest, blank]), run_dir / "ranking-sheet.png",
+                      width, size=64)
+
+    if rejected:
+        target = Path(task.folder) / "rejected"
+        target.mkdir(exist_ok=True)
+        for i in sorted(rejected):
+            shutil.move(str(kept[i]), target / kept[i].name)
+        log.info("moved %d lowest-scored images to %s", len(rejected), target)
+    log.info("ranked %d images: best %.3f, worst %.3f", len(kept), scores[order[0]], scores[order[-1]])
+    return [csv_path, sheet]
