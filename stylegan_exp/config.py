@@ -333,8 +333,17 @@ class RankTask:
     batch_size: int = 32
 
 
+@dataclass
+class MetricsTask:
+    """Metrics of a snapshot against a packed dataset (at the snapshot's resolution), into metrics.json."""
+
+    name: str = "metrics"
+    dataset: str = MISSING
+    metrics: MetricsConfig = field(default_factory=lambda: MetricsConfig(name="swd", names=["swd"]))
+
+
 TASKS: dict[str, type] = {"random": RandomTask, "figures": FiguresTask, "video": VideoTask,
-                          "rank": RankTask, "invert": InvertTask, "edit": EditTask}
+                          "rank": RankTask, "invert": InvertTask, "edit": EditTask, "metrics": MetricsTask}
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """sample.py tasks on a tiny 16×16 snapshot: random, figures, video, rank, invert, edit."""
 
 import csv
+import json
 import shutil
 from dataclasses import asdict
 from pathlib import Path
@@ -252,3 +253,15 @@ def test_edit_moves_along_group_difference(snapshot, tmp_path):
     assert edits.shape[:2] == (2, 5)
     unedited = generate(Gs, [0, 1], psi=0.7, cutoff=8)
     np.testing.assert_allclose(edits[:, 2].astype(int), unedited.astype(int), atol=1)
+
+
+def test_metrics_task_writes_swd_for_the_snapshot(snapshot, tmp_path):
+    from stylegan_exp.data.synthetic import ensure_synthetic_dataset
+
+    data = ensure_synthetic_dataset(tmp_path / "syn", count=64, resolution=RES, seed=0)
+    (path,) = run_task(snapshot, tmp_path / "m", "task=metrics", f"task.dataset={data}",
+                       "task.metrics.num_images=64", "task.metrics.swd.nhoods_per_image=16",
+                       f"task.metrics.cache_dir={tmp_path / 'cache'}")
+    results = json.loads(path.read_text())
+    assert path.name == "metrics.json" and results["metrics/swd_mean"] > 0
+    assert set(results) >= {"metrics/swd_16", "metrics/swd_mean"}

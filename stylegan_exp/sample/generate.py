@@ -75,10 +75,11 @@ def generate(Gs: Generator, seeds: list[int], *, psi: float = 0.7, cutoff: int |
     return np.concatenate(out)
 
 
-def resolve_snapshot(cfg: SampleConfig) -> Path:
+def resolve_snapshot(cfg: SampleConfig) -> Path | str:
+    """`latest` of the experiment, or the given path or URL (an original .pkl may be a URL)."""
     if cfg.snapshot == "latest":
         return find_latest(Path(cfg.outputs_root), cfg.name, "snapshot")
-    return Path(cfg.snapshot)
+    return cfg.snapshot
 
 
 def resolve_seeds(cfg: SampleConfig) -> list[int]:
