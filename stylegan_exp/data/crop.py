@@ -1,0 +1,134 @@
+"""Stage 2, crop: square anime-face crops found by lbpcascade_animeface (OpenCV, CPU only).
+
+Detection follows the cascade's reference recipe (grayscale, equalizeHist, scaleFactor 1.1,
+minNeighbors 5); the minimum face size drops low-quality small faces (the seed used 256 px). One
+worker process per core, each with OpenCV's own threads off so workers do not oversubscribe cores.
+CLI: ``python -m stylegan_exp.data.crop SRC DST [--cascade PATH] [--min-face-size 256] …``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import urllib.request
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+
+from stylegan_exp.data.images import encode_image, load_image
+from stylegan_exp.data.manifest import (
+    Outcome,
+    StageError,
+    StageResult,
+    resolve_inputs,
+    run_stage,
+    stage_cli,
+    write_atomic,
+)
+from stylegan_exp.data.prepare_config import CropConfig, RunOptions
+
+CASCADE_URL = (
+    "https://raw.githubusercontent.com/nagadomi/lbpcascade_animeface/master/lbpcascade_animeface.xml"
+)
+CASCADE_SHA256 = "9376d30ac38db6bda2a68b88b3b76bbd7e6aa33af47f7f5c76bc88ca75f1ce30"
+CACHE_DIR = Path(os.environ.get("STYLEGAN_EXP_CACHE", Path.home() / ".cache" / "stylegan_exp"))
+
+_detectors: dict[str, object] = {}
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def cascade_file(path: str | None = None, *, url: str = CASCADE_URL, cache_dir: Path | None = None) -> Path:
+    """A local cascade as given, or the public one downloaded once, checked against its sha256 and
+    cached (a corrupted or tampered download is refused, never cached)."""
+    if path:
+        local = Path(path)
+        if not local.is_file():
+            raise StageError(f"cascade file {local} does not exist")
+        return local
+    cached = (cache_dir or CACHE_DIR) / "lbpcascade_animeface.xml"
+    if cached.is_file() and _sha256(cached.read_bytes()) == CASCADE_SHA256:
+        return cached
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response:
+            data = response.read()
+    except OSError as exc:
+        raise StageError(
+            f"cannot download the face cascade from {url} ({exc}); give crop.cascade=PATH"
+        ) from exc
+    if _sha256(data) != CASCADE_SHA256:
+        raise StageError(f"the face cascade from {url} does not match sha256 {CASCADE_SHA256}")
+    write_atomic(cached, data)
+    return cached
+
+
+def _detector(cascade: str):
+    import cv2
+
+    if cascade not in _detectors:
+        cv2.setNumThreads(0)  # One process per core already; OpenCV threads would oversubscribe.
+        classifier = cv2.CascadeClassifier(cascade)
+        if classifier.empty():
+            raise StageError(f"cascade file {cascade} is not a valid OpenCV cascade")
+        _detectors[cascade] = classifier
+    return _detectors[cascade]
+
+
+def detect_faces(rgb: np.ndarray, cascade: str, cfg: CropConfig) -> list[tuple[int, int, int, int]]:
+    """Face boxes (x, y, w, h), largest first."""
+    import cv2
+
+    gray = cv2.equalizeHist(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
+    size = (cfg.min_face_size, cfg.min_face_size)
+    boxes = _detector(cascade).detectMultiScale(
+        gray, scaleFactor=cfg.scale_factor, minNeighbors=cfg.min_neighbors, minSize=size
+    )
+    return sorted((tuple(int(v) for v in box) for box in boxes), key=lambda b: (-b[2] * b[3], b[1], b[0]))
+
+
+def square_box(
+    box: tuple[int, int, int, int], margin: float, width: int, height: int
+) -> tuple[int, int, int]:
+    """(x, y, side) of the square around a box widened by `margin` per side, shifted (and if need be
+    shrunk) to lie inside the image rather than padded with invented pixels."""
+    x, y, w, h = box
+    side = min(round(max(w, h) * (1 + 2 * margin)), width, height)
+    cx, cy = x + w / 2, y + h / 2
+    left = int(min(max(round(cx - side / 2), 0), width - side))
+    top = int(min(max(round(cy - side / 2), 0), height - side))
+    return left, top, side
+
+
+def crop_file(key: str, path: Path, cascade: str, cfg: CropConfig) -> list[Outcome]:
+    rgb = load_image(path, channels=3)
+    boxes = detect_faces(rgb, cascade, cfg)
+    if not boxes:
+        return [Outcome(None, False, "no-face")]
+    stem = Path(key).with_suffix("").as_posix()
+    suffix = ".jpg" if cfg.image_format in ("jpeg", "jpg") else ".png"
+    outcomes = []
+    for i, box in enumerate(boxes):
+        x, y, side = square_box(box, cfg.margin, rgb.shape[1], rgb.shape[0])
+        data = encode_image(np.ascontiguousarray(rgb[y : y + side, x : x + side]), cfg.image_format)
+        outcomes.append(Outcome(f"{stem}_face{i}{suffix}", True, "face", data, {"box": [x, y, side]}))
+    return outcomes
+
+
+def run(src: str | os.PathLike, dst: str | os.PathLike, cfg: CropConfig, options: RunOptions) -> StageResult:
+    """Crop every face of SRC's images into DST (one file per face; images without one are dropped)."""
+    cascade = str(cascade_file(cfg.cascade))
+    _detector(cascade)  # Fail on a bad cascade now, not in every worker.
+    items = resolve_inputs(src)
+    return run_stage("crop", items, dst, partial(crop_file, cascade=cascade, cfg=cfg), options)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return stage_cli("crop", CropConfig, run, argv, __doc__.split("\n")[0])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

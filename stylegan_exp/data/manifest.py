@@ -1,0 +1,399 @@
+"""What every preparation stage shares: inputs, shards, the resumable manifest, the per-item driver
+(worker pool, progress bar, atomic outputs), the summary table, the contact sheet and the CLI.
+
+A stage is a picklable ``work(key, path) -> list[Outcome]`` run over its sorted inputs. The driver writes
+each item's outputs atomically, then appends its manifest lines in one flushed write, so a run
+killed at any moment resumes by skipping the sources already in the manifest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import multiprocessing
+import os
+import re
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+from tqdm import tqdm
+
+from stylegan_exp.data.images import ImageError, load_image, save_image
+from stylegan_exp.data.prepare_config import RunOptions
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+MANIFEST = "manifest"
+_THUMB = 96
+_SHEET_SAMPLES = 16
+
+
+class StageError(ValueError):
+    """Bad input to a stage (missing folder, bad option); the message is one line naming the culprit."""
+
+
+@dataclass
+class Outcome:
+    """One manifest line: `output` is relative to the stage's folder; `data` its encoded bytes
+    (written by the driver); `extra` is recorded too (e.g. hashes that later decisions need)."""
+
+    output: str | None
+    kept: bool
+    reason: str
+    data: bytes | None = None
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class StageResult:
+    stage: str
+    dst: Path
+    kept: int
+    dropped: int
+    reasons: Counter
+    processed: int
+    seconds: float
+    manifest: Path
+
+    def table(self) -> str:
+        """The summary printed at the end of a stage: counts per outcome and reason."""
+        rows = [(("kept" if kept else "dropped"), reason, n) for (kept, reason), n in self.reasons.items()]
+        rows.sort(key=lambda r: (r[0] != "kept", -r[2], r[1]))
+        width = max([len(r[1]) for r in rows] + [6])
+        lines = [
+            f"{self.stage}: {self.kept} kept, {self.dropped} dropped ({self.processed} processed "
+            f"now in {self.seconds:.1f}s) -> {self.dst}"
+        ]
+        lines += [f"  {status:<8} {reason:<{width}} {n:>8}" for status, reason, n in rows]
+        return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------------------------
+# Inputs and shards
+
+
+def _entries(folder: Path) -> list[dict]:
+    return [e for path in sorted(folder.glob(f"{MANIFEST}*.jsonl")) for e in Manifest.read(path)]
+
+
+def resolve_inputs(src: str | os.PathLike) -> list[tuple[str, Path]]:
+    """(key, path) of every input, sorted by key: a previous stage's folder (its kept outputs), a list
+    file (one path a line, relative to the file) or a plain folder of images (recursive)."""
+    src = Path(src)
+    if src.is_file():
+        lines = [line.strip() for line in src.read_text().splitlines()]
+        paths = [src.parent / line for line in lines if line and not line.startswith("#")]
+        items = [(p.name if p.is_absolute() else p.relative_to(src.parent).as_posix(), p) for p in paths]
+    elif src.is_dir() and any(src.glob(f"{MANIFEST}*.jsonl")):
+        items = []
+        for e in _entries(src):
+            if e["kept"] and e["output"]:
+                path = src / e["output"]
+                items.append((e["output"] if not Path(e["output"]).is_absolute() else path.name, path))
+    elif src.is_dir():
+        items = [
+            (p.relative_to(src).as_posix(), p)
+            for p in src.rglob("*")
+            if p.suffix.lower() in IMAGE_SUFFIXES
+            and not any(part.startswith(".") for part in p.relative_to(src).parts)
+            and p.is_file()
+        ]
+    else:
+        raise StageError(f"input {src} does not exist")
+    return sorted(items)
+
+
+def stable_hash(key: str) -> int:
+    """A hash that is the same in every process and on every machine (unlike hash())."""
+    return int.from_bytes(hashlib.sha1(key.encode()).digest()[:8], "big")
+
+
+def in_shard(key: str, index: int, count: int) -> bool:
+    return stable_hash(key) % count == index
+
+
+def check_options(options: RunOptions) -> None:
+    if options.shard_count < 1 or not 0 <= options.shard_index < options.shard_count:
+        raise StageError(
+            f"shard index {options.shard_index} is not in [0, shard count {options.shard_count})"
+        )
+    if options.limit is not None and options.limit < 0:
+        raise StageError(f"limit must be >= 0, got {options.limit}")
+
+
+def manifest_path(dst: Path, options: RunOptions) -> Path:
+    if options.shard_count == 1:
+        return dst / f"{MANIFEST}.jsonl"
+    return dst / f"{MANIFEST}.shard-{options.shard_index:05d}-of-{options.shard_count:05d}.jsonl"
+
+
+# ----------------------------------------------------------------------------------------------
+# Manifest
+
+
+class Manifest:
+    """An append-only JSON-lines file. Every source's lines carry `parts` (how many lines it has), so
+    a source whose lines were cut short by a kill is dropped on reopening and done again."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        text = path.read_text() if path.exists() else ""
+        self.entries = self._complete(self._parse(text))
+        if text.count("\n") != len(self.entries) or (text and not text.endswith("\n")):
+            write_atomic(path, "".join(json.dumps(e) + "\n" for e in self.entries).encode())
+        self.done = {e["source"] for e in self.entries}
+        self._file = open(path, "a")  # noqa: SIM115 - held open for the stage's lifetime, closed by close()
+
+    @classmethod
+    def read(cls, path: Path) -> list[dict]:
+        """Every complete line (a line cut off by a kill is ignored)."""
+        return cls._parse(path.read_text()) if path.exists() else []
+
+    @staticmethod
+    def _parse(text: str) -> list[dict]:
+        entries = []
+        for line in text.splitlines():
+            try:
+                entries.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+        return entries
+
+    @staticmethod
+    def _complete(entries: list[dict]) -> list[dict]:
+        counts = Counter(e["source"] for e in entries)
+        return [e for e in entries if counts[e["source"]] == e.get("parts", 1)]
+
+    def record(self, source: str, outcomes: list[Outcome]) -> list[dict]:
+        lines = [
+            {
+                "source": source,
+                "output": o.output,
+                "kept": o.kept,
+                "reason": o.reason,
+                "parts": len(outcomes),
+                **o.extra,
+            }
+            for o in outcomes
+        ]
+        self._file.write("".join(json.dumps(line) + "\n" for line in lines))
+        self._file.flush()
+        self.entries += lines
+        self.done.add(source)
+        return lines
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Temp file in the same folder, then rename: a kill never leaves a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# ----------------------------------------------------------------------------------------------
+# The driver
+
+
+def error_text(exc: BaseException) -> str:
+    """An error message fit for a manifest: without object addresses, which differ between runs."""
+    return re.sub(r" at 0x[0-9a-f]+", "", str(exc))
+
+
+def _outcomes(work: Callable[[str, Path], list[Outcome]], item: tuple[str, Path]) -> list[Outcome]:
+    try:
+        return work(*item)
+    except ImageError as exc:
+        return [Outcome(None, False, "unreadable", extra={"error": error_text(exc)})]
+
+
+def _results(
+    work: Callable[[str, Path], list[Outcome]], items: list[tuple[str, Path]], workers: int
+) -> Iterator[tuple[str, list[Outcome]]]:
+    """Outcomes in input order; a pool of spawned processes (no inherited TF/OpenCV threads) when
+    there is enough work for more than one."""
+    keys = [key for key, _ in items]
+    # Inside a launcher's worker (joblib/loky sweeps) the launcher already spreads jobs over cores, and
+    # a nested pool would inherit a start method it cannot use: run in this process.
+    nested = (
+        multiprocessing.parent_process() is not None
+        or multiprocessing.current_process().name != "MainProcess"
+    )
+    if nested or workers <= 1 or len(items) < 2 * workers:
+        yield from zip(keys, (_outcomes(work, item) for item in items), strict=True)
+        return
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(workers) as pool:
+        results = pool.imap(_Call(work), items, chunksize=max(1, min(16, len(items) // (8 * workers))))
+        yield from zip(keys, results, strict=True)
+
+
+@dataclass
+class _Call:
+    work: Callable[[str, Path], list[Outcome]]
+
+    def __call__(self, item: tuple[str, Path]) -> list[Outcome]:
+        return _outcomes(self.work, item)
+
+
+def run_stage(
+    stage: str,
+    items: list[tuple[str, Path]],
+    dst: str | os.PathLike,
+    work: Callable[[str, Path], list[Outcome]],
+    options: RunOptions,
+    *,
+    decide: Callable[[str, list[Outcome], list[dict]], list[Outcome]] | None = None,
+) -> StageResult:
+    """Run `work` over the items of this shard not yet in the manifest (at most `options.limit`).
+    `decide(key, outcomes, entries so far)` runs in order in this process, for choices that depend
+    on earlier items (exact duplicates), and so stays deterministic with any number of workers."""
+    check_options(options)
+    dst = Path(dst)
+    dst.mkdir(parents=True, exist_ok=True)
+    manifest = Manifest(manifest_path(dst, options))
+    todo = [
+        (k, p)
+        for k, p in items
+        if in_shard(k, options.shard_index, options.shard_count) and k not in manifest.done
+    ]
+    if options.limit is not None:
+        todo = todo[: options.limit]
+    workers = options.workers or os.cpu_count() or 1
+    start = time.perf_counter()
+    try:
+        bar = tqdm(total=len(todo), desc=stage, unit="img", disable=not options.progress or None)
+        for key, outcomes in _results(work, todo, workers):
+            if decide is not None:
+                outcomes = decide(key, outcomes, manifest.entries)
+            for o in outcomes:
+                if o.kept and o.data is not None:
+                    write_atomic(dst / o.output, o.data)
+            manifest.record(key, outcomes)
+            bar.update()
+        bar.close()
+    finally:
+        manifest.close()
+    result = summarize(stage, dst, manifest.entries, len(todo), time.perf_counter() - start, manifest.path)
+    if options.contact_sheet:
+        sheet = manifest.path.name.replace(MANIFEST, "contact_sheet", 1).replace(".jsonl", ".png")
+        contact_sheet(manifest.entries, dst, dict(items), dst / sheet)
+    return result
+
+
+def summarize(
+    stage: str, dst: Path, entries: list[dict], processed: int, seconds: float, path: Path
+) -> StageResult:
+    reasons = Counter((bool(e["kept"]), e["reason"]) for e in entries)
+    kept = sum(n for (k, _), n in reasons.items() if k)
+    return StageResult(stage, dst, kept, sum(reasons.values()) - kept, reasons, processed, seconds, path)
+
+
+# ----------------------------------------------------------------------------------------------
+# Contact sheet
+
+
+def _thumb(path: Path | None) -> np.ndarray:
+    tile = np.full((_THUMB, _THUMB, 3), 128, np.uint8)
+    if path is None:
+        return tile
+    try:
+        image = Image.fromarray(load_image(path, channels=3))
+    except (ImageError, OSError):
+        return tile
+    image.thumbnail((_THUMB, _THUMB))
+    x, y = (_THUMB - image.width) // 2, (_THUMB - image.height) // 2
+    tile[y : y + image.height, x : x + image.width] = np.asarray(image)
+    return tile
+
+
+def contact_sheet(entries: list[dict], dst: Path, sources: dict[str, Path], path: Path) -> Path:
+    """A PNG for a quick look: a row block of kept outputs, then dropped sources with their reasons."""
+    kept = [e for e in entries if e["kept"] and e["output"]][:_SHEET_SAMPLES]
+    dropped = [e for e in entries if not e["kept"]][:_SHEET_SAMPLES]
+    cols = 8
+    label = 14
+    blocks = []
+    for title, group, pick in (
+        ("kept", kept, lambda e: dst / e["output"]),
+        ("dropped", dropped, lambda e: sources.get(e["source"])),
+    ):
+        rows = max(1, -(-len(group) // cols))
+        sheet = Image.new("RGB", (cols * _THUMB, label + rows * (_THUMB + label)), (32, 32, 32))
+        draw = ImageDraw.Draw(sheet)
+        draw.text((4, 1), f"{title} ({len(group)} shown)", fill=(255, 255, 255))
+        for i, e in enumerate(group):
+            x, y = (i % cols) * _THUMB, label + (i // cols) * (_THUMB + label)
+            sheet.paste(Image.fromarray(_thumb(pick(e))), (x, y))
+            draw.text((x + 2, y + _THUMB + 1), str(e["reason"])[:15], fill=(255, 220, 120))
+        blocks.append(np.asarray(sheet))
+    save_image(np.concatenate(blocks, axis=0), path)
+    return path
+
+
+# ----------------------------------------------------------------------------------------------
+# Command line
+
+
+def _arg_type(annotation: str) -> tuple[type, dict]:
+    base = annotation.replace(" | None", "")
+    if base == "bool":
+        return bool, {"action": argparse.BooleanOptionalAction}
+    if base.startswith("list["):
+        inner = {"int": int, "float": float, "str": str}.get(base[5:-1])
+        return list, ({"nargs": "*", "type": inner} if inner else {})
+    return {"int": int, "float": float, "str": str}.get(base, str), {}
+
+
+def stage_cli(
+    stage: str,
+    config_cls: type,
+    run: Callable[[str, str, object, RunOptions], StageResult],
+    argv: list[str] | None,
+    description: str,
+) -> int:
+    """`python -m stylegan_exp.data.<stage> SRC DST --option value …`: every field of the stage's
+    config and of RunOptions is an option, so the CLI and the Hydra config cannot drift apart."""
+    parser = argparse.ArgumentParser(prog=f"python -m stylegan_exp.data.{stage}", description=description)
+    parser.add_argument("src", help="input: a folder, a previous stage's folder or a list file")
+    parser.add_argument("dst", help="output folder (rerun to continue an interrupted run)")
+    groups = {"stage": config_cls, "run": RunOptions}
+    for cls in groups.values():
+        for f in dataclasses.fields(cls):
+            kind, extra = _arg_type(str(f.type))
+            if kind is list and not extra:
+                continue  # Structured lists (pack sources) are given positionally.
+            opts = extra if extra else {"type": kind}
+            if kind is not bool:
+                opts["metavar"] = f.name.upper()
+            parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f"{cls.__name__}.{f.name}", **opts)
+    args = vars(parser.parse_args(argv))
+    values = {name: {} for name in groups}
+    for name, cls in groups.items():
+        for f in dataclasses.fields(cls):
+            value = args.get(f"{cls.__name__}.{f.name}")
+            if value is not None:
+                values[name][f.name] = value
+    try:
+        result = run(args["src"], args["dst"], config_cls(**values["stage"]), RunOptions(**values["run"]))
+    except StageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(result.table())
+    return 0

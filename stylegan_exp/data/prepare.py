@@ -1,0 +1,70 @@
+"""What `prepare.py` hands its config to: run the chosen stages in order, each reading the previous
+stage's folder (`work_dir/<stage>/`), the first one reading `source`, pack writing `dataset_dir`.
+
+A sharded multirun (``-m run.shard_count=N run.shard_index=0,…,N-1``) should run one stage at a time,
+since a stage reads every shard's results of the stage before it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from stylegan_exp.data import augment, clean, crop, dedupe, resize, select
+from stylegan_exp.data.manifest import StageError, StageResult, check_options
+from stylegan_exp.data.prepare_config import STAGES, PrepareConfig
+
+log = logging.getLogger(__name__)
+
+_MODULES = {
+    "select": select,
+    "crop": crop,
+    "clean": clean,
+    "dedupe": dedupe,
+    "resize": resize,
+    "augment": augment,
+}
+
+
+def check_config(cfg: PrepareConfig) -> None:
+    """Fail before any work on what can be checked up front, naming the culprit."""
+    unknown = [s for s in cfg.stages if s not in STAGES]
+    if unknown:
+        raise StageError(f"unknown stage {unknown[0]!r} in stages (choose from {', '.join(STAGES)})")
+    order = [STAGES.index(s) for s in cfg.stages]
+    if order != sorted(set(order)):
+        raise StageError(f"stages {list(cfg.stages)} are repeated or out of order ({', '.join(STAGES)})")
+    check_options(cfg.run)
+    if "pack" in cfg.stages and cfg.run.shard_count > 1:
+        raise StageError("pack writes one dataset and cannot be sharded; run it without run.shard_count")
+    first = cfg.stages[0] if cfg.stages else None
+    if first and not (first == "pack" and cfg.pack.sources):
+        if cfg.source is None:
+            raise StageError(f"source is not set (the input of the first stage, {first})")
+        if not Path(cfg.source).exists():
+            raise StageError(f"source {cfg.source} does not exist")
+
+
+def run_prepare(cfg: DictConfig | PrepareConfig) -> list[StageResult]:
+    """Run cfg.stages; returns each stage's result (also logged as a summary table)."""
+    if isinstance(cfg, DictConfig):
+        cfg = OmegaConf.to_object(cfg)
+    check_config(cfg)
+    work = Path(cfg.work_dir)
+    src: str | None = cfg.source
+    results = []
+    for stage in cfg.stages:
+        if stage == "pack":
+            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+            from stylegan_exp.data import pack  # TensorFlow only when packing.
+
+            result = pack.run(src, cfg.dataset_dir, cfg.pack, cfg.run)
+        else:
+            result = _MODULES[stage].run(src, work / stage, getattr(cfg, stage), cfg.run)
+        log.info("%s", result.table())
+        results.append(result)
+        src = str(result.dst)
+    return results

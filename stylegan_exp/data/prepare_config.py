@@ -1,0 +1,146 @@
+"""Structured configs of the data preparation pipeline (`prepare.py`, `conf/prepare*`).
+
+Registered in Hydra's ConfigStore so a misspelled key or a wrongly typed value fails at composition
+time naming the key. The same dataclasses configure each stage's own command line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+STAGES = ("select", "crop", "clean", "dedupe", "resize", "augment", "pack")
+
+
+@dataclass
+class RunOptions:
+    """How a stage runs (not what it does): workers (0 = one per core), a limit on the number of
+    items processed in this run, and this process's shard of the items (for Slurm multiruns)."""
+
+    workers: int = 0
+    limit: int | None = None
+    shard_index: int = 0
+    shard_count: int = 1
+    progress: bool = True
+    contact_sheet: bool = True
+
+
+@dataclass
+class SelectConfig:
+    """Danbooru metadata (JSON lines, or a folder of them) under `metadata`; images under the
+    source root in the `{variant}/{id % 1000:04d}/{id}.{ext}` layout."""
+
+    metadata: str | None = None
+    variant: str = "512px"
+    ratings: list[str] = field(default_factory=lambda: ["s"])
+    required_tags: list[str] = field(default_factory=list)
+    forbidden_tags: list[str] = field(default_factory=list)
+    min_score: int | None = None
+    min_size: int = 0
+
+
+@dataclass
+class CropConfig:
+    """lbpcascade_animeface settings; `cascade` is a local XML path or null to download and cache
+    it. `margin` widens the detected box by that fraction on each side before squaring it."""
+
+    cascade: str | None = None
+    min_face_size: int = 256
+    scale_factor: float = 1.1
+    min_neighbors: int = 5
+    margin: float = 0.25
+    image_format: str = "png"
+
+
+@dataclass
+class CleanConfig:
+    """What counts as bad: std below `monochrome_std`, mean channel difference below
+    `gray_tolerance`, shorter side below `min_size`. Alpha is composited on `background`."""
+
+    min_size: int = 64
+    monochrome_std: float = 4.0
+    gray_tolerance: float = 2.0
+    drop_grayscale: bool = True
+    background: list[int] = field(default_factory=lambda: [255, 255, 255])
+    image_format: str = "png"
+
+
+@dataclass
+class DedupeConfig:
+    """64-bit DCT pHash; images within `max_distance` bits are one group, of which the largest
+    (then the biggest file, i.e. least compressed) is kept."""
+
+    max_distance: int = 6
+
+
+@dataclass
+class ResizeConfig:
+    """`upscale_command` is a template with {input}, {output} and {scale} (e.g. waifu2x); null
+    means Lanczos. Images needing more than `max_upscale` are dropped. `policy`: crop or pad."""
+
+    resolution: int = 256
+    policy: str = "crop"
+    max_upscale: float = 4.0
+    upscale_command: str | None = None
+    background: list[int] = field(default_factory=lambda: [255, 255, 255])
+    image_format: str = "png"
+
+
+@dataclass
+class AugmentConfig:
+    """`copies` extra variants per image (0 = the stage only copies). No flips: training mirrors."""
+
+    copies: int = 0
+    seed: int = 0
+    color_shift: float = 0.08
+    contrast: float = 0.15
+    sharpen_prob: float = 0.3
+    blur_prob: float = 0.3
+    max_crop: float = 0.06
+    image_format: str = "png"
+
+
+@dataclass
+class PackSource:
+    """A folder to pack and its weight: the integer part is how many times each image is used, the
+    fractional part the share of images used once more (chosen by a stable hash of the name)."""
+
+    path: str = MISSING
+    weight: float = 1.0
+
+
+@dataclass
+class PackConfig:
+    """`sources` empty = the previous stage's output with weight 1."""
+
+    sources: list[PackSource] = field(default_factory=list)
+    image_format: str = "jpeg"
+    jpeg_quality: int = 95
+    shard_size: int = 2000
+
+
+@dataclass
+class PrepareConfig:
+    """`source` feeds the first stage; each stage writes `work_dir/<stage>/` and the next stage reads
+    it; the packed dataset goes to `dataset_dir`."""
+
+    name: str = "faces"
+    stages: list[str] = field(default_factory=lambda: list(STAGES))
+    source: str | None = None
+    work_dir: str = MISSING
+    dataset_dir: str = MISSING
+    run: RunOptions = field(default_factory=RunOptions)
+    select: SelectConfig = field(default_factory=SelectConfig)
+    crop: CropConfig = field(default_factory=CropConfig)
+    clean: CleanConfig = field(default_factory=CleanConfig)
+    dedupe: DedupeConfig = field(default_factory=DedupeConfig)
+    resize: ResizeConfig = field(default_factory=ResizeConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    pack: PackConfig = field(default_factory=PackConfig)
+
+
+def register_prepare_configs() -> None:
+    """Make the schema available to Hydra as `prepare_schema` (first entry of prepare.yaml)."""
+    ConfigStore.instance().store(name="prepare_schema", node=PrepareConfig)

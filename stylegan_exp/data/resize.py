@@ -1,0 +1,106 @@
+"""Stage 5, resize: every image to one square power-of-two resolution.
+
+Non-square images are centre-cropped or padded (`policy`); downscaling is Lanczos; upscaling is
+Lanczos or an external upscaler (e.g. waifu2x) run from a command template with {input}, {output}
+and {scale}, whose result is then brought to the exact size with Lanczos.
+CLI: ``python -m stylegan_exp.data.resize SRC DST [--resolution 256] [--policy crop|pad] …``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from stylegan_exp.data.images import ImageError, encode_image, load_image, save_image
+from stylegan_exp.data.manifest import Outcome, StageError, StageResult, resolve_inputs, run_stage, stage_cli
+from stylegan_exp.data.prepare_config import ResizeConfig, RunOptions
+
+POLICIES = ("crop", "pad")
+
+
+def make_square(rgb: np.ndarray, policy: str, background: list[int]) -> np.ndarray:
+    height, width = rgb.shape[:2]
+    if height == width:
+        return rgb
+    if policy == "crop":
+        side = min(height, width)
+        top, left = (height - side) // 2, (width - side) // 2
+        return rgb[top : top + side, left : left + side]
+    side = max(height, width)
+    out = np.empty((side, side, 3), np.uint8)
+    out[:] = np.asarray(background, np.uint8)
+    top, left = (side - height) // 2, (side - width) // 2
+    out[top : top + height, left : left + width] = rgb
+    return out
+
+
+def _external_upscale(rgb: np.ndarray, command: str, scale: int) -> np.ndarray:
+    with tempfile.TemporaryDirectory(prefix="upscale-") as tmp:
+        src, dst = Path(tmp) / "in.png", Path(tmp) / "out.png"
+        save_image(rgb, src)
+        argv = [part.format(input=src, output=dst, scale=scale) for part in shlex.split(command)]
+        done = subprocess.run(argv, capture_output=True, text=True, check=False)
+        if done.returncode != 0 or not dst.is_file():
+            tail = " ".join((done.stderr or done.stdout).split())[-200:]
+            raise ImageError(f"upscaler {argv[0]} failed with exit code {done.returncode}: {tail}")
+        return load_image(dst, channels=3)
+
+
+def resize_image(rgb: np.ndarray, cfg: ResizeConfig) -> np.ndarray:
+    """Square, then scale to cfg.resolution (see the module docstring)."""
+    square = make_square(rgb, cfg.policy, cfg.background)
+    side = square.shape[0]
+    if side < cfg.resolution and cfg.upscale_command:
+        square = _external_upscale(
+            square, cfg.upscale_command, 2 ** math.ceil(math.log2(cfg.resolution / side))
+        )
+    if square.shape[0] == cfg.resolution:
+        return np.ascontiguousarray(square)
+    image = Image.fromarray(square).resize((cfg.resolution, cfg.resolution), Image.Resampling.LANCZOS)
+    return np.asarray(image)
+
+
+def resize_file(key: str, path: Path, cfg: ResizeConfig) -> list[Outcome]:
+    rgb = load_image(path, channels=3)
+    side = min(rgb.shape[:2]) if cfg.policy == "crop" else max(rgb.shape[:2])
+    if side * cfg.max_upscale < cfg.resolution:
+        return [Outcome(None, False, "too-small", extra={"size": [rgb.shape[1], rgb.shape[0]]})]
+    try:
+        out = resize_image(rgb, cfg)
+    except ImageError as exc:
+        return [Outcome(None, False, "upscale-failed", extra={"error": str(exc)})]
+    suffix = ".jpg" if cfg.image_format in ("jpeg", "jpg") else ".png"
+    reason = "resized" if side != cfg.resolution else "as-is"
+    return [
+        Outcome(Path(key).with_suffix(suffix).as_posix(), True, reason, encode_image(out, cfg.image_format))
+    ]
+
+
+def run(
+    src: str | os.PathLike, dst: str | os.PathLike, cfg: ResizeConfig, options: RunOptions
+) -> StageResult:
+    """Resize SRC's images into DST."""
+    if cfg.resolution < 4 or cfg.resolution & (cfg.resolution - 1):
+        raise StageError(f"resize resolution must be a power of two >= 4, got {cfg.resolution}")
+    if cfg.policy not in POLICIES:
+        raise StageError(f"resize policy must be one of {', '.join(POLICIES)}, got {cfg.policy!r}")
+    if cfg.upscale_command and "{input}" not in cfg.upscale_command:
+        raise StageError(f"upscale_command needs {{input}} and {{output}}: {cfg.upscale_command!r}")
+    return run_stage("resize", resolve_inputs(src), dst, partial(resize_file, cfg=cfg), options)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return stage_cli("resize", ResizeConfig, run, argv, __doc__.split("\n")[0])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
