@@ -1,14 +1,14 @@
-"""Transfer learning: source weights + resume_kimg past growing → the first fakes grid is the source's output."""
+"""Transfer: source weights + resume_kimg past growing → the first fakes grid is the source's output."""
 
 import numpy as np
 import pytest
 from PIL import Image
+from test_resume import ticks_of, tiny_cfg
 
 from stylegan_exp.grid import make_grid, to_uint8
 from stylegan_exp.sample.generate import load_gs
 from stylegan_exp.train.checkpoint import SnapshotError
 from stylegan_exp.train.loop import Trainer
-from test_resume import ticks_of, tiny_cfg
 
 
 def test_transfer_first_fakes_equal_source_and_start_at_full_resolution(tmp_path):
@@ -21,7 +21,8 @@ def test_transfer_first_fakes_equal_source_and_start_at_full_resolution(tmp_path
     run_dir = tmp_path / "transfer"
     Trainer(cfg, run_dir).run()
 
-    grid_z = np.random.RandomState(cfg.grid.seed).randn(cfg.grid.width * cfg.grid.height, cfg.model.latent_size)
+    n = cfg.grid.width * cfg.grid.height
+    grid_z = np.random.RandomState(cfg.grid.seed).randn(n, cfg.model.latent_size)
     expected = to_uint8(load_gs(source)(grid_z.astype(np.float32), randomize_noise=False).numpy())
     first = np.asarray(Image.open(run_dir / "fakes000005.png"))
     np.testing.assert_array_equal(first, make_grid(expected, cfg.grid.width))

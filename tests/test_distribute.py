@@ -1,0 +1,161 @@
+"""tf.distribute: a step split over 2 replicas (2 logical CPUs; 2 worker processes on loopback) equals the
+single-device step; mixed precision keeps float32 weights and scales the loss.
+
+Device setup must precede TensorFlow's start, so the distributed runs happen in subprocesses that run
+this file as a script (`python tests/test_distribute.py mirrored|worker`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import tensorflow as tf
+from test_train_integration import TINY
+
+from stylegan_exp.nets.build import build_discriminator, build_generator
+from stylegan_exp.train.adam import LossScale
+from stylegan_exp.train.distribute import make_strategy, network_scope
+from stylegan_exp.train.steps import StepConfig, Steps
+
+REPO = Path(__file__).resolve().parents[1]
+# Tiny nets; no noise and no style mixing, whose random draws differ per replica by design.
+MODEL = dict(fmap_base=64, fmap_decay=1.0, fmap_max=16, latent_size=16, dlatent_size=16, mapping_layers=2,
+             mapping_fmaps=16, mapping_lrmul=0.01, use_noise=False, fused_scale_min_res=128,
+             mbstd_group_size=4, mbstd_num_features=1)
+BATCH = 8  # mbstd groups of 4 divide the per-replica batch
+
+
+def build_steps(strategy: tf.distribute.Strategy, accumulate: int = 1, precision: str = "float32") -> Steps:
+    with network_scope(strategy):
+        G, D, Gs = build_generator(MODEL, 8), build_discriminator(MODEL, 8), build_generator(MODEL, 8)
+    steps = Steps(G, D, Gs, StepConfig(style_mixing_prob=0.0, accumulate=accumulate, precision=precision),
+                  seed=7, strategy=strategy)
+    # Adam's first step is lr·sign(g) for |g| ≫ ε: a large ε makes it linear in g, so the comparison
+    # measures gradients instead of sign flips of gradients that are zero up to rounding.
+    steps.G_opt.epsilon = steps.D_opt.epsilon = 1.0
+    return steps
+
+
+def compare(strategy: tf.distribute.Strategy, accumulate: int = 1) -> dict[str, float]:
+    """Max abs differences between one D+G step split by `strategy`/`accumulate` and on one device."""
+    tf.random.set_seed(1)  # every worker process must start from the same weights
+    ref = build_steps(tf.distribute.get_strategy())
+    split = build_steps(strategy, accumulate)
+    for a, b in zip(ref.G.variables + ref.D.variables, split.G.variables + split.D.variables, strict=True):
+        b.assign(a)
+    reals = tf.random.stateless_uniform([BATCH, 8, 8, 3], [1, 2], -1.0, 1.0)
+    fade = tf.constant(0.3)
+    outs = []
+    for steps in (ref, split):
+        out = steps.d_step(reals, 3, fade)
+        out.update(steps.g_step(tf.constant(BATCH), 3, fade))
+        outs.append(out)
+    diffs = {k: abs(float(outs[0][k]) - float(outs[1][k])) for k in outs[0]}
+    for name in ("G", "D"):
+        a_vars, b_vars = getattr(ref, name).trainable_variables, getattr(split, name).trainable_variables
+        diffs[name] = max(float(tf.reduce_max(tf.abs(a - b))) for a, b in zip(a_vars, b_vars, strict=True))
+    diffs["w_avg"] = float(tf.reduce_max(tf.abs(ref.G.w_avg - split.G.w_avg)))
+    diffs["replicas"] = strategy.num_replicas_in_sync
+    return diffs
+
+
+def _run_script(mode: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
+    return subprocess.Popen([sys.executable, __file__, mode], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, cwd=REPO, env=env)
+
+
+def _result(proc: subprocess.Popen) -> dict[str, float]:
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err[-3000:]
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def _assert_equal_steps(diffs: dict[str, float]) -> None:
+    assert diffs["replicas"] == 2
+    assert all(diffs[k] < 1e-5 for k in ("loss/D", "loss/R1", "score/real", "score/fake", "loss/G")), diffs
+    assert diffs["D"] < 1e-6 and diffs["G"] < 1e-6, diffs
+
+
+@pytest.mark.slow
+def test_two_logical_devices_equal_one_device():
+    diffs = _result(_run_script("mirrored"))
+    _assert_equal_steps(diffs)
+    assert diffs["w_avg"] < 1e-6  # sync-on-read mean of the replicas' moving averages
+
+
+@pytest.mark.slow
+def test_two_workers_on_loopback_equal_one_device():
+    ports = []
+    for _ in range(2):
+        with socket.socket() as s:
+            s.bind(("localhost", 0))
+            ports.append(s.getsockname()[1])
+    cluster = {"worker": [f"localhost:{p}" for p in ports]}
+    procs = [_run_script("worker", {"TF_CONFIG": json.dumps({"cluster": cluster,
+                                                            "task": {"type": "worker", "index": i}})})
+             for i in range(2)]
+    results = [_result(p) for p in procs]
+    for diffs in results:
+        _assert_equal_steps(diffs)
+
+
+@pytest.mark.slow
+def test_train_py_runs_mirrored_accumulated_bfloat16(tmp_path):
+    """The loop on mirrored variables (checkpoints, fakes, Gs) with accumulation and mixed precision."""
+    out = tmp_path / "outputs"
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "train.py"), *TINY, f"outputs_root={out}", "logger=none",
+         f"dataset.path={tmp_path / 'synthetic-16'}", "schedule.total_kimg=0.1",
+         "schedule.tick_kimg_base=0.05", "gpus.strategy=mirrored", "schedule.accumulate=2",
+         "model.precision=mixed_bfloat16"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (run_dir,) = (out / "tiny").iterdir()
+    ticks = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert ticks and all(math.isfinite(t["loss/D"]) for t in ticks if "loss/D" in t)
+    assert list(run_dir.glob("fakes*.png")) and list(run_dir.glob("network-snapshot-*"))
+
+
+def test_loss_scale_skips_overflow_and_grows():
+    scale = LossScale(True, initial=8.0, growth_interval=2)
+    grads, finite = scale.unscale([tf.constant([16.0]), None, tf.constant([float("inf")])])
+    assert not bool(finite) and float(grads[0][0]) == 2.0 and grads[1] is None
+    scale.update(finite)
+    assert float(scale.scale) == 4.0
+    for _ in range(2):
+        scale.update(tf.constant(True))
+    assert float(scale.scale) == 8.0 and int(scale.good_steps) == 0
+
+
+def test_bfloat16_step_keeps_float32_weights():
+    steps = build_steps(tf.distribute.get_strategy(), precision="mixed_bfloat16")
+    before = [v.numpy() for v in steps.D.trainable_variables]
+    reals = tf.random.stateless_uniform([8, 8, 8, 3], [1, 2], -1.0, 1.0)
+    out = steps.d_step(reals, 3, tf.constant(0.0))
+    assert all(bool(tf.math.is_finite(v)) for v in out.values())
+    assert all(v.dtype == tf.float32 for v in steps.D.trainable_variables + steps.G.trainable_variables)
+    assert any((b != v.numpy()).any() for b, v in zip(before, steps.D.trainable_variables, strict=True))
+
+
+def test_unknown_strategy_is_rejected():
+    with pytest.raises(ValueError, match="gpus.strategy"):
+        make_strategy("parameter_server")
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "mirrored":
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        result = compare(make_strategy("mirrored", ["/cpu:0", "/cpu:1"]))
+    else:
+        result = compare(make_strategy("multiworker"))
+    print(json.dumps(result))
