@@ -1,45 +1,19 @@
 """After a short training run, the discriminator ranks real faces above noise (train.py, then task=rank)."""
 
 import csv
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from test_train_integration import TINY, run
 
 from stylegan_exp.data.images import save_image
 from stylegan_exp.data.synthetic import render_faces
 
-REPO = Path(__file__).resolve().parents[1]
-
-TINY_16 = [
-    "+experiment=demo",
-    "name=tiny",
-    "logger=none",
-    "dataset.synthetic.count=256",
-    "dataset.synthetic.resolution=16",
-    "dataset.resolution=16",
-    "schedule.lod_initial_resolution=16",
-    "schedule.tick_kimg_base=0.2",
-    "schedule.network_snapshot_ticks=100",
-    "schedule.total_kimg=1.2",
-    "gpus.minibatch_dict={16: 16}",
-    "model.fmap_base=64",
-    "model.fmap_max=16",
-    "model.latent_size=16",
-    "model.dlatent_size=16",
-    "model.mapping_layers=2",
-    "model.mapping_fmaps=16",
-    "grid.width=2",
-    "grid.height=2",
-]
-
-
-def run(script: str, *overrides: str, cwd: Path) -> None:
-    proc = subprocess.run([sys.executable, str(REPO / script), *overrides], capture_output=True, text=True,
-                          cwd=cwd, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+# The integration test's tiny model, trained at 16² from the start (no growing) for 1.2 kimg.
+TINY_16 = [*TINY, "logger=none", "dataset.synthetic.count=256", "schedule.lod_initial_resolution=16",
+           "schedule.tick_kimg_base=0.2", "schedule.network_snapshot_ticks=100", "schedule.total_kimg=1.2",
+           "gpus.minibatch_dict={16: 16}", "grid.width=2", "grid.height=2"]
 
 
 @pytest.mark.slow

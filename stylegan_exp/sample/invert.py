@@ -12,6 +12,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
+from stylegan_exp.atomic import atomic_open
 from stylegan_exp.config import InversionConfig, InvertTask
 from stylegan_exp.grid import save_grid
 from stylegan_exp.nets.discriminator import Discriminator
@@ -96,7 +97,8 @@ def train_encoder(Gs: Generator, cfg: InversionConfig, seed: int = 0) -> Encoder
 def save_encoder(encoder: Encoder, path: Path) -> Path:
     arrays = {k: v.numpy() for k, v in variables_by_path(encoder).items()}
     arrays["__shape__"] = np.array([encoder.resolution, encoder.channels, encoder.dlatent_size])
-    np.savez(path, **arrays)
+    with atomic_open(path) as f:
+        np.savez(f, **arrays)
     return path
 
 
