@@ -34,3 +34,32 @@ class Adam(tf.Module):
         self.step.assign(0.0)
         for slot in self.m + self.v:
             slot.assign(tf.zeros_like(slot))
+
+
+class LossScale(tf.Module):
+    """Dynamic loss scaling for float16 (Keras' schedule): a step whose gradients overflow is skipped
+    and halves the scale; `growth_interval` finite steps in a row double it. Fixed at 1 when disabled."""
+
+    def __init__(self, dynamic: bool, *, initial: float = 2.0**15, growth_interval: int = 2000,
+                 name: str | None = None) -> None:
+        super().__init__(name=name)
+        self.dynamic = dynamic
+        self.growth_interval = growth_interval
+        self.scale = tf.Variable(initial if dynamic else 1.0, trainable=False, name="scale")
+        self.good_steps = tf.Variable(0, dtype=tf.int64, trainable=False, name="good_steps")
+
+    def unscale(self, grads: list[tf.Tensor | None]) -> tuple[list[tf.Tensor | None], tf.Tensor]:
+        """Gradients divided by the scale, and whether all of them are finite."""
+        if not self.dynamic:
+            return grads, tf.constant(True)
+        grads = [None if g is None else g / self.scale for g in grads]
+        finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads if g is not None])
+        return grads, finite
+
+    def update(self, finite: tf.Tensor) -> None:
+        if not self.dynamic:
+            return
+        good = tf.where(finite, self.good_steps + 1, 0)
+        grow = good >= self.growth_interval
+        self.scale.assign(tf.where(finite, tf.where(grow, self.scale * 2.0, self.scale), self.scale * 0.5))
+        self.good_steps.assign(tf.where(grow, tf.zeros_like(good), good))

@@ -1,7 +1,15 @@
-"""One D step, one G step and the Gs moving average, traced once per resolution level."""
+"""One D step, one G step and the Gs moving average, traced once per resolution level.
+
+A step takes the global minibatch and splits it over replicas (tf.distribute) and accumulated
+micro-batches; every part's loss is its sum over samples divided by the global batch, so the summed
+gradients are exactly those of the global mean loss. Latents are drawn once per global batch, before
+the split, so a split step sees the same fakes as the whole-batch step.
+"""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import tensorflow as tf
@@ -9,8 +17,19 @@ import tensorflow as tf
 from stylegan_exp.data.records import fade_lod
 from stylegan_exp.nets.discriminator import Discriminator
 from stylegan_exp.nets.generator import Generator
-from stylegan_exp.train.adam import Adam
+from stylegan_exp.train.adam import Adam, LossScale
+from stylegan_exp.train.distribute import part, replica_index
 from stylegan_exp.train.loss import d_logistic, g_logistic_ns, r1_penalty
+
+COMPUTE_DTYPES: dict[str, tf.DType | None] = {
+    "float32": None,
+    "mixed_float16": tf.float16,
+    "mixed_bfloat16": tf.bfloat16,
+}
+
+
+# One replica's summed gradients (by variable index) and statistics, each already divided by the global batch.
+_Sums = tuple[dict[int, tf.Tensor], dict[str, tf.Tensor]]
 
 
 @dataclass(frozen=True)
@@ -18,53 +37,152 @@ class StepConfig:
     r1_gamma: float = 10.0
     style_mixing_prob: float = 0.9
     dlatent_avg_beta: float = 0.995
+    accumulate: int = 1
+    precision: str = "float32"
+    jit_compile: bool = False
+
+
+@contextlib.contextmanager
+def computing_in(module: tf.Module, dtype: tf.DType | None) -> Iterator[None]:
+    """Run `module` in `dtype` with float32 master weights (mixed precision).
+
+    The nets are plain tf.Modules that compute in their variables' dtype, so each trainable variable is
+    swapped for its cast copy for the forward pass (gradients flow back through the cast) and put back.
+    """
+    if dtype is None:
+        yield
+        return
+    swapped = []
+    found = module._flatten(predicate=lambda v: isinstance(v, tf.Variable) and v.trainable, with_path=True)
+    for path, var in found:
+        owner = module
+        for key in path[:-1]:
+            owner = owner[key] if isinstance(key, int) else getattr(owner, key)
+        swapped.append((owner, path[-1], var))
+        setattr(owner, path[-1], tf.cast(var, dtype))
+    try:
+        yield
+    finally:
+        for owner, name, var in swapped:
+            setattr(owner, name, var)
+
+
+def _add(acc: dict[int, tf.Tensor] | None, grads: list[tf.Tensor | None]) -> dict[int, tf.Tensor]:
+    """Gradients keyed by variable index; None ones (layers of levels not grown yet) are left out."""
+    new = {i: g for i, g in enumerate(grads) if g is not None}
+    return new if acc is None else {i: acc[i] + g for i, g in new.items()}
 
 
 class Steps:
     """Owns the optimizers and the compiled steps; `level` is a Python int so each level traces once."""
 
-    def __init__(self, G: Generator, D: Discriminator, Gs: Generator, cfg: StepConfig, seed: int) -> None:
+    def __init__(self, G: Generator, D: Discriminator, Gs: Generator, cfg: StepConfig, seed: int,
+                 strategy: tf.distribute.Strategy | None = None) -> None:
+        if cfg.precision not in COMPUTE_DTYPES:
+            raise ValueError(f"model.precision must be one of {list(COMPUTE_DTYPES)}, got {cfg.precision!r}")
+        if cfg.accumulate < 1:
+            raise ValueError(f"schedule.accumulate must be >= 1, got {cfg.accumulate}")
         self.G, self.D, self.Gs, self.cfg = G, D, Gs, cfg
-        self.G_opt = Adam(G.trainable_variables, name="G_opt")
-        self.D_opt = Adam(D.trainable_variables, name="D_opt")
-        self.rng = tf.random.Generator.from_seed(seed)
+        self.strategy = strategy or tf.distribute.get_strategy()
+        self.replicas = self.strategy.num_replicas_in_sync
+        self.parts = self.replicas * cfg.accumulate
+        self.dtype = COMPUTE_DTYPES[cfg.precision]
+        with self.strategy.scope():
+            self.G_opt = Adam(G.trainable_variables, name="G_opt")
+            self.D_opt = Adam(D.trainable_variables, name="D_opt")
+            self.G_scale = LossScale(cfg.precision == "mixed_float16", name="G_scale")
+            self.D_scale = LossScale(cfg.precision == "mixed_float16", name="D_scale")
+            self.rng = tf.random.Generator.from_seed(seed)
+        # XLA compiles the per-replica work; the cross-replica reduction and the update stay outside.
+        self._d_grads = tf.function(self._d_replica, jit_compile=cfg.jit_compile)
+        self._g_grads = tf.function(self._g_replica, jit_compile=cfg.jit_compile)
         self.d_step = tf.function(self._d_step)
         self.g_step = tf.function(self._g_step)
         self.update_gs = tf.function(self._update_gs)
 
-    def _fakes(self, batch: int, level: int, fade: tf.Tensor) -> tf.Tensor:
-        z = self.rng.normal([batch, self.G.latent_size])
+    def _cast(self, x: tf.Tensor | float) -> tf.Tensor:
+        return tf.cast(x, self.dtype or tf.float32)
+
+    def _fakes(self, z: tf.Tensor, level: int, fade: tf.Tensor) -> tf.Tensor:
         w = self.G.train_dlatents(z, level, self.rng, self.cfg.style_mixing_prob, self.cfg.dlatent_avg_beta)
-        return self.G.synthesis(w, level, fade, randomize_noise=True)
+        with computing_in(self.G.synthesis, self.dtype):
+            return self.G.synthesis(self._cast(w), level, self._cast(fade), randomize_noise=True)
+
+    def _scores(self, images: tf.Tensor, level: int, fade: tf.Tensor) -> tf.Tensor:
+        with computing_in(self.D, self.dtype):
+            return tf.cast(self.D(self._cast(images), level, self._cast(fade)), tf.float32)
+
+    def _d_replica(self, micro: list[tuple[tf.Tensor, tf.Tensor]], total: tf.Tensor, level: int,
+                   fade: tf.Tensor) -> _Sums:
+        variables = self.D.trainable_variables
+        grads, sums = None, None
+        for x, zk in micro:
+            x = fade_lod(x, fade)
+            fakes = self._fakes(zk, level, fade)
+            with tf.GradientTape() as tape:
+                with tf.GradientTape() as r1_tape:
+                    r1_tape.watch(x)
+                    real_scores = self._scores(x, level, fade)
+                    real_sum = tf.reduce_sum(real_scores) * self.D_scale.scale
+                r1 = r1_penalty(r1_tape.gradient(real_sum, x) / self.D_scale.scale)
+                fake_scores = self._scores(fakes, level, fade)
+                loss = tf.reduce_sum(d_logistic(real_scores, fake_scores) + r1 * (self.cfg.r1_gamma * 0.5))
+                scaled = loss / total * self.D_scale.scale
+            grads = _add(grads, tape.gradient(scaled, variables))
+            stats = {"loss/D": loss, "loss/R1": tf.reduce_sum(r1), "score/real": tf.reduce_sum(real_scores),
+                     "score/fake": tf.reduce_sum(fake_scores)}
+            sums = stats if sums is None else {k: sums[k] + v for k, v in stats.items()}
+        return grads, {k: v / total for k, v in sums.items()}
+
+    def _g_replica(self, micro: list[tuple[tf.Tensor]], total: tf.Tensor, level: int, fade: tf.Tensor
+                   ) -> _Sums:
+        variables = self.G.trainable_variables
+        grads, loss_sum = None, 0.0
+        for (zk,) in micro:
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_sum(g_logistic_ns(self._scores(self._fakes(zk, level, fade), level, fade)))
+                scaled = loss / total * self.G_scale.scale
+            grads = _add(grads, tape.gradient(scaled, variables))
+            loss_sum += loss
+        return grads, {"loss/G": loss_sum / total}
+
+    def _apply(self, fn: Callable[..., _Sums], batch: tuple[tf.Tensor, ...], level: int, fade: tf.Tensor,
+               opt: Adam, scale: LossScale, variables: list[tf.Variable]) -> dict[str, tf.Tensor]:
+        """Run `fn` on every replica's micro-batches, sum gradients and statistics in one batched
+        all-reduce, update once."""
+        total = tf.cast(tf.shape(batch[0])[0], tf.float32)
+
+        def replica() -> _Sums:
+            r = replica_index()
+            # Sliced where the input pipeline delivers batches, so a device receives only its share.
+            with tf.device("CPU:0"):
+                micro = [tuple(part(t, k * self.replicas + r, self.parts) for t in batch)
+                         for k in range(self.cfg.accumulate)]
+            sums = fn(micro, total, level, fade)
+            return tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, sums)
+
+        grads, stats = self.strategy.experimental_local_results(self.strategy.run(replica))[0]
+        grads, finite = scale.unscale([grads.get(i) for i in range(len(variables))])
+        if scale.dynamic:
+            def update() -> tf.Tensor:
+                opt.apply(grads, variables)
+                return tf.constant(True)
+
+            tf.cond(finite, update, lambda: tf.constant(False))
+            scale.update(finite)
+        else:
+            opt.apply(grads, variables)
+        return stats
 
     def _d_step(self, reals: tf.Tensor, level: int, fade: tf.Tensor) -> dict[str, tf.Tensor]:
-        reals = fade_lod(reals, fade)
-        batch = tf.shape(reals)[0]
-        fakes = self._fakes(batch, level, fade)
-        with tf.GradientTape() as tape:
-            with tf.GradientTape() as r1_tape:
-                r1_tape.watch(reals)
-                real_scores = self.D(reals, level, fade)
-                real_sum = tf.reduce_sum(real_scores)
-            r1 = r1_penalty(r1_tape.gradient(real_sum, reals))
-            fake_scores = self.D(fakes, level, fade)
-            loss = tf.reduce_mean(d_logistic(real_scores, fake_scores) + r1 * (self.cfg.r1_gamma * 0.5))
-        variables = self.D.trainable_variables
-        self.D_opt.apply(tape.gradient(loss, variables), variables)
-        return {
-            "loss/D": loss,
-            "loss/R1": tf.reduce_mean(r1),
-            "score/real": tf.reduce_mean(real_scores),
-            "score/fake": tf.reduce_mean(fake_scores),
-        }
+        z = self.rng.normal([tf.shape(reals)[0], self.G.latent_size])
+        return self._apply(self._d_grads, (reals, z), level, fade, self.D_opt, self.D_scale,
+                           self.D.trainable_variables)
 
     def _g_step(self, batch: tf.Tensor, level: int, fade: tf.Tensor) -> dict[str, tf.Tensor]:
-        variables = self.G.trainable_variables
-        with tf.GradientTape() as tape:
-            fake_scores = self.D(self._fakes(batch, level, fade), level, fade)
-            loss = tf.reduce_mean(g_logistic_ns(fake_scores))
-        self.G_opt.apply(tape.gradient(loss, variables), variables)
-        return {"loss/G": loss}
+        z = self.rng.normal([batch, self.G.latent_size])
+        return self._apply(self._g_grads, (z,), level, fade, self.G_opt, self.G_scale,
+                           self.G.trainable_variables)
 
     def _update_gs(self, beta: tf.Tensor) -> None:
         """Gs ← lerp(G, Gs, beta) on trainables; non-trainables (w_avg, fixed noise) are copied."""
