@@ -20,7 +20,7 @@ import statistics
 import sys
 import time
 from collections import Counter
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,7 @@ from tqdm import tqdm  # noqa: E402
 
 from stylegan_exp.nets.build import build_discriminator, build_generator  # noqa: E402
 from stylegan_exp.train.schedule import gs_beta, log2_int  # noqa: E402
-from stylegan_exp.train.steps import StepConfig, Steps  # noqa: E402
+from stylegan_exp.train.steps import COMPUTE_DTYPES, StepConfig, Steps  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_MODEL = REPO / "conf" / "model" / "small.yaml"
@@ -76,6 +76,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--matmul-reps", type=int, default=20, help="matmuls per timed round (best of 3 rounds)")
     p.add_argument("--intra-op-threads", type=int, default=0, help="0 = TensorFlow's default")
     p.add_argument("--inter-op-threads", type=int, default=0, help="0 = TensorFlow's default")
+    p.add_argument("--precision", choices=list(COMPUTE_DTYPES), default="float32",
+                   help="model.precision: compute dtype of synthesis and D (weights stay float32)")
+    p.add_argument("--xla", action="store_true", help="model.jit_compile: XLA for the per-replica step")
     p.add_argument("--seed", type=int, default=1000)
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON results file")
     args = p.parse_args(argv)
@@ -271,8 +274,10 @@ def machine_info() -> dict[str, Any]:
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
-    head = ("resolution", "batch", "img/s", "sec/kimg", "GFLOP/iter", "GFLOP/s", "% of matmul peak")
-    body = [(f"{r['resolution']}²", str(r["batch"]), f"{r['img_per_sec']:.2f}", f"{r['sec_per_kimg']:.1f}",
+    head = ("resolution", "batch", "precision", "XLA",
+            "img/s", "sec/kimg", "GFLOP/iter", "GFLOP/s", "% of matmul peak")
+    body = [(f"{r['resolution']}²", str(r["batch"]), r["precision"], "on" if r["xla"] else "off",
+             f"{r['img_per_sec']:.2f}", f"{r['sec_per_kimg']:.1f}",
              f"{r['gflop_per_iter']:.2f}", f"{r['gflop_per_sec']:.1f}", f"{r['pct_of_matmul_peak']:.1f}")
             for r in rows]
     widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(head)]
@@ -320,6 +325,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     tf.config.threading.set_intra_op_parallelism_threads(args.intra_op_threads)
     tf.config.threading.set_inter_op_parallelism_threads(args.inter_op_threads)
     model, step_cfg = load_model(args.model_config, args.fmap_base, args.fmap_max)
+    step_cfg = replace(step_cfg, precision=args.precision, jit_compile=args.xla)
     log.info("model %s (%s), batch %d, %d warm-up + %d timed iterations", args.model_config.name,
              ", ".join(f"{k}={model[k]}" for k in ("fmap_base", "fmap_max", "latent_size")), args.batch,
              args.warmup, args.iters)
@@ -331,6 +337,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for res in args.resolutions:
         row = bench_resolution(model, step_cfg, res, args)
         row["pct_of_matmul_peak"] = 100 * row["gflop_per_sec"] / peak
+        row["precision"], row["xla"] = args.precision, args.xla
         rows.append(row)
         log.info("%4d²: %.2f img/s, %.1f sec/kimg, %.2f GFLOP/iter, %.1f GFLOP/s (%.1f%% of 1st matmul peak)",
                  res, row["img_per_sec"], row["sec_per_kimg"], row["gflop_per_iter"], row["gflop_per_sec"],

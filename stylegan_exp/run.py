@@ -6,6 +6,8 @@ import logging
 import os
 from pathlib import Path
 
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from stylegan_exp.config import to_object
@@ -35,6 +37,9 @@ def start_training(cfg: DictConfig, run_dir: str) -> Path | None:
     from stylegan_exp.train.loop import Trainer
 
     typed, run_path = _prepare(cfg, run_dir)
+    sweeping = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+    if sweeping and typed.logger.group is None:  # one wandb group per sweep
+        typed.logger.group = f"{typed.name}/{Path(HydraConfig.get().sweep.dir).name}"
     try:
         trainer = Trainer(typed, run_path)
         snapshot = trainer.run()

@@ -9,6 +9,7 @@ from hydra import compose, initialize_config_dir
 from test_train_integration import TINY
 
 from stylegan_exp.config import register_configs
+from stylegan_exp.tracking import wandb_records
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -30,7 +31,9 @@ def test_two_value_sweep_makes_two_runs(tmp_path):
     for job, lrate in zip(jobs, ("0.001", "0.002"), strict=True):
         assert f"G_lrate_base: {lrate}" in (job / "config.yaml").read_text()
         assert len(list(job.glob("fakes*.png"))) >= 1 and (job / "metrics.jsonl").is_file()
-        assert len(list((job / "wandb").glob("offline-run-*"))) == 1
+        (wandb_file,) = (job / "wandb").glob("offline-run-*/run-*.wandb")
+        runs = [r.run for r in wandb_records(wandb_file) if r.WhichOneof("record_type") == "run"]
+        assert runs and runs[0].run_group == f"tiny/{sweep_dir.name}"  # grouped by sweep
 
 
 @pytest.mark.parametrize("launcher", ["basic", "parallel", "slurm"])

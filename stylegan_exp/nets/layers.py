@@ -116,14 +116,21 @@ def blur2d(x: tf.Tensor) -> tf.Tensor:
 
 
 def pixel_norm(x: tf.Tensor, epsilon: float = 1e-8) -> tf.Tensor:
-    """Normalize each feature vector to unit average square (latents and ProGAN features)."""
-    return x * tf.math.rsqrt(tf.reduce_mean(tf.square(x), axis=-1, keepdims=True) + epsilon)
+    """Normalize each feature vector to unit average square (latents and ProGAN features).
+
+    Statistics are taken in float32: epsilon 1e-8 underflows to 0 in float16."""
+    x32 = tf.cast(x, tf.float32)
+    y = x32 * tf.math.rsqrt(tf.reduce_mean(tf.square(x32), axis=-1, keepdims=True) + epsilon)
+    return tf.cast(y, x.dtype)
 
 
 def instance_norm(x: tf.Tensor, epsilon: float = 1e-8) -> tf.Tensor:
-    """Zero mean, unit variance per sample and channel over the spatial axes (the 'IN' of AdaIN)."""
-    x = x - tf.reduce_mean(x, axis=[1, 2], keepdims=True)
-    return x * tf.math.rsqrt(tf.reduce_mean(tf.square(x), axis=[1, 2], keepdims=True) + epsilon)
+    """Zero mean, unit variance per sample and channel over the spatial axes (the 'IN' of AdaIN), in float32
+    for the same reason as pixel_norm (the constant 4×4 input has zero variance)."""
+    x32 = tf.cast(x, tf.float32)
+    x32 = x32 - tf.reduce_mean(x32, axis=[1, 2], keepdims=True)
+    y = x32 * tf.math.rsqrt(tf.reduce_mean(tf.square(x32), axis=[1, 2], keepdims=True) + epsilon)
+    return tf.cast(y, x.dtype)
 
 
 def minibatch_stddev(x: tf.Tensor, group_size: int = 4, num_new_features: int = 1) -> tf.Tensor:
@@ -134,13 +141,13 @@ def minibatch_stddev(x: tf.Tensor, group_size: int = 4, num_new_features: int = 
     n, h, w, c = x.shape
     batch = tf.shape(x)[0]
     group = tf.minimum(group_size, batch)
-    y = tf.reshape(x, [group, -1, h, w, num_new_features, c // num_new_features])
+    y = tf.reshape(tf.cast(x, tf.float32), [group, -1, h, w, num_new_features, c // num_new_features])
     y = y - tf.reduce_mean(y, axis=0, keepdims=True)
     y = tf.sqrt(tf.reduce_mean(tf.square(y), axis=0) + 1e-8)
     y = tf.reduce_mean(y, axis=[1, 2, 4])
     y = tf.reshape(y, [-1, 1, 1, num_new_features])
     y = tf.tile(y, [group, h, w, 1])
-    return tf.concat([x, y], axis=-1)
+    return tf.concat([x, tf.cast(y, x.dtype)], axis=-1)
 
 
 class NoiseInput(tf.Module):

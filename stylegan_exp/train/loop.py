@@ -46,7 +46,7 @@ def schedule_params(cfg: TrainConfig, resolution: int) -> ScheduleParams:
     s, g = cfg.schedule, cfg.gpus
     return ScheduleParams(
         max_resolution=resolution,
-        num_gpus=g.num_gpus,
+        num_gpus=g.num_gpus * s.accumulate,  # whole micro-batches per replica
         lod_initial_resolution=s.lod_initial_resolution,
         lod_training_kimg=s.lod_training_kimg,
         lod_transition_kimg=s.lod_transition_kimg,
@@ -122,6 +122,7 @@ class Trainer:
             G_opt=self.steps.G_opt,
             D_opt=self.steps.D_opt, rng=self.steps.rng, grid_z=self.grid_z, cur_nimg=self.cur_nimg,
             cur_tick=self.cur_tick, elapsed=self.elapsed, wandb_id=self.wandb_id, lr_scale=self.lr_scale,
+            G_loss_scale=self.steps.G_scale, D_loss_scale=self.steps.D_scale,
         )
         self.balance = BalanceWatch(cfg.metrics.balance)
         self.resumed_from = self._resume_or_transfer()

