@@ -240,6 +240,20 @@ class TrainConfig:
     outputs_root: str = "outputs"
 
 
+class FigureKind(StrEnum):
+    uncurated = "uncurated"
+    style_mixing = "style_mixing"
+    truncation = "truncation"
+    noise = "noise"
+
+
+class VideoKind(StrEnum):
+    interpolation = "interpolation"
+    mixing_coarse = "mixing_coarse"
+    mixing_fine = "mixing_fine"
+    progress = "progress"
+
+
 @dataclass
 class RandomTask:
     """One image per seed: `example-{seed}.{image_format}`."""
@@ -252,7 +266,7 @@ class FiguresTask:
     """The paper's figures; `kinds` picks which. Layer ranges (`mixing_ranges`) scale with the model depth."""
 
     name: str = "figures"
-    kinds: list[str] = field(default_factory=lambda: ["uncurated", "style_mixing", "truncation", "noise"])
+    kinds: list[FigureKind] = field(default_factory=lambda: list(FigureKind))
     cell_size: int | None = None
     uncurated_seeds: list[int] = field(default_factory=lambda: list(range(24)))
     uncurated_width: int = 6
@@ -271,8 +285,7 @@ class VideoTask:
     """mp4 clips; `progress_run` is a training run dir (default: the snapshot's own)."""
 
     name: str = "video"
-    kinds: list[str] = field(
-        default_factory=lambda: ["interpolation", "mixing_coarse", "mixing_fine", "progress"])
+    kinds: list[VideoKind] = field(default_factory=lambda: list(VideoKind))
     seed: int = 0
     duration_sec: float = 5.0
     fps: int = 30

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
+from hydra.errors import ConfigCompositionException
 from PIL import Image
 
 from stylegan_exp.config import ModelConfig, register_configs
@@ -205,7 +206,7 @@ def test_bad_input_is_one_line_error(snapshot, tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(SystemExit, match="no images"):
         run_task(snapshot, tmp_path / "c", "task=invert", f"task.images={tmp_path / 'empty'}")
-    with pytest.raises(SystemExit, match="unknown figure kind"):
+    with pytest.raises(ConfigCompositionException, match="task.kinds"):  # rejected before any work
         run_task(snapshot, tmp_path / "d", "task=figures", "task.kinds=[nope]")
     with pytest.raises(SystemExit, match="group folder not found"):
         run_task(snapshot, tmp_path / "e", "task=edit", "task.group_a=/no/a", "task.group_b=/no/b")

@@ -92,10 +92,6 @@ def noise(Gs: Generator, cfg: SampleConfig, task: FiguresTask, path: Path) -> Pa
 
 def figures(cfg: SampleConfig, Gs: Generator, run_dir: Path) -> list[Path]:
     task: FiguresTask = cfg.task
-    known = {"uncurated", "style_mixing", "truncation", "noise"}
-    unknown = set(task.kinds) - known
-    if unknown:
-        raise SampleError(f"unknown figure kind(s) {sorted(unknown)} (choose from {sorted(known)})")
     paths = []
     for kind in tqdm(task.kinds, desc="figures", unit="figure"):
         if kind == "uncurated":

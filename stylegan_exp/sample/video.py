@@ -14,7 +14,7 @@ from stylegan_exp.data.images import ImageError, load_image
 from stylegan_exp.grid import make_grid, to_uint8
 from stylegan_exp.nets.generator import Generator
 from stylegan_exp.sample.figures import layer_ranges, mix_dlatents
-from stylegan_exp.sample.generate import SampleError, seed_dlatents, synthesize
+from stylegan_exp.sample.generate import seed_dlatents, synthesize
 
 log = logging.getLogger(__name__)
 
@@ -131,10 +131,6 @@ def progress(run: Path, task: VideoTask, path: Path) -> Path:
 
 def videos(cfg: SampleConfig, Gs: Generator, run_dir: Path, snapshot: Path) -> list[Path]:
     task: VideoTask = cfg.task
-    known = {"interpolation", "mixing_coarse", "mixing_fine", "progress"}
-    unknown = set(task.kinds) - known
-    if unknown:
-        raise SampleError(f"unknown video kind(s) {sorted(unknown)} (choose from {sorted(known)})")
     paths = []
     for kind in task.kinds:
         path = run_dir / f"{kind}.mp4"
