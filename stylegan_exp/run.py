@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
@@ -23,7 +22,6 @@ USER_ERRORS = (DatasetError, ImageError, SnapshotError, MetricError, FileNotFoun
 
 def _prepare(cfg: DictConfig, run_dir: str) -> tuple[object, Path]:
     """Write the resolved config beside the outputs and make relative paths absolute to the launch dir."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.getLogger("absl").setLevel(logging.WARNING)
     run_path = Path(run_dir)
     run_path.mkdir(parents=True, exist_ok=True)
