@@ -125,10 +125,10 @@ class Trainer:
             G_loss_scale=self.steps.G_scale, D_loss_scale=self.steps.D_scale,
         )
         self.balance = BalanceWatch(cfg.metrics.balance)
-        self.resumed_from = self._resume_or_transfer()
+        self._resume_or_transfer()
         self.tracker = self._make_tracker()
 
-    def _resume_or_transfer(self) -> str | None:
+    def _resume_or_transfer(self) -> None:
         r = self.cfg.resume
         if r.mode == ResumeMode.none:
             source = self.cfg.transfer.source
@@ -136,7 +136,7 @@ class Trainer:
                 self._load_networks(source)
                 log.info("transfer: weights from %s, schedule starts at %.1f kimg",
                          source, self.cfg.transfer.resume_kimg)
-            return None
+            return
         if r.mode == ResumeMode.latest:
             where = find_latest(Path(self.cfg.outputs_root), r.experiment or self.cfg.name, "checkpoint")
         else:
@@ -145,11 +145,10 @@ class Trainer:
             kimg = self._load_networks(where)
             self.cur_nimg.assign(int(round(kimg * 1000)))
             log.info("resumed networks from snapshot %s at %.1f kimg (fresh optimizer state)", where, kimg)
-            return str(where)
+            return
         prefix = self.checkpoint.restore(where)
         log.info("resumed from %s at %.1f kimg, tick %d", prefix, self.cur_nimg.numpy() / 1000,
                  self.cur_tick.numpy())
-        return prefix
 
     def _load_networks(self, source: str | Path) -> float:
         """Copy G, D and Gs from a network snapshot or an original .pkl; returns the snapshot's kimg."""
