@@ -14,6 +14,10 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
 
+class ConfigError(ValueError):
+    """A composed config that is well-typed but cannot be run."""
+
+
 @dataclass
 class SyntheticConfig:
     """Parameters of the embedded procedurally drawn face dataset (generated when missing)."""

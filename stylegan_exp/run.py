@@ -9,7 +9,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from stylegan_exp.config import to_object
+from stylegan_exp.config import ConfigError, to_object
 from stylegan_exp.data.images import ImageError
 from stylegan_exp.data.records import DatasetError
 from stylegan_exp.metrics import MetricError
@@ -17,7 +17,7 @@ from stylegan_exp.train.checkpoint import SnapshotError
 
 log = logging.getLogger(__name__)
 
-USER_ERRORS = (DatasetError, ImageError, SnapshotError, MetricError, FileNotFoundError)
+USER_ERRORS = (ConfigError, DatasetError, ImageError, SnapshotError, MetricError, FileNotFoundError)
 
 
 def _prepare(cfg: DictConfig, run_dir: str) -> tuple[object, Path]:
