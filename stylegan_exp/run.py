@@ -20,26 +20,47 @@ log = logging.getLogger(__name__)
 USER_ERRORS = (ConfigError, DatasetError, ImageError, SnapshotError, MetricError, FileNotFoundError)
 
 
-def _prepare(cfg: DictConfig, run_dir: str) -> tuple[object, Path]:
-    """Write the resolved config beside the outputs and make relative paths absolute to the launch dir."""
-    logging.getLogger("absl").setLevel(logging.WARNING)
+def _quiet_tensorflow() -> None:
+    """TensorFlow's Python loggers report every collective and trace at INFO under Hydra's root logger."""
+    for name in ("absl", "tensorflow"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _record(cfg: DictConfig, run_dir: str | Path) -> Path:
+    """Write the resolved config beside the outputs."""
     run_path = Path(run_dir)
     run_path.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(cfg, run_path / "config.yaml", resolve=True)
-    return to_object(cfg), run_path
+    return run_path
 
 
 def start_training(cfg: DictConfig, run_dir: str) -> Path | None:
     """Bad input ends the run with one line naming the culprit; a SIGINT/SIGTERM stop exits 128+signal
-    after its checkpoint is written."""
-    from stylegan_exp.train.loop import Trainer
+    after its checkpoint is written.
 
-    typed, run_path = _prepare(cfg, run_dir)
-    sweeping = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
-    if sweeping and typed.logger.group is None:  # one wandb group per sweep
-        typed.logger.group = f"{typed.name}/{Path(HydraConfig.get().sweep.dir).name}"
+    With several workers the chief's run dir is everyone's (their Hydra clocks differ) and only the
+    chief writes to it; the others keep their own Hydra log and log warnings only.
+    """
+    from stylegan_exp.train.loop import Trainer, connect
+
+    _quiet_tensorflow()
     try:
-        trainer = Trainer(typed, run_path)
+        typed = to_object(cfg)
+        workers = connect(typed)
+        run_path = Path(workers.from_chief(run_dir))
+        if workers.is_chief:
+            _record(cfg, run_path)
+            if workers.count > 1:
+                log.info("chief of %d workers, %d replicas in all", workers.count,
+                         workers.strategy.num_replicas_in_sync)
+        else:
+            log.info("worker %d of %d: the chief writes this run's outputs to %s", workers.index + 1,
+                     workers.count, run_path)
+            logging.getLogger("stylegan_exp").setLevel(logging.WARNING)
+        sweeping = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+        if sweeping and typed.logger.group is None:  # one wandb group per sweep
+            typed.logger.group = f"{typed.name}/{Path(HydraConfig.get().sweep.dir).name}"
+        trainer = Trainer(typed, run_path, workers)
         snapshot = trainer.run()
     except USER_ERRORS as exc:
         raise SystemExit(f"error: {exc}") from None
@@ -55,9 +76,10 @@ def start_sampling(cfg: DictConfig, run_dir: str) -> list[Path]:
     from stylegan_exp.sample.generate import SampleError
     from stylegan_exp.sample.tasks import run_task
 
-    typed, run_path = _prepare(cfg, run_dir)
+    _quiet_tensorflow()
+    run_path = _record(cfg, run_dir)
     try:
-        paths = run_task(typed, run_path)
+        paths = run_task(to_object(cfg), run_path)
     except (*USER_ERRORS, SampleError) as exc:
         raise SystemExit(f"error: {exc}") from None
     log.info("done: %d outputs in %s", len(paths), run_path)

@@ -10,18 +10,28 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import tensorflow as tf
 from test_train_integration import TINY
 
 from stylegan_exp.nets.build import build_discriminator, build_generator
 from stylegan_exp.train.adam import LossScale
-from stylegan_exp.train.distribute import make_strategy, network_scope
+from stylegan_exp.train.distribute import (
+    WorkerGroup,
+    _worker_position,
+    make_strategy,
+    network_scope,
+    part,
+    worker_rows,
+)
 from stylegan_exp.train.steps import StepConfig, Steps
 
 REPO = Path(__file__).resolve().parents[1]
@@ -32,30 +42,33 @@ MODEL = dict(fmap_base=64, fmap_decay=1.0, fmap_max=16, latent_size=16, dlatent_
 BATCH = 8  # mbstd groups of 4 divide the per-replica batch
 
 
-def build_steps(strategy: tf.distribute.Strategy, accumulate: int = 1, precision: str = "float32") -> Steps:
+def build_steps(strategy: tf.distribute.Strategy, accumulate: int = 1, precision: str = "float32",
+                worker: tuple[int, int] = (0, 1)) -> Steps:
     with network_scope(strategy):
         G, D, Gs = build_generator(MODEL, 8), build_discriminator(MODEL, 8), build_generator(MODEL, 8)
     steps = Steps(G, D, Gs, StepConfig(style_mixing_prob=0.0, accumulate=accumulate, precision=precision),
-                  seed=7, strategy=strategy)
+                  seed=7, strategy=strategy, worker=worker)
     # Adam's first step is lr·sign(g) for |g| ≫ ε: a large ε makes it linear in g, so the comparison
     # measures gradients instead of sign flips of gradients that are zero up to rounding.
     steps.G_opt.epsilon = steps.D_opt.epsilon = 1.0
     return steps
 
 
-def compare(strategy: tf.distribute.Strategy, accumulate: int = 1) -> dict[str, float]:
-    """Max abs differences between one D+G step split by `strategy`/`accumulate` and on one device."""
+def compare(strategy: tf.distribute.Strategy, accumulate: int = 1, batch: int = BATCH) -> dict[str, float]:
+    """Max abs differences between one D+G step split by `strategy`/`accumulate` and on one device; each
+    worker process gets only its share of the reals."""
     tf.random.set_seed(1)  # every worker process must start from the same weights
     ref = build_steps(tf.distribute.get_strategy())
-    split = build_steps(strategy, accumulate)
+    workers = WorkerGroup(strategy)
+    split = build_steps(strategy, accumulate, worker=(workers.index, workers.count))
     for a, b in zip(ref.G.variables + ref.D.variables, split.G.variables + split.D.variables, strict=True):
         b.assign(a)
-    reals = tf.random.stateless_uniform([BATCH, 8, 8, 3], [1, 2], -1.0, 1.0)
+    reals = tf.random.stateless_uniform([batch, 8, 8, 3], [1, 2], -1.0, 1.0)
     fade = tf.constant(0.3)
     outs = []
     for steps in (ref, split):
-        out = steps.d_step(reals, 3, fade)
-        out.update(steps.g_step(tf.constant(BATCH), 3, fade))
+        out = steps.d_step(steps.share(reals), 3, fade)
+        out.update(steps.g_step(tf.constant(batch), 3, fade))
         outs.append(out)
     diffs = {k: abs(float(outs[0][k]) - float(outs[1][k])) for k in outs[0]}
     for name in ("G", "D"):
@@ -63,6 +76,7 @@ def compare(strategy: tf.distribute.Strategy, accumulate: int = 1) -> dict[str, 
         diffs[name] = max(float(tf.reduce_max(tf.abs(a - b))) for a, b in zip(a_vars, b_vars, strict=True))
     diffs["w_avg"] = float(tf.reduce_max(tf.abs(ref.G.w_avg - split.G.w_avg)))
     diffs["replicas"] = strategy.num_replicas_in_sync
+    diffs["share"] = int(split.share(reals).shape[0])
     return diffs
 
 
@@ -78,8 +92,8 @@ def _result(proc: subprocess.Popen) -> dict[str, float]:
     return json.loads(out.strip().splitlines()[-1])
 
 
-def _assert_equal_steps(diffs: dict[str, float]) -> None:
-    assert diffs["replicas"] == 2
+def _assert_equal_steps(diffs: dict[str, float], share: int = BATCH) -> None:
+    assert diffs["replicas"] == 2 and diffs["share"] == share
     assert all(diffs[k] < 1e-5 for k in ("loss/D", "loss/R1", "score/real", "score/fake", "loss/G")), diffs
     assert diffs["D"] < 1e-6 and diffs["G"] < 1e-6, diffs
 
@@ -91,20 +105,23 @@ def test_two_logical_devices_equal_one_device():
     assert diffs["w_avg"] < 1e-6  # sync-on-read mean of the replicas' moving averages
 
 
-@pytest.mark.slow
-def test_two_workers_on_loopback_equal_one_device():
+def _tf_configs(workers: int = 2) -> list[str]:
+    """TF_CONFIG for each of `workers` processes on free loopback ports."""
     ports = []
-    for _ in range(2):
+    for _ in range(workers):
         with socket.socket() as s:
             s.bind(("localhost", 0))
             ports.append(s.getsockname()[1])
     cluster = {"worker": [f"localhost:{p}" for p in ports]}
-    procs = [_run_script("worker", {"TF_CONFIG": json.dumps({"cluster": cluster,
-                                                            "task": {"type": "worker", "index": i}})})
-             for i in range(2)]
+    return [json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}}) for i in range(workers)]
+
+
+@pytest.mark.slow
+def test_two_workers_on_loopback_equal_one_device():
+    procs = [_run_script("worker", {"TF_CONFIG": config}) for config in _tf_configs()]
     results = [_result(p) for p in procs]
-    for diffs in results:
-        _assert_equal_steps(diffs)
+    for diffs in results:  # each worker decodes half of the batch, as 2 micro-batches of 4
+        _assert_equal_steps(diffs, share=BATCH)
 
 
 @pytest.mark.slow
@@ -123,6 +140,82 @@ def test_train_py_runs_mirrored_accumulated_bfloat16(tmp_path):
     ticks = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert ticks and all(math.isfinite(t["loss/D"]) for t in ticks if "loss/D" in t)
     assert list(run_dir.glob("fakes*.png")) and list(run_dir.glob("network-snapshot-*"))
+
+
+def _train_two_workers(tmp_path: Path, *overrides: str) -> list[subprocess.Popen]:
+    out = tmp_path / "outputs"
+    args = [sys.executable, str(REPO / "train.py"), *TINY, f"outputs_root={out}", "logger=none",
+            f"dataset.path={tmp_path / 'synthetic-16'}", "gpus=multinode", "gpus.num_gpus=2", *overrides]
+    return [subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             env={**os.environ, "TF_CONFIG": config, "TF_CPP_MIN_LOG_LEVEL": "2"})
+            for config in _tf_configs()]
+
+
+def _outputs_of(run_dir: Path) -> set[str]:
+    return {p.name for p in run_dir.iterdir() if p.name not in (".hydra", "train.log")}
+
+
+@pytest.mark.slow
+def test_train_py_on_two_workers_stops_together_and_resumes(tmp_path):
+    """train.py on 2 worker processes: one run dir written by the chief alone; SIGTERM to the other worker
+    stops both at the same step with a checkpoint; resume=latest continues it on both."""
+    from test_resume import ticks_of
+
+    runs = tmp_path / "outputs" / "tiny"
+    procs = _train_two_workers(tmp_path, "schedule.total_kimg=50")
+    deadline = time.time() + 300
+    while not list(runs.glob("*/fakes000001.png")):
+        assert time.time() < deadline and all(p.poll() is None for p in procs), procs[0].stdout.read()[-3000:]
+        time.sleep(0.5)
+    procs[1].send_signal(signal.SIGTERM)
+    outputs = [p.communicate(timeout=180)[0] for p in procs]
+    assert [p.returncode for p in procs] == [128 + signal.SIGTERM] * 2, "\n".join(o[-3000:] for o in outputs)
+    assert "stopped by SIGTERM" in outputs[0] and "worker 2 of 2" in outputs[1]
+    written = [d for d in runs.iterdir() if _outputs_of(d)]
+    assert len(written) == 1, [sorted(_outputs_of(d)) for d in runs.iterdir()]
+    (first,) = written
+    assert {"config.yaml", "reals.png", "metrics.jsonl", "checkpoints"} <= _outputs_of(first)
+    stopped_kimg = ticks_of(first)[-1]["kimg"]
+    numbers = [int(p.stem.split("-")[1]) for p in (first / "checkpoints").glob("ckpt-*.index")]
+    assert max(numbers) == round(stopped_kimg * 1000)
+
+    procs = _train_two_workers(tmp_path, "resume=latest", f"schedule.total_kimg={stopped_kimg + 0.3}")
+    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
+    (second,) = [d for d in runs.iterdir() if d != first and _outputs_of(d)]
+    resumed = ticks_of(second)
+    assert resumed[0]["tick"] == ticks_of(first)[-1]["tick"] + 1 and resumed[0]["kimg"] > stopped_kimg
+    assert resumed[-1]["kimg"] >= stopped_kimg + 0.3
+    assert all(math.isfinite(t["loss/D"]) and math.isfinite(t["loss/G"]) for t in resumed)
+    assert list(second.glob("network-snapshot-*.npz")) and list(second.glob("fakes*.png"))
+
+
+@pytest.mark.parametrize("workers,local_replicas,accumulate", [(2, 1, 1), (2, 2, 1), (3, 2, 2), (2, 4, 3)])
+def test_worker_shares_hold_each_replicas_part_of_the_global_batch(workers, local_replicas, accumulate):
+    """Micro-batch k of local replica l, cut from worker w's share, is the global part that replica
+    w·L + l trains on in the whole-batch split, in the same order."""
+    replicas, parts = workers * local_replicas, workers * local_replicas * accumulate
+    batch = parts * 3
+    global_rows = np.arange(batch)
+    for w in range(workers):
+        share = worker_rows(np.arange(batch // workers), workers=workers, index=w,
+                            local_replicas=local_replicas, accumulate=accumulate)
+        for k in range(accumulate):
+            for r in range(local_replicas):
+                np.testing.assert_array_equal(
+                    part(share, k * local_replicas + r, local_replicas * accumulate),
+                    part(global_rows, k * replicas + w * local_replicas + r, parts))
+
+
+def test_worker_position_puts_the_chief_first():
+    resolver = tf.distribute.cluster_resolver.SimpleClusterResolver
+    spec = tf.train.ClusterSpec({"chief": ["a:1"], "worker": ["b:1", "c:1"]})
+    assert _worker_position(resolver(spec, task_type="chief", task_id=0)) == (0, 3)
+    assert _worker_position(resolver(spec, task_type="worker", task_id=1)) == (2, 3)
+    workers_only = tf.train.ClusterSpec({"worker": ["b:1", "c:1"]})
+    assert _worker_position(resolver(workers_only, task_type="worker", task_id=0)) == (0, 2)
+    assert _worker_position(resolver(tf.train.ClusterSpec({}))) == (0, 1)
+    assert _worker_position(None) == (0, 1)
 
 
 def test_loss_scale_skips_overflow_and_grows():
@@ -157,5 +250,5 @@ if __name__ == "__main__":
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
         result = compare(make_strategy("mirrored", ["/cpu:0", "/cpu:1"]))
     else:
-        result = compare(make_strategy("multiworker"))
+        result = compare(make_strategy("multiworker"), accumulate=2, batch=2 * BATCH)
     print(json.dumps(result))

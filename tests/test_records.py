@@ -24,6 +24,7 @@ from stylegan_exp.data.records import (
     upscale,
     verify_dataset,
 )
+from stylegan_exp.train.distribute import worker_rows
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -358,6 +359,22 @@ def test_make_dataset_shuffles_repeats_and_is_seeded(packed: Path) -> None:
     assert not np.array_equal(a, c)
     ordered = one_batch(make_dataset(packed, 8, 256, shuffle_buffer=0, repeat=False))
     assert not np.array_equal(a[0], ordered)
+
+
+def test_uncached_and_worker_shares_hold_the_same_images(packed: Path) -> None:
+    """Decoding after the shuffle (no cache) changes no batch; each worker's `keep` rows of a batch are
+    exactly those rows of the whole batch, mirrored alike, and the shares cover the batch."""
+    def take(**kwargs) -> np.ndarray:
+        ds = make_dataset(packed, 16, 64, seed=3, shuffle_buffer=500, mirror=True, **kwargs)
+        return np.stack([b.numpy() for b in ds.take(20)])  # 1280 images: reshuffled repeats
+
+    whole = take()
+    np.testing.assert_array_equal(take(cache=False), whole)
+    shares = [worker_rows(np.arange(32), workers=2, index=w, local_replicas=2, accumulate=2) for w in (0, 1)]
+    assert sorted(np.concatenate(shares)) == list(range(64))
+    for rows in shares:
+        np.testing.assert_array_equal(take(cache=False, keep=rows), whole[:, rows])
+        np.testing.assert_array_equal(take(keep=rows), whole[:, rows])
 
 
 def test_mirror_flips_some_images(packed: Path) -> None:

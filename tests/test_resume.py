@@ -15,7 +15,7 @@ from hydra import compose, initialize_config_dir
 from PIL import Image
 from test_train_integration import REPO, TINY
 
-from stylegan_exp.config import ConfigError, register_configs, to_object
+from stylegan_exp.config import register_configs, to_object
 from stylegan_exp.train.checkpoint import load_snapshot
 from stylegan_exp.train.loop import NonFiniteError, Trainer
 
@@ -112,12 +112,6 @@ def test_user_errors_are_one_line(tmp_path):
          f"dataset.path={tmp_path / 'syn'}", "dataset.synthetic.count=8", "logger=none"],
         capture_output=True, text=True, cwd=tmp_path, env=env)
     assert proc.returncode == 1 and "never_ran" in proc.stderr.strip().splitlines()[-1]
-
-
-def test_multinode_is_refused_in_one_line(tmp_path):
-    with pytest.raises(ConfigError, match="gpus.strategy=multiworker"):
-        Trainer(tiny_cfg(tmp_path, "gpus=multinode"), tmp_path / "run")
-    assert not (tmp_path / "run").exists()
 
 
 def _wait_for(predicate, timeout: float) -> None:

@@ -18,7 +18,7 @@ import shutil
 import sys
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -453,13 +453,17 @@ def make_dataset(
     shuffle_buffer: int = 1000,
     cache: bool = True,
     repeat: bool = True,
+    keep: Sequence[int] | None = None,
     num_parallel_calls: int = tf.data.AUTOTUNE,
 ) -> tf.data.Dataset:
     """Batches of float32 NHWC reals in [-1, 1] at `resolution` (a power of two <= the stored one).
 
-    Decoding and box-filter downscaling happen once per image when cached; shuffling and random
-    left-right mirroring are deterministic for a given seed. The lod fade belongs to the training
-    step (see fade_lod), since it changes with every minibatch.
+    Shuffling and random left-right mirroring are deterministic for a given seed. With `cache` every
+    image is decoded and box-filtered once and kept in memory; without it the shuffle buffer holds the
+    encoded records and only the rows of each batch listed in `keep` (a worker's share of the global
+    batch, see distribute.worker_rows) are decoded. Either way a batch holds the same images in the same
+    order, mirrored the same way. The lod fade belongs to the training step (see fade_lod), since it
+    changes with every minibatch.
     """
     info = load_info(dataset_dir)
     if resolution < 1 or resolution & (resolution - 1) or resolution > info.resolution:
@@ -468,14 +472,15 @@ def make_dataset(
             f"the resolution stored in {info.path}"
         )
     factor = info.resolution // resolution
+    rows = None if keep is None else tf.constant(np.asarray(keep), tf.int64)
+
+    def decode(serialized: tf.Tensor) -> tf.Tensor:
+        return _decode_record(serialized, info.channels, info.resolution, factor)
+
     files = [str(info.path / shard.file) for shard in info.shards]
     ds = tf.data.TFRecordDataset(files)
-    ds = ds.map(
-        lambda s: _decode_record(s, info.channels, info.resolution, factor),
-        num_parallel_calls=num_parallel_calls,
-    )
     if cache:
-        ds = ds.cache()
+        ds = ds.map(decode, num_parallel_calls=num_parallel_calls).cache()
     if shuffle_buffer > 1:
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     if repeat:
@@ -483,11 +488,18 @@ def make_dataset(
     ds = ds.batch(batch_size, drop_remainder=True)
 
     def to_float(index: tf.Tensor, batch: tf.Tensor) -> tf.Tensor:
+        if rows is not None:
+            batch = tf.gather(batch, rows)
+        if not cache:
+            spec = tf.TensorSpec([resolution, resolution, info.channels], tf.uint8)
+            batch = tf.map_fn(decode, batch, fn_output_signature=spec)
         x = tf.cast(batch, tf.float32) * (2.0 / 255.0) - 1.0  # drange [0, 255] -> [-1, 1]
         if mirror:
             flip = tf.random.stateless_uniform(
                 [batch_size, 1, 1, 1], seed=tf.stack([tf.cast(seed, tf.int64), index])
             )
+            if rows is not None:
+                flip = tf.gather(flip, rows)
             x = tf.where(flip < 0.5, x, tf.reverse(x, axis=[2]))
         return x
 

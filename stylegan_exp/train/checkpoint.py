@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,9 +47,9 @@ def snapshot_name(kimg: float) -> str:
     return f"network-snapshot-{int(kimg * 1000) // 1000:06d}.npz"
 
 
-def save_snapshot(path: Path, networks: dict[str, tf.Module], *, model: dict[str, Any], resolution: int,
-                  num_channels: int, kimg: float) -> Path:
-    """Atomically write the networks' variables and what is needed to rebuild them."""
+def snapshot_arrays(networks: dict[str, tf.Module], *, model: dict[str, Any], resolution: int,
+                    num_channels: int, kimg: float) -> dict[str, np.ndarray]:
+    """The networks' variables and what is needed to rebuild them, as the arrays of a snapshot."""
     arrays = {
         f"{prefix}/{name}": var.numpy()
         for prefix, net in networks.items()
@@ -56,10 +57,21 @@ def save_snapshot(path: Path, networks: dict[str, tf.Module], *, model: dict[str
     }
     meta = {"model": model, "resolution": resolution, "num_channels": num_channels, "kimg": kimg}
     arrays[_META_KEY] = np.array(json.dumps(meta))
+    return arrays
+
+
+def write_snapshot(path: Path, arrays: dict[str, np.ndarray]) -> Path:
     path = Path(path)
     with atomic_open(path) as f:
         np.savez(f, **arrays)
     return path
+
+
+def save_snapshot(path: Path, networks: dict[str, tf.Module], *, model: dict[str, Any], resolution: int,
+                  num_channels: int, kimg: float) -> Path:
+    """Atomically write the networks' variables and what is needed to rebuild them."""
+    return write_snapshot(path, snapshot_arrays(networks, model=model, resolution=resolution,
+                                                num_channels=num_channels, kimg=kimg))
 
 
 def load_snapshot(path: str | Path) -> Snapshot:
@@ -119,15 +131,26 @@ def find_latest(outputs_root: Path, experiment: str, what: str = "snapshot") -> 
 
 
 class TrainCheckpoint:
-    """Everything a resumed run needs (networks, optimizers, counters, RNG, fixed latents)."""
+    """Everything a resumed run needs (networks, optimizers, counters, RNG, fixed latents).
 
-    def __init__(self, directory: Path, max_to_keep: int = 3, **objects: Any) -> None:
+    With several workers every one must save (saving reads mirrored state collectively), but only the
+    writer's files are kept: the others save into a temporary directory that is removed at once.
+    """
+
+    def __init__(self, directory: Path, max_to_keep: int = 3, writer: bool = True, **objects: Any) -> None:
         self.directory = Path(directory)
+        self.writer = writer
+        self.max_to_keep = max_to_keep
         self.ckpt = tf.train.Checkpoint(**objects)
         self.manager = tf.train.CheckpointManager(self.ckpt, str(self.directory), max_to_keep=max_to_keep)
 
     def save(self, kimg: float) -> str:
-        return self.manager.save(checkpoint_number=int(round(kimg * 1000)))
+        number = int(round(kimg * 1000))
+        if self.writer:
+            return self.manager.save(checkpoint_number=number)
+        with tempfile.TemporaryDirectory(prefix="stylegan-exp-worker-checkpoint-") as scratch:
+            tf.train.CheckpointManager(self.ckpt, scratch, max_to_keep=1).save(checkpoint_number=number)
+        return str(self.directory / f"ckpt-{number}")
 
     def restore(self, directory: Path) -> str:
         """Restore from the latest checkpoint in `directory` (or a checkpoint prefix)."""

@@ -13,6 +13,7 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+import numpy as np
 import tensorflow as tf
 
 STRATEGIES = ("default", "mirrored", "multiworker")
@@ -56,6 +57,83 @@ def part(x: tf.Tensor, index: tf.Tensor | int, parts: int) -> tf.Tensor:
     return x[index::parts] if parts > 1 else x
 
 
+def worker_rows(positions: Any, *, workers: int, index: int, local_replicas: int, accumulate: int) -> Any:
+    """Rows of the global batch that worker `index` holds at `positions` of its share (numpy or tf ints).
+
+    The share is ordered so that its strided part `k * local_replicas + l` (micro-batch k of local
+    replica l) is global part `k * replicas + index * local_replicas + l`, the part that replica trains
+    on in the whole-batch split. So a worker reads, decodes and slices only its own rows, and the step
+    equals the one that sees the whole batch.
+    """
+    replicas, local_parts = workers * local_replicas, local_replicas * accumulate
+    j = positions % local_parts
+    return ((positions // local_parts) * (replicas * accumulate) + (j // local_replicas) * replicas
+            + index * local_replicas + j % local_replicas)
+
+
 def replica_index() -> tf.Tensor | int:
     """This replica's index among all replicas of all workers (0 outside a strategy)."""
     return tf.distribute.get_replica_context().replica_id_in_sync_group
+
+
+class WorkerGroup:
+    """The processes training one run, and what they must agree on.
+
+    Under MultiWorkerMirroredStrategy every worker runs the same loop, because reading sync-on-read state
+    (w_avg, fixed noise) and saving a checkpoint are collectives that all workers must join; only the
+    chief writes files and talks to trackers. Decisions taken from a worker's own clock or signals
+    (max_minutes, checkpoint_minutes, SIGTERM) are agreed through `any_of` before anyone acts on them,
+    else the workers' collectives would stop matching and the run would hang.
+    """
+
+    TEXT_BYTES = 4096
+
+    def __init__(self, strategy: tf.distribute.Strategy) -> None:
+        self.strategy = strategy
+        self.index, self.count = _worker_position(getattr(strategy, "cluster_resolver", None))
+        self.is_chief = self.index == 0
+        self._summed = tf.function(self._sum_over_replicas)
+
+    def _sum_over_replicas(self, values: tf.Tensor, chief_only: bool) -> tf.Tensor:
+        def replica() -> tf.Tensor:
+            ctx = tf.distribute.get_replica_context()
+            mine = tf.identity(values)  # placed on the replica: a captured tensor has no destination
+            if chief_only:  # global replica 0 lives on the chief
+                mine = tf.where(ctx.replica_id_in_sync_group == 0, values, tf.zeros_like(values))
+            return ctx.all_reduce(tf.distribute.ReduceOp.SUM, mine)
+
+        return self.strategy.experimental_local_results(self.strategy.run(replica))[0]
+
+    def any_of(self, flags: Sequence[bool]) -> list[bool]:
+        """Each flag is true on every worker if it is true on any (one small all-reduce)."""
+        if self.count == 1:
+            return list(flags)
+        summed = self._summed(tf.constant(np.asarray(flags, np.float32)), False).numpy()
+        return [bool(v > 0) for v in summed]
+
+    def from_chief(self, text: str) -> str:
+        """The chief's value of `text` on every worker (run dir, resume source)."""
+        if self.count == 1:
+            return text
+        data = text.encode()
+        if len(data) > self.TEXT_BYTES:
+            raise ValueError(f"cannot share {text[:80]!r}…: longer than {self.TEXT_BYTES} bytes")
+        padded = np.zeros(self.TEXT_BYTES, np.int32)
+        padded[: len(data)] = np.frombuffer(data, np.uint8)
+        summed = self._summed(tf.constant(padded), True).numpy()
+        return bytes(summed[summed > 0].astype(np.uint8)).decode()
+
+    def barrier(self) -> None:
+        """Wait until every worker gets here (e.g. the chief has made the dataset)."""
+        self.any_of([False])
+
+
+def _worker_position(resolver: Any) -> tuple[int, int]:
+    """(index, count) of this worker, chief first as MultiWorkerMirroredStrategy orders replicas."""
+    spec = resolver.cluster_spec() if resolver is not None else None
+    if spec is None or not spec.jobs:
+        return 0, 1
+    chiefs = spec.num_tasks("chief") if "chief" in spec.jobs else 0
+    workers = spec.num_tasks("worker") if "worker" in spec.jobs else 0
+    index = resolver.task_id + (chiefs if resolver.task_type == "worker" else 0)
+    return index, chiefs + workers

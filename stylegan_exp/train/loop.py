@@ -28,10 +28,11 @@ from stylegan_exp.train.checkpoint import (
     TrainCheckpoint,
     assign_weights,
     find_latest,
-    save_snapshot,
+    snapshot_arrays,
     snapshot_name,
+    write_snapshot,
 )
-from stylegan_exp.train.distribute import make_strategy, network_scope
+from stylegan_exp.train.distribute import WorkerGroup, make_strategy, network_scope, worker_rows
 from stylegan_exp.train.schedule import ScheduleParams, gs_beta, lod_changed, log2_int, training_schedule
 from stylegan_exp.train.steps import StepConfig, Steps
 
@@ -63,18 +64,31 @@ def schedule_params(cfg: TrainConfig, resolution: int) -> ScheduleParams:
     )
 
 
-def resolve_dataset(cfg: TrainConfig) -> tuple[Path, int, int]:
-    """Make sure the dataset exists (generating the synthetic one if needed): (dir, train res, channels)."""
+def resolve_dataset(cfg: TrainConfig, workers: WorkerGroup | None = None) -> tuple[Path, int, int]:
+    """Make sure the dataset exists (generating the synthetic one if needed): (dir, train res, channels).
+
+    The chief draws a synthetic dataset first; the others then find it on a shared filesystem, or draw
+    the same faces themselves on a local one.
+    """
     path = Path(cfg.dataset.path)
     if cfg.dataset.synthetic is not None:
         syn = cfg.dataset.synthetic
-        ensure_synthetic_dataset(path, count=syn.count, resolution=syn.resolution, seed=syn.seed)
+        for turn in (True, False):
+            if workers is None or workers.is_chief == turn:
+                ensure_synthetic_dataset(path, count=syn.count, resolution=syn.resolution, seed=syn.seed)
+            if workers is not None:
+                workers.barrier()
     info = load_info(path)
     resolution = cfg.dataset.resolution or info.resolution
     log2_int(resolution, "dataset.resolution")
     if resolution > info.resolution:
         raise ValueError(f"dataset.resolution={resolution} exceeds the stored {info.resolution} of {path}")
     return path, resolution, info.channels
+
+
+def connect(cfg: TrainConfig) -> WorkerGroup:
+    """The strategy for `gpus` and this process's place among the workers; must precede any other TF op."""
+    return WorkerGroup(make_strategy(cfg.gpus.strategy, cfg.gpus.devices))
 
 
 def _memory_gb() -> float:
@@ -86,19 +100,38 @@ def _format_time(seconds: float) -> str:
     return f"{s // 3600}h {s // 60 % 60:02d}m {s % 60:02d}s" if s >= 3600 else f"{s // 60}m {s % 60:02d}s"
 
 
-class Trainer:
-    """Builds networks, data, trackers and checkpoints for one run, then runs the schedule."""
+def check_replicas(cfg: TrainConfig, workers: WorkerGroup) -> None:
+    """The schedule rounds minibatches for `gpus.num_gpus` replicas; the strategy must have a divisor."""
+    replicas = workers.strategy.num_replicas_in_sync
+    if replicas % workers.count:
+        raise ConfigError(f"gpus.strategy={cfg.gpus.strategy}: {replicas} replicas do not split evenly over "
+                          f"{workers.count} workers; give every worker the same number of GPUs")
+    if cfg.gpus.num_gpus % replicas:
+        raise ConfigError(
+            f"gpus.num_gpus={cfg.gpus.num_gpus} is not a multiple of the {replicas} replicas the "
+            f"{cfg.gpus.strategy} strategy found ({workers.count} worker(s)); set gpus.num_gpus={replicas}")
+    if workers.count > 1 and cfg.train.max_restarts:
+        raise ConfigError(
+            f"train.max_restarts={cfg.train.max_restarts} needs a single worker: one worker cannot re-enter "
+            f"the loop while {workers.count - 1} other(s) wait in a collective; set train.max_restarts=0 and "
+            "resubmit with resume=latest")
 
-    def __init__(self, cfg: TrainConfig, run_dir: Path) -> None:
+
+class Trainer:
+    """Builds networks, data, trackers and checkpoints for one run, then runs the schedule.
+
+    `workers` comes from `connect` when the entry point must agree on the run dir before writing to it;
+    without it the strategy is made here.
+    """
+
+    def __init__(self, cfg: TrainConfig, run_dir: Path, workers: WorkerGroup | None = None) -> None:
         self.cfg = cfg
         self.run_dir = Path(run_dir)
-        if cfg.gpus.strategy == "multiworker":
-            raise ConfigError(
-                "gpus.strategy=multiworker: the multi-worker step is implemented and tested, but train.py "
-                "cannot drive it yet (every worker would write outputs and decide tick/checkpoint times on "
-                "its own clock); train on one host with gpus=1gpu|2gpu|4gpu|8gpu")
-        self.strategy = make_strategy(cfg.gpus.strategy, cfg.gpus.devices)  # before any other TF op
-        self.data_dir, self.resolution, self.channels = resolve_dataset(cfg)
+        self.workers = workers or connect(cfg)  # before any other TF op
+        self.strategy = self.workers.strategy
+        self.is_chief = self.workers.is_chief
+        check_replicas(cfg, self.workers)
+        self.data_dir, self.resolution, self.channels = resolve_dataset(cfg, self.workers)
         self.level_max = log2_int(self.resolution)
         self.model = asdict(cfg.model)
         tf.random.set_seed(cfg.seed)
@@ -109,7 +142,8 @@ class Trainer:
         m = cfg.model
         step_cfg = StepConfig(m.r1_gamma, m.style_mixing_prob, m.dlatent_avg_beta, cfg.schedule.accumulate,
                               m.precision, m.jit_compile)
-        self.steps = Steps(self.G, self.D, self.Gs, step_cfg, cfg.seed, self.strategy)
+        self.steps = Steps(self.G, self.D, self.Gs, step_cfg, cfg.seed, self.strategy,
+                           (self.workers.index, self.workers.count))
         self.steps.update_gs(tf.constant(0.0))
         self.params = schedule_params(cfg, self.resolution)
         grid_n = cfg.grid.width * cfg.grid.height
@@ -120,12 +154,13 @@ class Trainer:
         self.elapsed = tf.Variable(0.0, dtype=tf.float64, trainable=False)
         self.wandb_id = tf.Variable("", trainable=False)
         self.lr_scale = tf.Variable(1.0, dtype=tf.float64, trainable=False)
-        self.stop_signal: int | None = None
+        self.stop_signal: int | None = None  # agreed by all workers; set from _received_signal
+        self._received_signal: int | None = None
         self._last_checkpoint = (int(self.cur_nimg.numpy()), time.time())
         self.checkpoint = TrainCheckpoint(
-            self.run_dir / "checkpoints", cfg.train.keep_checkpoints, G=self.G, D=self.D, Gs=self.Gs,
-            G_opt=self.steps.G_opt,
-            D_opt=self.steps.D_opt, rng=self.steps.rng, grid_z=self.grid_z, cur_nimg=self.cur_nimg,
+            self.run_dir / "checkpoints", cfg.train.keep_checkpoints, self.is_chief,
+            G=self.G, D=self.D, Gs=self.Gs, G_opt=self.steps.G_opt, D_opt=self.steps.D_opt,
+            rng=self.steps.rng, grid_z=self.grid_z, cur_nimg=self.cur_nimg,
             cur_tick=self.cur_tick, elapsed=self.elapsed, wandb_id=self.wandb_id, lr_scale=self.lr_scale,
             G_loss_scale=self.steps.G_scale, D_loss_scale=self.steps.D_scale,
         )
@@ -144,6 +179,7 @@ class Trainer:
             return
         if r.mode == ResumeMode.latest:
             where = find_latest(Path(self.cfg.outputs_root), r.experiment or self.cfg.name, "checkpoint")
+            where = Path(self.workers.from_chief(str(where)))  # a worker may see a newer run starting
         else:
             where = Path(r.path or "")
         if where.suffix == ".npz":
@@ -163,6 +199,8 @@ class Trainer:
         return snap.kimg
 
     def _make_tracker(self) -> Tracker:
+        if not self.is_chief:
+            return MultiTracker([])
         trackers: list[Tracker] = [JsonlTracker(self.run_dir / "metrics.jsonl")]
         lg = self.cfg.logger
         if lg.mode != WandbMode.disabled:
@@ -178,21 +216,30 @@ class Trainer:
         return MultiTracker(trackers)
 
     def _dataset(self, resolution: int, minibatch: int):
-        ds = self.cfg.dataset
+        """This worker's share of each global minibatch; every worker shuffles the same way."""
+        ds, workers = self.cfg.dataset, self.workers
+        keep = None
+        if workers.count > 1:
+            keep = worker_rows(np.arange(minibatch // workers.count), workers=workers.count,
+                               index=workers.index, local_replicas=self.steps.local_replicas,
+                               accumulate=self.cfg.schedule.accumulate)
         return iter(make_dataset(self.data_dir, resolution, minibatch, mirror=ds.mirror,
                                  seed=self.cfg.seed + int(self.cur_nimg.numpy()),
-                                 shuffle_buffer=ds.shuffle_buffer, cache=ds.cache))
+                                 shuffle_buffer=ds.shuffle_buffer, cache=ds.cache, keep=keep))
 
     def save_fakes(self, level: int, fade: float) -> Path:
         kimg = self.cur_nimg.numpy() / 1000
         chunks = [self.Gs(z, level, fade, randomize_noise=False).numpy()
                   for z in tf.split(self.grid_z, max(1, self.grid_z.shape[0] // 32))]
         path = self.run_dir / f"fakes{int(self.cur_nimg.numpy()) // 1000:06d}.png"
-        save_grid(np.concatenate(chunks), path, self.cfg.grid.width, size=self.resolution)
-        self.tracker.log_image("fakes", path, kimg)
+        if self.is_chief:
+            save_grid(np.concatenate(chunks), path, self.cfg.grid.width, size=self.resolution)
+            self.tracker.log_image("fakes", path, kimg)
         return path
 
     def save_reals(self) -> None:
+        if not self.is_chief:
+            return
         n = self.cfg.grid.width * self.cfg.grid.height
         reals = next(iter(make_dataset(self.data_dir, self.resolution, n, cache=False, shuffle_buffer=n)))
         save_grid(reals.numpy(), self.run_dir / "reals.png", self.cfg.grid.width)
@@ -211,9 +258,12 @@ class Trainer:
 
     def save_network(self) -> Path:
         kimg = self.cur_nimg.numpy() / 1000
-        path = save_snapshot(self.run_dir / snapshot_name(kimg), {"G": self.G, "D": self.D, "Gs": self.Gs},
-                             model=self.model, resolution=self.resolution, num_channels=self.channels,
-                             kimg=kimg)
+        arrays = snapshot_arrays({"G": self.G, "D": self.D, "Gs": self.Gs}, model=self.model,
+                                 resolution=self.resolution, num_channels=self.channels, kimg=kimg)
+        path = self.run_dir / snapshot_name(kimg)
+        if not self.is_chief:
+            return path
+        write_snapshot(path, arrays)
         log.info("saved %s", path.name)
         if self.cfg.logger.log_snapshots:
             self.tracker.log_artifact(path, name=f"{self.cfg.name}-snapshot", type="model")
@@ -232,7 +282,7 @@ class Trainer:
                 or time.time() - last_time >= c.checkpoint_minutes * 60)
 
     def _stop_handler(self, signum: int, _frame: object) -> None:
-        self.stop_signal = signum
+        self._received_signal = signum
         log.warning("received %s: finishing this step, then writing a checkpoint",
                     signal.Signals(signum).name)
 
@@ -248,7 +298,7 @@ class Trainer:
         restarts = rollbacks = 0
         handlers = {sig: signal.signal(sig, self._stop_handler) for sig in (signal.SIGINT, signal.SIGTERM)}
         bar = tqdm(total=self.cfg.schedule.total_kimg, initial=self.cur_nimg.numpy() / 1000, unit="kimg",
-                   mininterval=2.0,
+                   mininterval=2.0, disable=not self.is_chief,
                    bar_format="{l_bar}{bar}| {n:.1f}/{total:.0f} kimg [{elapsed}<{remaining}]")
         log.info("training %s at %d×%d for %.0f kimg in %s", self.cfg.name, self.resolution,
                  self.resolution, self.cfg.schedule.total_kimg, self.run_dir)
@@ -326,8 +376,8 @@ class Trainer:
             nimg = int(self.cur_nimg.numpy())
             bar.update(min(nimg / 1000, s.total_kimg) - bar.n)
             out_of_time = s.max_minutes is not None and time.time() - start >= s.max_minutes * 60
+            out_of_time, checkpoint_due = self._agree(out_of_time, self._checkpoint_due(nimg))
             done = nimg >= total_nimg or out_of_time or self.stop_signal is not None
-            checkpoint_due = self._checkpoint_due(nimg)
             if nimg < tick_start_nimg + sched.tick_kimg * 1000 and not done and not checkpoint_due:
                 continue
 
@@ -376,6 +426,15 @@ class Trainer:
             if done:
                 self._log_stop(nimg, total_nimg, out_of_time)
                 return snapshot
+
+    def _agree(self, out_of_time: bool, checkpoint_due: bool) -> tuple[bool, bool]:
+        """Wall-clock and signal decisions of all workers, so every one ends the tick at the same step."""
+        signals = (signal.SIGTERM, signal.SIGINT)
+        *received, out_of_time, checkpoint_due = self.workers.any_of(
+            [self._received_signal == s for s in signals] + [out_of_time, checkpoint_due])
+        if self.stop_signal is None:
+            self.stop_signal = next((s for s, r in zip(signals, received, strict=True) if r), None)
+        return out_of_time, checkpoint_due
 
     def _weights_finite(self) -> bool:
         variables = self.G.trainable_variables + self.D.trainable_variables

@@ -1,9 +1,10 @@
 """One D step, one G step and the Gs moving average, traced once per resolution level.
 
-A step takes the global minibatch and splits it over replicas (tf.distribute) and accumulated
-micro-batches; every part's loss is its sum over samples divided by the global batch, so the summed
-gradients are exactly those of the global mean loss. Latents are drawn once per global batch, before
-the split, so a split step sees the same fakes as the whole-batch step.
+A step takes this worker's share of the global minibatch (all of it with one worker; see
+distribute.worker_rows) and splits it over its replicas (tf.distribute) and accumulated micro-batches;
+every part's loss is its sum over samples divided by the global batch, so the summed gradients are
+exactly those of the global mean loss. Latents are drawn once per global batch, before the split, so a
+split step sees the same fakes as the whole-batch step.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from stylegan_exp.data.records import fade_lod
 from stylegan_exp.nets.discriminator import Discriminator
 from stylegan_exp.nets.generator import Generator
 from stylegan_exp.train.adam import Adam, LossScale
-from stylegan_exp.train.distribute import part, replica_index
+from stylegan_exp.train.distribute import part, replica_index, worker_rows
 from stylegan_exp.train.loss import d_logistic, g_logistic_ns, r1_penalty
 
 COMPUTE_DTYPES: dict[str, tf.DType | None] = {
@@ -77,15 +78,17 @@ class Steps:
     """Owns the optimizers and the compiled steps; `level` is a Python int so each level traces once."""
 
     def __init__(self, G: Generator, D: Discriminator, Gs: Generator, cfg: StepConfig, seed: int,
-                 strategy: tf.distribute.Strategy | None = None) -> None:
+                 strategy: tf.distribute.Strategy | None = None, worker: tuple[int, int] = (0, 1)) -> None:
+        """`worker` is (index, count) of this process among the strategy's workers."""
         if cfg.precision not in COMPUTE_DTYPES:
             raise ValueError(f"model.precision must be one of {list(COMPUTE_DTYPES)}, got {cfg.precision!r}")
         if cfg.accumulate < 1:
             raise ValueError(f"schedule.accumulate must be >= 1, got {cfg.accumulate}")
         self.G, self.D, self.Gs, self.cfg = G, D, Gs, cfg
         self.strategy = strategy or tf.distribute.get_strategy()
-        self.replicas = self.strategy.num_replicas_in_sync
-        self.parts = self.replicas * cfg.accumulate
+        self.worker_index, self.workers = worker
+        self.local_replicas = self.strategy.num_replicas_in_sync // self.workers
+        self.local_parts = self.local_replicas * cfg.accumulate
         self.dtype = COMPUTE_DTYPES[cfg.precision]
         with self.strategy.scope():
             self.G_opt = Adam(G.trainable_variables, name="G_opt")
@@ -148,17 +151,27 @@ class Steps:
             loss_sum += loss
         return grads, {"loss/G": loss_sum / total}
 
-    def _apply(self, fn: Callable[..., _Sums], batch: tuple[tf.Tensor, ...], level: int, fade: tf.Tensor,
-               opt: Adam, scale: LossScale, variables: list[tf.Variable]) -> dict[str, tf.Tensor]:
-        """Run `fn` on every replica's micro-batches, sum gradients and statistics in one batched
-        all-reduce, update once."""
-        total = tf.cast(tf.shape(batch[0])[0], tf.float32)
+    def share(self, rows: tf.Tensor) -> tf.Tensor:
+        """This worker's rows of a global batch (see distribute.worker_rows)."""
+        if self.workers == 1:
+            return rows
+        positions = tf.range(tf.shape(rows)[0] // self.workers)
+        mine = worker_rows(positions, workers=self.workers, index=self.worker_index,
+                           local_replicas=self.local_replicas, accumulate=self.cfg.accumulate)
+        return tf.gather(rows, mine)
+
+    def _apply(self, fn: Callable[..., _Sums], batch: tuple[tf.Tensor, ...], total: tf.Tensor, level: int,
+               fade: tf.Tensor, opt: Adam, scale: LossScale, variables: list[tf.Variable]
+               ) -> dict[str, tf.Tensor]:
+        """Run `fn` on every replica's micro-batches of this worker's share, sum gradients and statistics
+        over all replicas in one batched all-reduce, update once."""
+        total = tf.cast(total, tf.float32)
 
         def replica() -> _Sums:
-            r = replica_index()
-            # Sliced where the input pipeline delivers batches, so a device receives only its share.
+            r = replica_index() - self.worker_index * self.local_replicas
+            # Sliced where the input pipeline delivers batches, so a device receives only its part.
             with tf.device("CPU:0"):
-                micro = [tuple(part(t, k * self.replicas + r, self.parts) for t in batch)
+                micro = [tuple(part(t, k * self.local_replicas + r, self.local_parts) for t in batch)
                          for k in range(self.cfg.accumulate)]
             sums = fn(micro, total, level, fade)
             return tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, sums)
@@ -177,13 +190,16 @@ class Steps:
         return stats
 
     def _d_step(self, reals: tf.Tensor, level: int, fade: tf.Tensor) -> dict[str, tf.Tensor]:
-        z = self.rng.normal([tf.shape(reals)[0], self.G.latent_size])
-        return self._apply(self._d_grads, (reals, z), level, fade, self.D_opt, self.D_scale,
+        """`reals` is this worker's share of the global minibatch."""
+        total = tf.shape(reals)[0] * self.workers
+        z = self.share(self.rng.normal([total, self.G.latent_size]))
+        return self._apply(self._d_grads, (reals, z), total, level, fade, self.D_opt, self.D_scale,
                            self.D.trainable_variables)
 
     def _g_step(self, batch: tf.Tensor, level: int, fade: tf.Tensor) -> dict[str, tf.Tensor]:
-        z = self.rng.normal([batch, self.G.latent_size])
-        return self._apply(self._g_grads, (z,), level, fade, self.G_opt, self.G_scale,
+        """`batch` is the global minibatch size."""
+        z = self.share(self.rng.normal([batch, self.G.latent_size]))
+        return self._apply(self._g_grads, (z,), batch, level, fade, self.G_opt, self.G_scale,
                            self.G.trainable_variables)
 
     def _update_gs(self, beta: tf.Tensor) -> None:
