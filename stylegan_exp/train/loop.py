@@ -73,11 +73,13 @@ def resolve_dataset(cfg: TrainConfig, workers: WorkerGroup | None = None) -> tup
     path = Path(cfg.dataset.path)
     if cfg.dataset.synthetic is not None:
         syn = cfg.dataset.synthetic
-        for turn in (True, False):
-            if workers is None or workers.is_chief == turn:
+        chief = workers is None or workers.is_chief
+        if chief:
+            ensure_synthetic_dataset(path, count=syn.count, resolution=syn.resolution, seed=syn.seed)
+        if workers is not None and workers.count > 1:
+            workers.barrier()
+            if not chief:
                 ensure_synthetic_dataset(path, count=syn.count, resolution=syn.resolution, seed=syn.seed)
-            if workers is not None:
-                workers.barrier()
     info = load_info(path)
     resolution = cfg.dataset.resolution or info.resolution
     log2_int(resolution, "dataset.resolution")
