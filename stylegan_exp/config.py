@@ -55,6 +55,7 @@ class GpusConfig:
     minibatch_base: int = 4
     minibatch_dict: dict[int, int] = field(default_factory=dict)
     max_minibatch_per_gpu: dict[int, int] = field(default_factory=dict)
+    port_base: int = 8888  # multiworker under Slurm: a node's k-th task listens on port_base + k
 
 
 @dataclass

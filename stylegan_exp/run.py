@@ -14,10 +14,12 @@ from stylegan_exp.data.images import ImageError
 from stylegan_exp.data.records import DatasetError
 from stylegan_exp.metrics import MetricError
 from stylegan_exp.train.checkpoint import SnapshotError
+from stylegan_exp.train.distribute import ClusterError
 
 log = logging.getLogger(__name__)
 
-USER_ERRORS = (ConfigError, DatasetError, ImageError, SnapshotError, MetricError, FileNotFoundError)
+USER_ERRORS = (ConfigError, DatasetError, ImageError, SnapshotError, MetricError, FileNotFoundError,
+               ClusterError)
 
 
 def _quiet_tensorflow() -> None:

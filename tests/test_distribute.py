@@ -25,11 +25,15 @@ from test_train_integration import TINY
 from stylegan_exp.nets.build import build_discriminator, build_generator
 from stylegan_exp.train.adam import LossScale
 from stylegan_exp.train.distribute import (
+    ClusterError,
     WorkerGroup,
     _worker_position,
     make_strategy,
     network_scope,
     part,
+    slurm_addresses,
+    slurm_cluster,
+    tasks_per_node,
     worker_rows,
 )
 from stylegan_exp.train.steps import StepConfig, Steps
@@ -80,10 +84,10 @@ def compare(strategy: tf.distribute.Strategy, accumulate: int = 1, batch: int = 
     return diffs
 
 
-def _run_script(mode: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+def _run_script(mode: str, env: dict[str, str] | None = None, *args: str) -> subprocess.Popen:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
-    return subprocess.Popen([sys.executable, __file__, mode], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, cwd=REPO, env=env)
+    return subprocess.Popen([sys.executable, __file__, mode, *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=REPO, env=env)
 
 
 def _result(proc: subprocess.Popen) -> dict[str, float]:
@@ -105,20 +109,50 @@ def test_two_logical_devices_equal_one_device():
     assert diffs["w_avg"] < 1e-6  # sync-on-read mean of the replicas' moving averages
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+def _free_port_pair() -> int:
+    """A port p with p + 1 free too, as a Slurm node's two tasks listen on port_base and port_base + 1."""
+    while True:
+        port = _free_port()
+        with socket.socket() as s:
+            if s.connect_ex(("localhost", port + 1)) != 0:
+                return port
+
+
 def _tf_configs(workers: int = 2) -> list[str]:
     """TF_CONFIG for each of `workers` processes on free loopback ports."""
-    ports = []
-    for _ in range(workers):
-        with socket.socket() as s:
-            s.bind(("localhost", 0))
-            ports.append(s.getsockname()[1])
-    cluster = {"worker": [f"localhost:{p}" for p in ports]}
+    cluster = {"worker": [f"localhost:{_free_port()}" for _ in range(workers)]}
     return [json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}}) for i in range(workers)]
 
 
+def _fake_scontrol(directory: Path, hosts: str) -> str:
+    """A PATH on which `scontrol show hostnames` prints `hosts`, as on a Slurm node."""
+    script = directory / "scontrol"
+    script.write_text(f"#!/bin/sh\nprintf '{hosts}\\n'\n")
+    script.chmod(0o755)
+    return f"{directory}{os.pathsep}{os.environ['PATH']}"
+
+
+def _slurm_env(path: str, rank: int, tasks: int = 2) -> dict[str, str]:
+    return {"PATH": path, "SLURM_JOB_ID": "42", "SLURM_PROCID": str(rank), "SLURM_STEP_NUM_TASKS": str(tasks),
+            "SLURM_STEP_NODELIST": "localhost", "SLURM_STEP_TASKS_PER_NODE": str(tasks),
+            "SLURMD_NODENAME": "localhost"}
+
+
 @pytest.mark.slow
-def test_two_workers_on_loopback_equal_one_device():
-    procs = [_run_script("worker", {"TF_CONFIG": config}) for config in _tf_configs()]
+@pytest.mark.parametrize("launcher", ["tf_config", "slurm"])
+def test_two_workers_on_loopback_equal_one_device(launcher, tmp_path):
+    """Two worker processes, placed by TF_CONFIG or by a Slurm job step's variables (one node, 2 tasks)."""
+    if launcher == "tf_config":
+        procs = [_run_script("worker", {"TF_CONFIG": config}) for config in _tf_configs()]
+    else:
+        path, port = _fake_scontrol(tmp_path, "localhost"), _free_port_pair()
+        procs = [_run_script("worker", _slurm_env(path, rank), str(port)) for rank in range(2)]
     results = [_result(p) for p in procs]
     for diffs in results:  # each worker decodes half of the batch, as 2 micro-batches of 4
         _assert_equal_steps(diffs, share=BATCH)
@@ -207,6 +241,25 @@ def test_worker_shares_hold_each_replicas_part_of_the_global_batch(workers, loca
                     part(global_rows, k * replicas + w * local_replicas + r, parts))
 
 
+def test_slurm_layout_follows_the_ranks_placement(tmp_path, monkeypatch):
+    assert tasks_per_node("2(x3),1") == [2, 2, 2, 1] and tasks_per_node("4") == [4]
+    with pytest.raises(ValueError, match="SLURM_STEP_TASKS_PER_NODE"):
+        tasks_per_node("2(3)")
+    assert slurm_addresses(["gpu-b", "gpu-a"], [2, 1], 9000) == ["gpu-b:9000", "gpu-b:9001", "gpu-a:9000"]
+    monkeypatch.setenv("PATH", _fake_scontrol(tmp_path, "gpu-b\\ngpu-a"))
+    env = {**_slurm_env("", rank=2, tasks=3), "SLURM_STEP_TASKS_PER_NODE": "2,1", "SLURMD_NODENAME": "gpu-a"}
+    resolver = slurm_cluster(env, 9000)
+    assert resolver.cluster_spec().as_dict() == {"worker": ["gpu-b:9000", "gpu-b:9001", "gpu-a:9000"]}
+    assert (resolver.task_type, resolver.task_id) == ("worker", 2)
+    assert resolver.num_accelerators() == {"GPU": 0}  # this machine's GPUs, not nvidia-smi's
+    with pytest.raises(ClusterError, match="task 1 runs on gpu-a, not gpu-b:9001.*block"):
+        slurm_cluster({**env, "SLURM_PROCID": "1"}, 9000)
+    with pytest.raises(ClusterError, match="SLURM_STEP_NUM_TASKS=4 but the nodes list 3"):
+        slurm_cluster({**env, "SLURM_STEP_NUM_TASKS": "4"}, 9000)
+    with pytest.raises(ClusterError, match="SLURM_STEP_NODELIST"):
+        slurm_cluster({k: v for k, v in env.items() if k != "SLURM_STEP_NODELIST"}, 9000)
+
+
 def test_worker_position_puts_the_chief_first():
     resolver = tf.distribute.cluster_resolver.SimpleClusterResolver
     spec = tf.train.ClusterSpec({"chief": ["a:1"], "worker": ["b:1", "c:1"]})
@@ -250,5 +303,6 @@ if __name__ == "__main__":
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
         result = compare(make_strategy("mirrored", ["/cpu:0", "/cpu:1"]))
     else:
-        result = compare(make_strategy("multiworker"), accumulate=2, batch=2 * BATCH)
+        port_base = int(sys.argv[2]) if len(sys.argv) > 2 else 8888
+        result = compare(make_strategy("multiworker", port_base=port_base), accumulate=2, batch=2 * BATCH)
     print(json.dumps(result))

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterator, Sequence
+import re
+import subprocess
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -19,8 +21,12 @@ import tensorflow as tf
 STRATEGIES = ("default", "mirrored", "multiworker")
 
 
-def make_strategy(name: str, devices: Sequence[str] = ()) -> tf.distribute.Strategy:
-    """`multiworker` reads the cluster from SLURM inside a Slurm job, else from TF_CONFIG.
+class ClusterError(RuntimeError):
+    """The cluster this process was started in cannot be read."""
+
+
+def make_strategy(name: str, devices: Sequence[str] = (), port_base: int = 8888) -> tf.distribute.Strategy:
+    """`multiworker` reads the cluster from SLURM inside a Slurm job step, else from TF_CONFIG.
 
     Must run before any other TensorFlow op: collective ops are configured at program start.
     """
@@ -29,10 +35,55 @@ def make_strategy(name: str, devices: Sequence[str] = ()) -> tf.distribute.Strat
     if name == "mirrored":
         return tf.distribute.MirroredStrategy(list(devices) or None)
     if name == "multiworker":
-        resolver = (tf.distribute.cluster_resolver.SlurmClusterResolver() if "SLURM_JOB_ID" in os.environ
+        resolver = (slurm_cluster(os.environ, port_base) if "SLURM_STEP_NUM_TASKS" in os.environ
                     else tf.distribute.cluster_resolver.TFConfigClusterResolver())
         return tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=resolver)
     raise ValueError(f"gpus.strategy must be one of {STRATEGIES}, got {name!r}")
+
+
+def tasks_per_node(spec: str) -> list[int]:
+    """Slurm's compressed SLURM_STEP_TASKS_PER_NODE, e.g. "2(x3),1" → [2, 2, 2, 1]."""
+    counts = []
+    for item in spec.split(","):
+        match = re.fullmatch(r"(\d+)(?:\(x(\d+)\))?", item.strip())
+        if not match:
+            raise ValueError(f"cannot read SLURM_STEP_TASKS_PER_NODE={spec!r}")
+        counts += [int(match.group(1))] * int(match.group(2) or 1)
+    return counts
+
+
+def slurm_addresses(hosts: Sequence[str], tasks: Sequence[int], port_base: int) -> list[str]:
+    """host:port of every task in rank order: Slurm's default block distribution fills each node's tasks
+    in turn, and a node's k-th task listens on port_base + k."""
+    if len(hosts) != len(tasks):
+        raise ValueError(f"{len(hosts)} nodes but tasks per node for {len(tasks)}: {list(tasks)}")
+    return [f"{host}:{port_base + k}" for host, n in zip(hosts, tasks, strict=True) for k in range(n)]
+
+
+def slurm_cluster(env: Mapping[str, str], port_base: int) -> tf.distribute.cluster_resolver.ClusterResolver:
+    """The job step's tasks as workers, from SLURM_* and `scontrol show hostnames`.
+
+    TensorFlow's SlurmClusterResolver asks nvidia-smi for GPUs (so it fails on CPU nodes), sorts the
+    hosts rather than following the ranks' placement and fixes the port; here the GPUs are those this
+    task sees, ranks follow the node list, and the port comes from the config.
+    """
+    try:
+        listed = subprocess.run(["scontrol", "show", "hostnames", env["SLURM_STEP_NODELIST"]],
+                                capture_output=True, text=True, check=True).stdout.split()
+        rank, count = int(env["SLURM_PROCID"]), int(env["SLURM_STEP_NUM_TASKS"])
+        addresses = slurm_addresses(listed, tasks_per_node(env["SLURM_STEP_TASKS_PER_NODE"]), port_base)
+    except (KeyError, OSError, subprocess.CalledProcessError, ValueError) as exc:
+        raise ClusterError(f"cannot read this Slurm job step's layout: {exc}") from exc
+    if len(addresses) != count:
+        raise ClusterError(f"SLURM_STEP_NUM_TASKS={count} but the nodes list {len(addresses)} tasks")
+    node = env.get("SLURMD_NODENAME")
+    if node and addresses[rank].rsplit(":", 1)[0] != node:
+        raise ClusterError(f"task {rank} runs on {node}, not {addresses[rank]}: launch with the default "
+                           "block distribution (srun --distribution=block)")
+    return tf.distribute.cluster_resolver.SimpleClusterResolver(
+        tf.train.ClusterSpec({"worker": addresses}), task_type="worker", task_id=rank,
+        num_accelerators={"GPU": len(tf.config.list_physical_devices("GPU"))})
+
 
 
 def _sync_on_read(next_creator: Callable[..., tf.Variable], **kwargs: Any) -> tf.Variable:

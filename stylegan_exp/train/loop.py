@@ -90,7 +90,7 @@ def resolve_dataset(cfg: TrainConfig, workers: WorkerGroup | None = None) -> tup
 
 def connect(cfg: TrainConfig) -> WorkerGroup:
     """The strategy for `gpus` and this process's place among the workers; must precede any other TF op."""
-    return WorkerGroup(make_strategy(cfg.gpus.strategy, cfg.gpus.devices))
+    return WorkerGroup(make_strategy(cfg.gpus.strategy, cfg.gpus.devices, cfg.gpus.port_base))
 
 
 def _memory_gb() -> float:
