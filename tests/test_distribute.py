@@ -16,12 +16,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import tensorflow as tf
 from test_train_integration import TINY
 
+from stylegan_exp.config import ConfigError
 from stylegan_exp.nets.build import build_discriminator, build_generator
 from stylegan_exp.train.adam import LossScale
 from stylegan_exp.train.distribute import (
@@ -36,6 +38,7 @@ from stylegan_exp.train.distribute import (
     tasks_per_node,
     worker_rows,
 )
+from stylegan_exp.train.loop import check_replicas
 from stylegan_exp.train.steps import StepConfig, Steps
 
 REPO = Path(__file__).resolve().parents[1]
@@ -81,6 +84,7 @@ def compare(strategy: tf.distribute.Strategy, accumulate: int = 1, batch: int = 
     diffs["w_avg"] = float(tf.reduce_max(tf.abs(ref.G.w_avg - split.G.w_avg)))
     diffs["replicas"] = strategy.num_replicas_in_sync
     diffs["share"] = int(split.share(reals).shape[0])
+    diffs["refusals"] = _refusals(workers)
     return diffs
 
 
@@ -96,6 +100,19 @@ def _result(proc: subprocess.Popen) -> dict[str, float]:
     return json.loads(out.strip().splitlines()[-1])
 
 
+def _refusals(workers: WorkerGroup) -> list[str]:
+    """check_replicas' one-line errors for settings that do not fit these replicas and workers."""
+    found = []
+    for num_gpus, max_restarts in ((3, 0), (2, 1)):
+        cfg = SimpleNamespace(gpus=SimpleNamespace(num_gpus=num_gpus, strategy="test"),
+                              train=SimpleNamespace(max_restarts=max_restarts))
+        try:
+            check_replicas(cfg, workers)
+        except ConfigError as exc:
+            found.append(str(exc))
+    return found
+
+
 def _assert_equal_steps(diffs: dict[str, float], share: int = BATCH) -> None:
     assert diffs["replicas"] == 2 and diffs["share"] == share
     assert all(diffs[k] < 1e-5 for k in ("loss/D", "loss/R1", "score/real", "score/fake", "loss/G")), diffs
@@ -107,6 +124,8 @@ def test_two_logical_devices_equal_one_device():
     diffs = _result(_run_script("mirrored"))
     _assert_equal_steps(diffs)
     assert diffs["w_avg"] < 1e-6  # sync-on-read mean of the replicas' moving averages
+    (refusal,) = diffs["refusals"]  # one worker may restart
+    assert "gpus.num_gpus=3 is not a multiple of the 2 replicas" in refusal and "gpus.num_gpus=2" in refusal
 
 
 def _free_port() -> int:
@@ -156,6 +175,11 @@ def test_two_workers_on_loopback_equal_one_device(launcher, tmp_path):
     results = [_result(p) for p in procs]
     for diffs in results:  # each worker decodes half of the batch, as 2 micro-batches of 4
         _assert_equal_steps(diffs, share=BATCH)
+        assert diffs["refusals"] == [
+            "gpus.num_gpus=3 is not a multiple of the 2 replicas the test strategy found (2 worker(s)); "
+            "set gpus.num_gpus=2",
+            "train.max_restarts=1 needs a single worker: one worker cannot re-enter the loop while "
+            "1 other(s) wait in a collective; set train.max_restarts=0 and resubmit with resume=latest"]
 
 
 @pytest.mark.slow
