@@ -150,7 +150,7 @@ class WorkerGroup:
             ctx = tf.distribute.get_replica_context()
             mine = tf.identity(values)  # placed on the replica: a captured tensor has no destination
             if chief_only:  # global replica 0 lives on the chief
-                mine = tf.where(ctx.replica_id_in_sync_group == 0, values, tf.zeros_like(values))
+                mine = tf.where(ctx.replica_id_in_sync_group == 0, mine, tf.zeros_like(mine))
             return ctx.all_reduce(tf.distribute.ReduceOp.SUM, mine)
 
         return self.strategy.experimental_local_results(self.strategy.run(replica))[0]
