@@ -104,7 +104,7 @@ def _refusals(workers: WorkerGroup) -> list[str]:
     """check_replicas' one-line errors for settings that do not fit these replicas and workers."""
     found = []
     for num_gpus, max_restarts in ((3, 0), (2, 1)):
-        cfg = SimpleNamespace(gpus=SimpleNamespace(num_gpus=num_gpus, strategy="test"),
+        cfg = SimpleNamespace(gpus=SimpleNamespace(name="test", num_gpus=num_gpus, strategy="test"),
                               train=SimpleNamespace(max_restarts=max_restarts))
         try:
             check_replicas(cfg, workers)
@@ -282,6 +282,13 @@ def test_slurm_layout_follows_the_ranks_placement(tmp_path, monkeypatch):
         slurm_cluster({**env, "SLURM_STEP_NUM_TASKS": "4"}, 9000)
     with pytest.raises(ClusterError, match="SLURM_STEP_NODELIST"):
         slurm_cluster({k: v for k, v in env.items() if k != "SLURM_STEP_NODELIST"}, 9000)
+
+
+def test_fewer_replicas_than_gpus_is_logged(caplog):
+    cfg = SimpleNamespace(gpus=SimpleNamespace(name="2gpu", num_gpus=2, strategy="mirrored"),
+                          train=SimpleNamespace(max_restarts=0))
+    check_replicas(cfg, WorkerGroup(tf.distribute.get_strategy()))
+    assert "gpus=2gpu is for 2 GPUs but the mirrored strategy found 1 replica(s)" in caplog.text
 
 
 def test_worker_position_puts_the_chief_first():

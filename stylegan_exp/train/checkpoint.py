@@ -140,7 +140,6 @@ class TrainCheckpoint:
     def __init__(self, directory: Path, max_to_keep: int = 3, writer: bool = True, **objects: Any) -> None:
         self.directory = Path(directory)
         self.writer = writer
-        self.max_to_keep = max_to_keep
         self.ckpt = tf.train.Checkpoint(**objects)
         self.manager = tf.train.CheckpointManager(self.ckpt, str(self.directory), max_to_keep=max_to_keep)
 

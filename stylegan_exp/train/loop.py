@@ -112,6 +112,10 @@ def check_replicas(cfg: TrainConfig, workers: WorkerGroup) -> None:
         raise ConfigError(
             f"gpus.num_gpus={cfg.gpus.num_gpus} is not a multiple of the {replicas} replicas the "
             f"{cfg.gpus.strategy} strategy found ({workers.count} worker(s)); set gpus.num_gpus={replicas}")
+    if replicas < cfg.gpus.num_gpus:
+        log.warning("gpus=%s is for %d GPUs but the %s strategy found %d replica(s): each replica trains "
+                    "%d GPUs' share of every minibatch", cfg.gpus.name, cfg.gpus.num_gpus, cfg.gpus.strategy,
+                    replicas, cfg.gpus.num_gpus // replicas)
     if workers.count > 1 and cfg.train.max_restarts:
         raise ConfigError(
             f"train.max_restarts={cfg.train.max_restarts} needs a single worker: one worker cannot re-enter "
