@@ -127,17 +127,15 @@ def measure(args: argparse.Namespace, count: int) -> dict[str, Any]:
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
+    from train_speed import aligned
+
     head = ("processes", "threads each", "images each", "img/s", "sec/iter", "vs 1 process", "agree ms",
             "all-reduce MB/iter")
     one = next((r["img_per_sec"] for r in rows if r["processes"] == 1), None)
     body = [(str(r["processes"]), str(r["threads_each"]), str(r["share"]), f"{r['img_per_sec']:.1f}",
              f"{r['sec_per_iter']:.3f}", f"{r['img_per_sec'] / one:.2f}×" if one else "-",
              f"{r['agree_ms']:.2f}", f"{r['allreduce_mb_per_iter']:.1f}") for r in rows]
-    widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(head)]
-    lines = ["  ".join(h.rjust(w) for h, w in zip(head, widths, strict=True)),
-             "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(c.rjust(w) for c, w in zip(b, widths, strict=True)) for b in body]
-    return "\n".join(lines)
+    return aligned(head, body)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any] | None:
@@ -145,7 +143,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     if args.index is not None:
         print(json.dumps(run_worker(args)))
         return None
-    from train_speed import machine_info
+    from train_speed import machine_info, write_results
 
     rows = []
     for count in args.workers:
@@ -157,9 +155,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()
                 if k not in ("index", "count")}
     result = {"machine": machine_info(), "settings": settings, "results": rows}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write_results(args.out, result)
     return result
 
 

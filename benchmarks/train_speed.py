@@ -280,11 +280,22 @@ def format_table(rows: list[dict[str, Any]]) -> str:
              f"{r['img_per_sec']:.2f}", f"{r['sec_per_kimg']:.1f}",
              f"{r['gflop_per_iter']:.2f}", f"{r['gflop_per_sec']:.1f}", f"{r['pct_of_matmul_peak']:.1f}")
             for r in rows]
+    return aligned(head, body)
+
+
+def aligned(head: tuple[str, ...], body: list[tuple[str, ...]]) -> str:
+    """A plain-text table with right-aligned columns, for the terminal."""
     widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(head)]
     lines = ["  ".join(h.rjust(w) for h, w in zip(head, widths, strict=True)),
              "  ".join("-" * w for w in widths)]
     lines += ["  ".join(c.rjust(w) for c, w in zip(b, widths, strict=True)) for b in body]
     return "\n".join(lines)
+
+
+def write_results(path: Path, result: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {path}")
 
 
 def flop_notes(rows: list[dict[str, Any]]) -> list[str]:
@@ -369,9 +380,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "matmul_peak_gflops": peak, "matmul_peak_gflops_after": peak_after,
         "results": rows, "notes": notes,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write_results(args.out, result)
     return result
 
 
