@@ -48,8 +48,9 @@ def run_worker(args: argparse.Namespace) -> dict[str, Any]:
     import tensorflow as tf
     from train_speed import load_model
 
+    from stylegan_exp.resolution import log2_int
     from stylegan_exp.train.distribute import WorkerGroup, make_strategy, network_scope
-    from stylegan_exp.train.schedule import gs_beta, log2_int
+    from stylegan_exp.train.schedule import gs_beta
     from stylegan_exp.train.steps import Steps
 
     threads = max(1, (os.cpu_count() or 1) // args.count)

@@ -34,7 +34,8 @@ from tensorflow.python.framework import ops as tf_ops  # noqa: E402  (per-op FLO
 from tqdm import tqdm  # noqa: E402
 
 from stylegan_exp.nets.build import build_discriminator, build_generator  # noqa: E402
-from stylegan_exp.train.schedule import gs_beta, log2_int  # noqa: E402
+from stylegan_exp.resolution import log2_int  # noqa: E402
+from stylegan_exp.train.schedule import gs_beta  # noqa: E402
 from stylegan_exp.train.steps import COMPUTE_DTYPES, StepConfig, Steps  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

@@ -14,16 +14,16 @@ from PIL import Image
 from stylegan_exp.data.images import decode_image, load_image
 from stylegan_exp.data.records import (
     DatasetError,
-    downscale,
-    fade_lod,
     load_info,
     main,
     make_dataset,
     pack_arrays,
     pack_folder,
-    upscale,
     verify_dataset,
 )
+from stylegan_exp.nets.layers import downscale2d as downscale
+from stylegan_exp.nets.layers import fade_lod
+from stylegan_exp.nets.layers import upscale2d as upscale
 from stylegan_exp.train.distribute import worker_rows
 
 REPO = Path(__file__).resolve().parents[1]

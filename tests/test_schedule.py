@@ -2,12 +2,12 @@
 
 import pytest
 
+from stylegan_exp.resolution import log2_int
 from stylegan_exp.train.schedule import (
     DEFAULT_TICK_KIMG,
     ScheduleParams,
     gs_beta,
     lod_changed,
-    log2_int,
     training_schedule,
 )
 

@@ -28,6 +28,7 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from stylegan_exp.data.images import ImageError, ImageInfo, decode_image, encode_image, read_image_info
+from stylegan_exp.nets.layers import downscale2d
 
 VERSION = 1
 INFO_FILE = "dataset.json"
@@ -398,32 +399,6 @@ def verify_dataset(dataset_dir: str | os.PathLike) -> DatasetInfo:
     return info
 
 
-def downscale(images: tf.Tensor, factor: int) -> tf.Tensor:
-    """Box-filter NHWC images by an integer factor (= the 2x2 box filter repeated, for powers of 2)."""
-    x = tf.convert_to_tensor(images)
-    if not x.dtype.is_floating:
-        x = tf.cast(x, tf.float32)
-    if factor == 1:
-        return x
-    return tf.nn.avg_pool2d(x, ksize=factor, strides=factor, padding="VALID")
-
-
-def upscale(images: tf.Tensor, factor: int) -> tf.Tensor:
-    """Nearest-neighbour upscale of NHWC images by an integer factor (the original's upscale2d)."""
-    x = tf.convert_to_tensor(images)
-    if factor == 1:
-        return x
-    return tf.repeat(tf.repeat(x, factor, axis=1), factor, axis=2)
-
-
-def fade_lod(images: tf.Tensor, t: tf.Tensor | float) -> tf.Tensor:
-    """Blend reals toward their half-resolution version by t = lod - floor(lod), as the original
-    process_reals does, so reals match what the fading-in generator can produce."""
-    x = tf.convert_to_tensor(images)
-    y = upscale(downscale(x, 2), 2)
-    return x + (y - x) * tf.cast(t, x.dtype)
-
-
 def _decode_record(serialized: tf.Tensor, channels: int, stored: int, factor: int) -> tf.Tensor:
     example = tf.io.parse_single_example(serialized, {"image": tf.io.FixedLenFeature([], tf.string)})
     data = example["image"]
@@ -439,7 +414,7 @@ def _decode_record(serialized: tf.Tensor, channels: int, stored: int, factor: in
     x = tf.cast(image, tf.float32)[None]
     # Round after every halving, as the original tool did when it stored each level as uint8.
     for _ in range(factor.bit_length() - 1):
-        x = tf.round(downscale(x, 2))
+        x = tf.round(downscale2d(x, 2))
     return tf.cast(x[0], tf.uint8)
 
 
@@ -462,7 +437,7 @@ def make_dataset(
     image is decoded and box-filtered once and kept in memory; without it the shuffle buffer holds the
     encoded records and only the rows of each batch listed in `keep` (a worker's share of the global
     batch, see distribute.worker_rows) are decoded. Either way a batch holds the same images in the same
-    order, mirrored the same way. The lod fade belongs to the training step (see fade_lod), since it
+    order, mirrored the same way. The lod fade belongs to the training step (nets.layers.fade_lod), since it
     changes with every minibatch.
     """
     info = load_info(dataset_dir)

@@ -17,7 +17,7 @@ from stylegan_exp.nets.layers import (
     pixel_norm,
     upscale2d,
 )
-from stylegan_exp.train.schedule import log2_int
+from stylegan_exp.resolution import log2_int
 
 
 @dataclass(frozen=True)

@@ -97,10 +97,24 @@ def upscale2d(x: tf.Tensor, factor: int = 2) -> tf.Tensor:
 
 
 def downscale2d(x: tf.Tensor, factor: int = 2) -> tf.Tensor:
-    """Box-filter downscaling (average of factor×factor blocks), as the original's `downscale2d`."""
+    """Box-filter downscaling (average of factor×factor blocks), as the original's `downscale2d`.
+
+    Integer images (the dataset reader's uint8) are averaged in float32; a power-of-two factor equals
+    the 2×2 box filter repeated."""
+    x = tf.convert_to_tensor(x)
+    if not x.dtype.is_floating:
+        x = tf.cast(x, tf.float32)
     if factor == 1:
         return x
     return tf.nn.avg_pool2d(x, factor, factor, "VALID")
+
+
+def fade_lod(images: tf.Tensor, t: tf.Tensor | float) -> tf.Tensor:
+    """Blend reals toward their half-resolution version by t = lod - floor(lod), as the original
+    process_reals does, so reals match what the fading-in generator can produce."""
+    x = tf.convert_to_tensor(images)
+    y = upscale2d(downscale2d(x, 2), 2)
+    return x + (y - x) * tf.cast(t, x.dtype)
 
 
 _BLUR_1D = np.array([1.0, 2.0, 1.0], dtype=np.float32)

@@ -6,6 +6,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from stylegan_exp.resolution import log2_int
+
 DEFAULT_TICK_KIMG = {4: 160, 8: 140, 16: 120, 32: 100, 64: 80, 128: 60, 256: 40, 512: 30, 1024: 20}
 
 
@@ -51,13 +53,6 @@ class ScheduleState:
     def fade(self) -> float:
         """Weight of the lower level during a fade-in (0 = only the new, full-resolution level)."""
         return self.lod - math.floor(self.lod)
-
-
-def log2_int(value: int, what: str = "resolution") -> int:
-    """log2 of a power of two ≥ 4, or a ValueError naming the value."""
-    if value < 4 or value & (value - 1):
-        raise ValueError(f"{what} must be a power of two ≥ 4, got {value}")
-    return value.bit_length() - 1
 
 
 def training_schedule(cur_nimg: int, p: ScheduleParams) -> ScheduleState:

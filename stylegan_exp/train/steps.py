@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
-from stylegan_exp.data.records import fade_lod
 from stylegan_exp.nets.discriminator import Discriminator
 from stylegan_exp.nets.generator import Generator
+from stylegan_exp.nets.layers import fade_lod
 from stylegan_exp.train.adam import Adam, LossScale
 from stylegan_exp.train.distribute import part, replica_index, worker_rows
 from stylegan_exp.train.loss import d_logistic, g_logistic_ns, r1_penalty
