@@ -30,7 +30,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="process counts to compare")
-    p.add_argument("--model-config", type=Path, default=REPO / "conf" / "model" / "small.yaml")
+    p.add_argument("--model", default="small", help="the `model` preset (conf/model/<name>.yaml)")
     p.add_argument("--resolution", type=int, default=32)
     p.add_argument("--batch", type=int, default=16, help="global minibatch (images per iteration)")
     p.add_argument("--warmup", type=int, default=3, help="untimed iterations first (the first ones trace)")
@@ -56,12 +56,13 @@ def run_worker(args: argparse.Namespace) -> dict[str, Any]:
     threads = max(1, (os.cpu_count() or 1) // args.count)
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     workers = WorkerGroup(make_strategy("multiworker" if args.count > 1 else "default"))
-    model, step_cfg = load_model(args.model_config, None, None)
+    model = load_model(args.model)
     res, level = args.resolution, log2_int(args.resolution)
     tf.random.set_seed(args.seed)
     with network_scope(workers.strategy):
         G, D, Gs = _build(model, res)
-    steps = Steps(G, D, Gs, step_cfg, args.seed, workers.strategy, (workers.index, workers.count))
+    steps = Steps(G, D, Gs, model, args.seed, strategy=workers.strategy,
+                  worker=(workers.index, workers.count))
     steps.update_gs(tf.constant(0.0))
     steps.set_learning_rates(0.001, 0.001)
     reals = steps.share(tf.random.stateless_uniform([args.batch, res, res, 3], [args.seed, 0], -1.0, 1.0))
@@ -112,7 +113,7 @@ def _tf_configs(count: int) -> list[str]:
 
 def measure(args: argparse.Namespace, count: int) -> dict[str, Any]:
     """Start `count` worker processes and return the chief's measurements."""
-    options = {"--model-config": args.model_config, "--resolution": args.resolution, "--batch": args.batch,
+    options = {"--model": args.model, "--resolution": args.resolution, "--batch": args.batch,
                "--warmup": args.warmup, "--iters": args.iters, "--agree-reps": args.agree_reps,
                "--seed": args.seed, "--count": count}
     base = [sys.executable, __file__, *(str(x) for item in options.items() for x in item)]

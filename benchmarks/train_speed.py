@@ -20,7 +20,7 @@ import statistics
 import sys
 import time
 from collections import Counter
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,22 +29,18 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from omegaconf import OmegaConf  # noqa: E402
+from hydra import compose, initialize_config_dir  # noqa: E402
 from tensorflow.python.framework import ops as tf_ops  # noqa: E402  (per-op FLOP stats, diagnostics only)
 from tqdm import tqdm  # noqa: E402
 
+from stylegan_exp.config import ModelConfig, Precision, register_configs, to_object  # noqa: E402
 from stylegan_exp.nets.build import build_discriminator, build_generator  # noqa: E402
 from stylegan_exp.resolution import log2_int  # noqa: E402
 from stylegan_exp.train.schedule import gs_beta  # noqa: E402
-from stylegan_exp.train.steps import COMPUTE_DTYPES, StepConfig, Steps  # noqa: E402
+from stylegan_exp.train.steps import Steps  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_MODEL = REPO / "conf" / "model" / "small.yaml"
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "train_speed.json"
-MODEL_KEYS = ("fmap_base", "fmap_decay", "fmap_max", "latent_size", "dlatent_size", "mapping_layers",
-              "mapping_fmaps", "mapping_lrmul", "use_noise", "fused_scale_min_res", "mbstd_group_size",
-              "mbstd_num_features")
-STEP_KEYS = ("r1_gamma", "style_mixing_prob", "dlatent_avg_beta")
 # Ops that move or describe data rather than compute; their missing FLOP stats do not matter.
 NON_ARITHMETIC = {
     "AssignVariableOp", "BroadcastTo", "Cast", "ConcatV2", "Const", "ExpandDims", "Fill", "Identity",
@@ -65,8 +61,7 @@ log = logging.getLogger("train_speed")
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--model-config", type=Path, default=DEFAULT_MODEL,
-                   help="model yaml giving the architecture (and r1_gamma etc. for the steps)")
+    p.add_argument("--model", default="small", help="the `model` preset (conf/model/<name>.yaml)")
     p.add_argument("--fmap-base", type=int, default=None, help="override the config's fmap_base")
     p.add_argument("--fmap-max", type=int, default=None, help="override the config's fmap_max")
     p.add_argument("--resolutions", type=int, nargs="+", default=[32, 64, 128])
@@ -77,7 +72,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--matmul-reps", type=int, default=20, help="matmuls per timed round (best of 3 rounds)")
     p.add_argument("--intra-op-threads", type=int, default=0, help="0 = TensorFlow's default")
     p.add_argument("--inter-op-threads", type=int, default=0, help="0 = TensorFlow's default")
-    p.add_argument("--precision", choices=list(COMPUTE_DTYPES), default="float32",
+    p.add_argument("--precision", choices=[p.value for p in Precision], default="float32",
                    help="model.precision: compute dtype of synthesis and D (weights stay float32)")
     p.add_argument("--xla", action="store_true", help="model.jit_compile: XLA for the per-replica step")
     p.add_argument("--seed", type=int, default=1000)
@@ -90,17 +85,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def load_model(path: Path, fmap_base: int | None, fmap_max: int | None) -> tuple[dict[str, Any], StepConfig]:
-    """Read the yaml rather than copying its numbers, so the benchmark follows config changes."""
-    cfg = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
-    assert isinstance(cfg, dict)
-    model = {k: cfg[k] for k in MODEL_KEYS}
-    if fmap_base is not None:
-        model["fmap_base"] = fmap_base
-    if fmap_max is not None:
-        model["fmap_max"] = fmap_max
-    step_cfg = StepConfig(**{k: float(cfg[k]) for k in STEP_KEYS if k in cfg})
-    return model, step_cfg
+def load_model(name: str, *overrides: str) -> ModelConfig:
+    """The composed `model=<name>` preset as train.py sees it, so the benchmark follows config changes;
+    `overrides` are `model.<key>=<value>` strings."""
+    register_configs()
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        return to_object(compose("train", overrides=[f"model={name}", *overrides])).model
 
 
 def matmul_peak(n: int, reps: int) -> float:
@@ -195,13 +185,12 @@ def _rough_flops(op: tf.Operation) -> int:
     return sum(t.shape.num_elements() or 0 for t in op.outputs if t.shape.is_fully_defined())
 
 
-def bench_resolution(model: dict[str, Any], step_cfg: StepConfig, res: int, args: argparse.Namespace
-                     ) -> dict[str, Any]:
+def bench_resolution(model: ModelConfig, res: int, args: argparse.Namespace) -> dict[str, Any]:
     """Fresh G/D/Gs at full depth for `res`, driven exactly like one lod-stable loop iteration."""
     tf.random.set_seed(args.seed)
     level = log2_int(res)
     G, D, Gs = build_generator(model, res), build_discriminator(model, res), build_generator(model, res)
-    steps = Steps(G, D, Gs, step_cfg, args.seed)
+    steps = Steps(G, D, Gs, model, args.seed)
     steps.update_gs(tf.constant(0.0))
     steps.set_learning_rates(0.001, 0.001)
     reals = tf.random.uniform([args.batch, res, res, 3], -1.0, 1.0, seed=args.seed)
@@ -229,7 +218,7 @@ def bench_resolution(model: dict[str, Any], step_cfg: StepConfig, res: int, args
     # g_step is timed with a tensor batch (as the loop calls it), so its graphs have an unknown batch dim
     # that the profiler skips, and an int-batch retrace on the same Steps would reuse the relaxed inner
     # replica trace. A separate Steps on the same nets traces them afresh with a Python-int batch.
-    counter = Steps(G, D, Gs, step_cfg, args.seed)
+    counter = Steps(G, D, Gs, model, args.seed)
     graphs = {
         "d_step": counter.d_step.get_concrete_function(reals, level, fade).graph,
         "update_gs": counter.update_gs.get_concrete_function(beta).graph,
@@ -336,18 +325,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     tf.get_logger().setLevel(logging.ERROR)  # the profiler's own TF1 deprecation warnings
     tf.config.threading.set_intra_op_parallelism_threads(args.intra_op_threads)
     tf.config.threading.set_inter_op_parallelism_threads(args.inter_op_threads)
-    model, step_cfg = load_model(args.model_config, args.fmap_base, args.fmap_max)
-    step_cfg = replace(step_cfg, precision=args.precision, jit_compile=args.xla)
-    log.info("model %s (%s), batch %d, %d warm-up + %d timed iterations", args.model_config.name,
-             ", ".join(f"{k}={model[k]}" for k in ("fmap_base", "fmap_max", "latent_size")), args.batch,
-             args.warmup, args.iters)
+    overrides = [f"model.precision={args.precision}", f"model.jit_compile={args.xla}"]
+    overrides += [f"model.{key}={value}" for key, value in (("fmap_base", args.fmap_base),
+                                                            ("fmap_max", args.fmap_max)) if value is not None]
+    model = load_model(args.model, *overrides)
+    log.info("model %s (%s), batch %d, %d warm-up + %d timed iterations", args.model,
+             ", ".join(f"{k}={getattr(model, k)}" for k in ("fmap_base", "fmap_max", "latent_size")),
+             args.batch, args.warmup, args.iters)
 
     load_start = os.getloadavg()[0]
     peak = matmul_peak(args.matmul_size, args.matmul_reps)
     log.info("matmul peak %d×%d float32: %.1f GFLOP/s", args.matmul_size, args.matmul_size, peak)
     rows = []
     for res in args.resolutions:
-        row = bench_resolution(model, step_cfg, res, args)
+        row = bench_resolution(model, res, args)
         row["pct_of_matmul_peak"] = 100 * row["gflop_per_sec"] / peak
         row["precision"], row["xla"] = args.precision, args.xla
         rows.append(row)
@@ -377,7 +368,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     result = {
         "machine": {**machine_info(), "loadavg_at_start": load_start},
         "settings": {**{k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-                     "model": model, "step_config": asdict(step_cfg)},
+                     "model": asdict(model)},
         "matmul_peak_gflops": peak, "matmul_peak_gflops_after": peak_after,
         "results": rows, "notes": notes,
     }

@@ -1,17 +1,17 @@
 """Structured configs: the typed schema Hydra validates every composed run against.
 
-Defaults for real runs live in `conf/`; the dataclass defaults here only make the schema complete.
-A misspelled key or a wrongly typed value fails at composition time with a message naming the key.
+The dataclass defaults are the defaults (the original StyleGAN values); the YAML files in `conf/` carry only
+what a preset changes. A misspelled key or a wrongly typed value fails at composition time naming the key.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
+from omegaconf import MISSING, OmegaConf
 
 
 class ConfigError(ValueError):
@@ -46,7 +46,10 @@ class Strategy(StrEnum):
 
 @dataclass
 class GpusConfig:
-    """`minibatch_*` are global batches, split over `num_gpus` replicas; `devices` pins mirrored ones."""
+    """`minibatch_*` are global batches, split over `num_gpus` replicas; `devices` pins mirrored ones.
+
+    Dict-valued knobs default to empty here and are set by the presets: OmegaConf merges a preset's dict
+    into the default key by key, so a preset could never drop a key the default had."""
 
     name: str = MISSING
     num_gpus: int = 1
@@ -60,6 +63,9 @@ class GpusConfig:
 
 @dataclass
 class ScheduleConfig:
+    """The original schedule: the scalars default to the paper's train.py values; the learning-rate dicts
+    are set by `schedule/default.yaml` (dicts merge key by key, see GpusConfig)."""
+
     name: str = MISSING
     total_kimg: float = 25000.0
     lod_initial_resolution: int = 8
@@ -71,7 +77,7 @@ class ScheduleConfig:
     D_lrate_dict: dict[int, float] = field(default_factory=dict)
     lrate_rampup_kimg: float = 0.0
     tick_kimg_base: float = 160.0
-    tick_kimg_dict: dict[int, float] | None = None
+    tick_kimg_dict: dict[int, float] | None = None  # None = the original {4: 160, 8: 140, …, 1024: 20}
     G_smoothing_kimg: float = 10.0
     D_repeats: int = 1
     minibatch_repeats: int = 4
@@ -107,7 +113,7 @@ class ResumeConfig:
 class TransferConfig:
     """Start from other weights (a network snapshot) at `resume_kimg` of the schedule."""
 
-    name: str = "none"
+    name: str = MISSING
     source: str | None = None
     resume_kimg: float = 0.0
 
@@ -122,6 +128,13 @@ class Precision(StrEnum):
 
 @dataclass
 class ModelConfig:
+    """What every generator/discriminator pair shares: the mapping network, truncation, mbstd, R1, precision.
+
+    Each architecture subclasses it, names itself in `ARCH` (the key snapshots record) and registers in
+    MODELS; `model=<preset>` picks one through its YAML file's schema."""
+
+    ARCH: ClassVar[str] = ""
+
     name: str = MISSING
     fmap_base: int = 8192
     fmap_decay: float = 1.0
@@ -132,7 +145,6 @@ class ModelConfig:
     mapping_fmaps: int = 512
     mapping_lrmul: float = 0.01
     use_noise: bool = True
-    fused_scale_min_res: int = 128
     style_mixing_prob: float = 0.9
     dlatent_avg_beta: float = 0.995
     truncation_psi: float = 0.7
@@ -142,6 +154,29 @@ class ModelConfig:
     r1_gamma: float = 10.0
     precision: Precision = Precision.float32
     jit_compile: bool = False  # XLA for the per-replica forward/backward pass
+
+    def nf(self, stage: int) -> int:
+        """Feature maps of a network stage (stage s works at 2**(s+1) pixels), as the original's `nf`."""
+        return min(int(self.fmap_base / (2.0 ** (stage * self.fmap_decay))), self.fmap_max)
+
+
+@dataclass
+class StyleGANConfig(ModelConfig):
+    """The original StyleGAN (G_style + D_basic), grown progressively."""
+
+    ARCH: ClassVar[str] = "stylegan"
+
+    fused_scale_min_res: int = 128  # fused up/down-scaling convolutions from this resolution up
+
+
+MODELS: dict[str, type[ModelConfig]] = {cls.ARCH: cls for cls in (StyleGANConfig,)}
+
+
+def model_config(arch: str, values: dict[str, Any]) -> ModelConfig:
+    """Rebuild a model config recorded in a snapshot, typed and checked like a composed one."""
+    if arch not in MODELS:
+        raise ConfigError(f"unknown model architecture {arch!r}; known: {', '.join(MODELS)}")
+    return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(MODELS[arch]), values))
 
 
 @dataclass
@@ -180,7 +215,7 @@ class MetricsConfig:
     the Inception weights itself in ~/.keras).
     """
 
-    name: str = "none"
+    name: str = MISSING
     names: list[str] = field(default_factory=list)
     interval_ticks: int = 10
     num_images: int = 8192
@@ -196,7 +231,7 @@ class MetricsConfig:
 class LoggerConfig:
     """wandb `mode` is offline, online or disabled; metrics.jsonl is written in every mode."""
 
-    name: str = "wandb_offline"
+    name: str = MISSING
     mode: WandbMode = WandbMode.offline
     project: str = "stylegan-exp"
     entity: str | None = None
@@ -237,7 +272,7 @@ class TrainConfig:
     schedule: ScheduleConfig = MISSING
     resume: ResumeConfig = MISSING
     transfer: TransferConfig = MISSING
-    model: ModelConfig = MISSING
+    model: Any = MISSING  # a ModelConfig subclass, chosen by the `model` group option's schema
     metrics: MetricsConfig = MISSING
     logger: LoggerConfig = MISSING
     train: RunControlConfig = field(default_factory=RunControlConfig)
@@ -385,16 +420,17 @@ class SampleConfig:
 
 
 def register_configs() -> None:
-    """Make the schemas available to Hydra (`train_schema`, `sample_schema` in the defaults lists)."""
+    """Make the schemas available to Hydra (`train_schema`, `sample_schema`, `<arch>_schema` and
+    `<task>_schema` in the defaults lists)."""
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=TrainConfig)
     cs.store(name="sample_schema", node=SampleConfig)
+    for arch, node in MODELS.items():
+        cs.store(group="model", name=f"{arch}_schema", node=node)
     for name, node in TASKS.items():
         cs.store(group="task", name=f"{name}_schema", node=node)
 
 
 def to_object(cfg: Any) -> Any:
     """The composed DictConfig as its dataclass, so the package works with typed attributes."""
-    from omegaconf import OmegaConf
-
     return OmegaConf.to_object(cfg)

@@ -13,7 +13,7 @@ from stylegan_exp.config import ConfigError, to_object
 from stylegan_exp.data.images import ImageError
 from stylegan_exp.data.records import DatasetError
 from stylegan_exp.metrics import MetricError
-from stylegan_exp.train.checkpoint import SnapshotError
+from stylegan_exp.snapshot import SnapshotError
 from stylegan_exp.train.distribute import ClusterError
 
 log = logging.getLogger(__name__)

@@ -4,8 +4,9 @@ import pytest
 import tensorflow as tf
 from test_distribute import compare
 
+from stylegan_exp.config import StyleGANConfig
 from stylegan_exp.nets.build import build_discriminator, build_generator
-from stylegan_exp.train.steps import StepConfig, Steps
+from stylegan_exp.train.steps import Steps
 
 
 @pytest.mark.slow
@@ -17,9 +18,9 @@ def test_two_micro_batches_equal_one_double_batch():
 
 
 def test_accumulate_must_be_positive():
-    model = {"fmap_base": 16, "fmap_decay": 1.0, "fmap_max": 8, "latent_size": 8, "dlatent_size": 8,
-             "mapping_layers": 1, "mapping_fmaps": 8, "mapping_lrmul": 0.01, "use_noise": False,
-             "fused_scale_min_res": 128, "mbstd_group_size": 4, "mbstd_num_features": 1}
+    model = StyleGANConfig(name="tiny", fmap_base=16, fmap_decay=1.0, fmap_max=8, latent_size=8,
+                           dlatent_size=8, mapping_layers=1, mapping_fmaps=8, mapping_lrmul=0.01,
+                           use_noise=False, fused_scale_min_res=128, mbstd_group_size=4, mbstd_num_features=1)
     G, D, Gs = build_generator(model, 4), build_discriminator(model, 4), build_generator(model, 4)
     with pytest.raises(ValueError, match="schedule.accumulate"):
-        Steps(G, D, Gs, StepConfig(accumulate=0), seed=0)
+        Steps(G, D, Gs, model, seed=0, accumulate=0)

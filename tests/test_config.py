@@ -3,24 +3,18 @@
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
+from conftest import CONF, REPO, compose_config
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 from omegaconf.errors import ConfigKeyError, ValidationError
 
-from stylegan_exp.config import TrainConfig, register_configs, to_object
-
-REPO = Path(__file__).resolve().parents[1]
-CONF = REPO / "conf"
+from stylegan_exp.config import TrainConfig, to_object
 
 
 def compose_train(*overrides: str):
-    register_configs()
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose("train", overrides=list(overrides))
+    return compose_config("train", *overrides)
 
 
 def test_default_composition_is_typed():

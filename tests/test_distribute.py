@@ -7,6 +7,7 @@ this file as a script (`python tests/test_distribute.py mirrored|worker`).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -21,9 +22,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import tensorflow as tf
-from test_train_integration import TINY
+from conftest import REPO, TINY
 
-from stylegan_exp.config import ConfigError
+from stylegan_exp.config import ConfigError, StyleGANConfig
 from stylegan_exp.nets.build import build_discriminator, build_generator
 from stylegan_exp.train.adam import LossScale
 from stylegan_exp.train.distribute import (
@@ -39,13 +40,14 @@ from stylegan_exp.train.distribute import (
     worker_rows,
 )
 from stylegan_exp.train.loop import check_replicas
-from stylegan_exp.train.steps import StepConfig, Steps
+from stylegan_exp.train.steps import Steps
 
-REPO = Path(__file__).resolve().parents[1]
 # Tiny nets; no noise and no style mixing, whose random draws differ per replica by design.
-MODEL = dict(fmap_base=64, fmap_decay=1.0, fmap_max=16, latent_size=16, dlatent_size=16, mapping_layers=2,
-             mapping_fmaps=16, mapping_lrmul=0.01, use_noise=False, fused_scale_min_res=128,
-             mbstd_group_size=4, mbstd_num_features=1)
+MODEL = StyleGANConfig(
+    name="tiny", fmap_base=64, fmap_decay=1.0, fmap_max=16, latent_size=16, dlatent_size=16,
+    mapping_layers=2, mapping_fmaps=16, mapping_lrmul=0.01, use_noise=False,
+    fused_scale_min_res=128, mbstd_group_size=4, mbstd_num_features=1, style_mixing_prob=0.0,
+)
 BATCH = 8  # mbstd groups of 4 divide the per-replica batch
 
 
@@ -53,8 +55,8 @@ def build_steps(strategy: tf.distribute.Strategy, accumulate: int = 1, precision
                 worker: tuple[int, int] = (0, 1)) -> Steps:
     with network_scope(strategy):
         G, D, Gs = build_generator(MODEL, 8), build_discriminator(MODEL, 8), build_generator(MODEL, 8)
-    steps = Steps(G, D, Gs, StepConfig(style_mixing_prob=0.0, accumulate=accumulate, precision=precision),
-                  seed=7, strategy=strategy, worker=worker)
+    model = dataclasses.replace(MODEL, precision=precision)
+    steps = Steps(G, D, Gs, model, seed=7, accumulate=accumulate, strategy=strategy, worker=worker)
     # Adam's first step is lr·sign(g) for |g| ≫ ε: a large ε makes it linear in g, so the comparison
     # measures gradients instead of sign flips of gradients that are zero up to rounding.
     steps.G_opt.epsilon = steps.D_opt.epsilon = 1.0

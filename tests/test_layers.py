@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from stylegan_exp.config import StyleGANConfig
 from stylegan_exp.nets.discriminator import Discriminator
-from stylegan_exp.nets.generator import Generator, NetworkSize, num_style_layers
+from stylegan_exp.nets.generator import Generator, num_style_layers
 from stylegan_exp.nets.layers import (
     Conv2D,
     Dense,
@@ -19,11 +20,12 @@ from stylegan_exp.nets.layers import (
     upscale2d,
 )
 
-SIZE = NetworkSize(resolution=32, fmap_base=256, fmap_max=32)
+SMALL = StyleGANConfig(name="small", fmap_base=256, fmap_max=32, latent_size=16, dlatent_size=16,
+                       mapping_layers=2, mapping_fmaps=16)
 
 
-def small_g(**kw) -> Generator:
-    return Generator(SIZE, latent_size=16, dlatent_size=16, mapping_layers=2, mapping_fmaps=16, **kw)
+def small_g() -> Generator:
+    return Generator(SMALL, 32)
 
 
 def test_equalized_lr_runtime_scale_and_init():
@@ -125,7 +127,7 @@ def test_generator_fade_blends_with_lower_level():
 
 
 def test_discriminator_fade_uses_downscaled_path_and_traces_per_level():
-    D = Discriminator(SIZE)
+    D = Discriminator(SMALL, 32)
     images = tf.random.normal([4, 16, 16, 3])
     full = D(images, 4, 1.0)
     lower = D(tf.nn.avg_pool2d(images, 2, 2, "VALID"), 3, 0.0)
@@ -140,5 +142,5 @@ def test_discriminator_fade_uses_downscaled_path_and_traces_per_level():
 
 
 def test_nf_matches_formula():
-    size = NetworkSize(resolution=1024)
-    assert [size.nf(s) for s in range(10)] == [512, 512, 512, 512, 512, 256, 128, 64, 32, 16]
+    model = StyleGANConfig(name="paper")
+    assert [model.nf(s) for s in range(10)] == [512, 512, 512, 512, 512, 256, 128, 64, 32, 16]

@@ -9,6 +9,7 @@ import math
 import pickle
 import sys
 import types
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -17,9 +18,9 @@ import tensorflow as tf
 
 from stylegan_exp import legacy
 from stylegan_exp.legacy import LegacyImportError, convert, load_pkl
+from stylegan_exp.legacy.pickles import LegacyUnpickler
 from stylegan_exp.nets.build import build_discriminator, build_generator
-from stylegan_exp.sample.generate import load_d, load_gs
-from stylegan_exp.train.checkpoint import assign_weights
+from stylegan_exp.snapshot import assign_weights, load_snapshot
 
 SQRT2 = math.sqrt(2.0)
 
@@ -357,10 +358,10 @@ def test_imported_networks_match_original(tmp_path, name):
     snap, weights, Gs, D = _our_nets(tmp_path / "net.pkl")
     model = snap.infer_model()
     assert snap.resolution == kw["resolution"] and snap.num_channels == kw["num_channels"]
-    assert model["fused_scale_min_res"] == {"auto": 128, True: 8}[kw["fused_scale"]]
+    assert model.fused_scale_min_res == {"auto": 128, True: 8}[kw["fused_scale"]]
     for key in ("fmap_base", "fmap_decay", "fmap_max", "latent_size", "dlatent_size", "mapping_layers",
                 "mapping_fmaps", "mapping_lrmul", "use_noise", "mbstd_group_size", "mbstd_num_features"):
-        assert model[key] == kw[key], key
+        assert getattr(model, key) == kw[key], key
     assert not np.array_equal(weights["G"]["w_avg"], weights["Gs"]["w_avg"])  # G and Gs kept apart
 
     z = np.random.default_rng(1).standard_normal((4, kw["latent_size"])).astype(np.float32)
@@ -398,7 +399,8 @@ def test_import_pkl_writes_a_usable_snapshot(tmp_path, capsys):
     raw = write_pkl(tmp_path / "net.pkl", kw)
     assert legacy.main([str(tmp_path / "net.pkl"), str(tmp_path / "out.npz")]) == 0
     assert capsys.readouterr().out.strip().endswith("out.npz")
-    Gs, D = load_gs(tmp_path / "out.npz"), load_d(tmp_path / "out.npz")
+    snap = load_snapshot(tmp_path / "out.npz")
+    Gs, D = snap.network("Gs"), snap.network("D")
     z = np.random.default_rng(5).standard_normal((2, kw["latent_size"])).astype(np.float32)
     ours = Gs(tf.constant(z), psi=0.5, cutoff=8, randomize_noise=False).numpy()
     ref = ref_g_style(raw["Gs"], kw, z, 0.5, 8).transpose(0, 2, 3, 1)
@@ -465,13 +467,13 @@ def test_url_download_is_cached(tmp_path, monkeypatch):
     kw = MODELS["res16_allfused_nonoise"]
     write_pkl(tmp_path / "net.pkl", kw)
     calls = []
-    real_urlopen = legacy.urllib.request.urlopen
+    real_urlopen = urllib.request.urlopen
 
     def fake_urlopen(url, timeout=None):
         calls.append(url)
         return real_urlopen((tmp_path / "net.pkl").as_uri())
 
-    monkeypatch.setattr(legacy.urllib.request, "urlopen", fake_urlopen)
+    monkeypatch.setattr(urllib.request, "urlopen", fake_urlopen)
     url = "https://example.org/models/net.pkl"
     first = load_pkl(url, cache_dir=tmp_path / "cache")
     second = load_pkl(url, cache_dir=tmp_path / "cache")
@@ -481,7 +483,7 @@ def test_url_download_is_cached(tmp_path, monkeypatch):
 
 def test_pickles_of_numpy_1_resolve_under_numpy_2():
     """TF1-era pickles name numpy.core.multiarray; only numpy's array helpers and Network resolve."""
-    unpickler = legacy._LegacyUnpickler(io.BytesIO())
+    unpickler = LegacyUnpickler(io.BytesIO())
     assert unpickler.find_class("numpy.core.multiarray", "_reconstruct") is np.zeros(1).__reduce__()[0]
     assert unpickler.find_class("numpy", "dtype") is np.dtype
     with pytest.raises(pickle.UnpicklingError, match="os.system"):

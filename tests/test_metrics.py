@@ -9,7 +9,7 @@ import scipy.linalg
 import scipy.ndimage
 import tensorflow as tf
 
-from stylegan_exp.config import BalanceConfig, MetricsConfig, ModelConfig, SWDConfig
+from stylegan_exp.config import BalanceConfig, MetricsConfig, StyleGANConfig, SWDConfig
 from stylegan_exp.data.records import pack_arrays
 from stylegan_exp.metrics import MetricError
 from stylegan_exp.metrics import evaluate as evaluate_module
@@ -171,8 +171,8 @@ def tiny_dataset(tmp_path_factory) -> Path:
 
 
 def tiny_generator():
-    model = ModelConfig(name="tiny", fmap_base=64, fmap_max=16, latent_size=16, dlatent_size=16,
-                        mapping_layers=1, mapping_fmaps=16)
+    model = StyleGANConfig(name="tiny", fmap_base=64, fmap_max=16, latent_size=16, dlatent_size=16,
+                           mapping_layers=1, mapping_fmaps=16)
     return build_generator(model, 16, 3)
 
 

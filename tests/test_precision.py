@@ -3,13 +3,17 @@
 import numpy as np
 import tensorflow as tf
 
+from stylegan_exp.config import StyleGANConfig
 from stylegan_exp.nets.build import build_discriminator, build_generator
 from stylegan_exp.nets.layers import instance_norm, pixel_norm
-from stylegan_exp.train.steps import StepConfig, Steps
+from stylegan_exp.train.steps import Steps
 
-MODEL = dict(fmap_base=256, fmap_decay=1.0, fmap_max=32, latent_size=32, dlatent_size=32, mapping_layers=2,
-             mapping_fmaps=32, mapping_lrmul=0.01, use_noise=True, fused_scale_min_res=128,
-             mbstd_group_size=4, mbstd_num_features=1)
+MODEL = StyleGANConfig(
+    name="tiny", fmap_base=256, fmap_decay=1.0, fmap_max=32, latent_size=32, dlatent_size=32,
+    mapping_layers=2, mapping_fmaps=32, mapping_lrmul=0.01, use_noise=True,
+    fused_scale_min_res=128, mbstd_group_size=4, mbstd_num_features=1,
+    precision="mixed_float16",
+)
 
 
 def test_norms_of_constant_float16_input_are_finite():
@@ -21,7 +25,7 @@ def test_norms_of_constant_float16_input_are_finite():
 
 def test_mixed_float16_training_steps_are_finite():
     G, D, Gs = build_generator(MODEL, 16), build_discriminator(MODEL, 16), build_generator(MODEL, 16)
-    steps = Steps(G, D, Gs, StepConfig(precision="mixed_float16"), seed=0)
+    steps = Steps(G, D, Gs, MODEL, seed=0)
     for _ in range(3):
         out = steps.d_step(tf.random.uniform([8, 16, 16, 3], -1, 1), 4, tf.constant(0.0))
         out.update(steps.g_step(tf.constant(8), 4, tf.constant(0.0)))

@@ -11,22 +11,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
-from hydra import compose, initialize_config_dir
+from conftest import REPO, TINY, compose_config
 from PIL import Image
-from test_train_integration import REPO, TINY
 
-from stylegan_exp.config import register_configs, to_object
-from stylegan_exp.train.checkpoint import load_snapshot
+from stylegan_exp.config import to_object
+from stylegan_exp.snapshot import load_snapshot
 from stylegan_exp.train.loop import NonFiniteError, Trainer
 
 
 def tiny_cfg(tmp_path: Path, *overrides: str):
-    register_configs()
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        cfg = compose("train", overrides=[*TINY, f"outputs_root={tmp_path / 'outputs'}",
-                                          f"dataset.path={tmp_path / 'synthetic-16'}", "logger=none",
-                                          *overrides])
-    return to_object(cfg)
+    return to_object(compose_config("train", *TINY, f"outputs_root={tmp_path / 'outputs'}",
+                                    f"dataset.path={tmp_path / 'synthetic-16'}", "logger=none", *overrides))
 
 
 def ticks_of(run_dir: Path) -> list[dict]:
@@ -49,7 +44,7 @@ def test_nonfinite_loss_rolls_back_and_lowers_learning_rate(tmp_path, monkeypatc
 
     monkeypatch.setattr(trainer.steps, "d_step", flaky_d_step)
     trainer.run()
-    assert float(trainer.lr_scale.numpy()) == pytest.approx(0.25)
+    assert trainer.state.lr_scale == pytest.approx(0.25)
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     rollback = [r for r in rows if "rollback/lr_scale" in r]
     assert len(rollback) == 1 and rollback[0]["kimg"] == 0.0  # back to the start checkpoint
@@ -81,7 +76,7 @@ def test_exception_restarts_from_last_checkpoint(tmp_path, monkeypatch):
 
     monkeypatch.setattr(trainer.steps, "g_step", crashing_g_step)
     trainer.run()
-    assert trainer.cur_nimg.numpy() >= 600
+    assert trainer.state.nimg >= 600
     cfg_no_restart = tiny_cfg(tmp_path, "schedule.total_kimg=0.6", "train.max_restarts=0")
     trainer = Trainer(cfg_no_restart, tmp_path / "run2")
     monkeypatch.setattr(trainer.steps, "g_step", lambda *a: (_ for _ in ()).throw(RuntimeError("boom")))
@@ -94,7 +89,7 @@ def test_resume_from_network_snapshot_path(tmp_path):
     snapshot = trainer.run()
     resumed = Trainer(tiny_cfg(tmp_path, "schedule.total_kimg=0.8", "resume=path", f"resume.path={snapshot}"),
                       tmp_path / "second")
-    assert resumed.cur_nimg.numpy() == int(round(load_snapshot(snapshot).kimg * 1000))
+    assert resumed.state.nimg == int(round(load_snapshot(snapshot).kimg * 1000))
     np.testing.assert_array_equal(resumed.Gs.w_avg.numpy(), trainer.Gs.w_avg.numpy())
 
 

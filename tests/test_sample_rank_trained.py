@@ -5,7 +5,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_train_integration import TINY, run
+from conftest import TINY
+from conftest import run_script as run
 
 from stylegan_exp.data.images import save_image
 from stylegan_exp.data.synthetic import render_faces

@@ -3,30 +3,28 @@
 import csv
 import json
 import shutil
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
+from conftest import compose_config
 from hydra.errors import ConfigCompositionException
 from PIL import Image
 
-from stylegan_exp.config import ModelConfig, register_configs
+from stylegan_exp.config import StyleGANConfig
 from stylegan_exp.data.images import load_image, save_image
 from stylegan_exp.grid import to_uint8
 from stylegan_exp.nets.build import build_discriminator, build_generator
 from stylegan_exp.nets.layers import variables_by_path
 from stylegan_exp.run import start_sampling
 from stylegan_exp.sample.figures import layer_ranges, mix_dlatents
-from stylegan_exp.sample.generate import generate, load_gs, seed_dlatents, synthesize
+from stylegan_exp.sample.generate import generate, seed_dlatents, synthesize
 from stylegan_exp.sample.video import smooth_random_walk
-from stylegan_exp.train.checkpoint import save_snapshot
+from stylegan_exp.snapshot import load_snapshot, save_snapshot
 
-REPO = Path(__file__).resolve().parents[1]
 RES = 16
-TINY_MODEL = asdict(ModelConfig(name="tiny", fmap_base=64, fmap_max=16, latent_size=16, dlatent_size=16,
-                                mapping_layers=2, mapping_fmaps=16))
+TINY_MODEL = StyleGANConfig(name="tiny", fmap_base=64, fmap_max=16, latent_size=16, dlatent_size=16,
+                            mapping_layers=2, mapping_fmaps=16)
 
 
 @pytest.fixture(scope="module")
@@ -45,10 +43,7 @@ def snapshot(tmp_path_factory) -> Path:
 
 
 def run_task(snapshot: Path, run_dir: Path, *overrides: str) -> list[Path]:
-    register_configs()
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        cfg = compose("sample", overrides=[f"snapshot={snapshot}", *overrides])
-    return start_sampling(cfg, str(run_dir))
+    return start_sampling(compose_config("sample", f"snapshot={snapshot}", *overrides), str(run_dir))
 
 
 def size_of(path: Path) -> tuple[int, int]:
@@ -104,7 +99,7 @@ def test_random_task_files_shapes_and_determinism(snapshot, tmp_path):
 
 
 def test_psi_zero_gives_one_image_for_every_seed(snapshot):
-    Gs = load_gs(snapshot)
+    Gs = load_snapshot(snapshot).network("Gs")
     same = generate(Gs, list(range(6)), psi=0.0, cutoff=None)
     assert all(np.array_equal(same[0], image) for image in same[1:])
     varied = generate(Gs, list(range(6)), psi=1.0, cutoff=None)
@@ -143,7 +138,7 @@ def test_figures_scale_with_resolution(snapshot, tmp_path):
 
 
 def test_style_mixing_cells_take_coarse_styles_from_their_source(snapshot):
-    Gs = load_gs(snapshot)
+    Gs = load_snapshot(snapshot).network("Gs")
     coarse = layer_ranges(Gs.num_layers)["coarse"]
     src, dst = seed_dlatents(Gs, [1, 2]), seed_dlatents(Gs, [3, 4, 5])
     mixed = mix_dlatents(src, dst, coarse)
@@ -214,7 +209,7 @@ def test_bad_input_is_one_line_error(snapshot, tmp_path):
 
 @pytest.mark.slow
 def test_invert_lowers_reconstruction_error(snapshot, tmp_path):
-    Gs = load_gs(snapshot)
+    Gs = load_snapshot(snapshot).network("Gs")
     folder = tmp_path / "targets"
     folder.mkdir()
     for seed in (7, 8):
@@ -240,7 +235,7 @@ def test_invert_lowers_reconstruction_error(snapshot, tmp_path):
 
 
 def test_edit_moves_along_group_difference(snapshot, tmp_path):
-    Gs = load_gs(snapshot)
+    Gs = load_snapshot(snapshot).network("Gs")
     w = seed_dlatents(Gs, [1, 2, 3])
     delta = np.random.RandomState(0).randn(*w.shape[1:]).astype(np.float32)
     for group, offset in (("a", 0.0), ("b", 1.0)):

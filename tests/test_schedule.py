@@ -2,10 +2,10 @@
 
 import pytest
 
+from stylegan_exp.config import GpusConfig, ScheduleConfig
 from stylegan_exp.resolution import log2_int
 from stylegan_exp.train.schedule import (
     DEFAULT_TICK_KIMG,
-    ScheduleParams,
     gs_beta,
     lod_changed,
     training_schedule,
@@ -16,11 +16,11 @@ ONE_GPU = dict(minibatch_base=4,
                minibatch_dict={4: 128, 8: 128, 16: 128, 32: 64, 64: 32, 128: 16, 256: 8, 512: 4})
 
 
-def paper(**kw) -> ScheduleParams:
-    base = dict(max_resolution=512, lod_initial_resolution=8, G_lrate_dict=PAPER_LR, D_lrate_dict=PAPER_LR,
-                **ONE_GPU)
-    base.update(kw)
-    return ScheduleParams(**base)
+def paper(**kw) -> tuple[ScheduleConfig, GpusConfig, int]:
+    """The paper schedule on one GPU at 512² (what `training_schedule` takes after cur_nimg)."""
+    sched = ScheduleConfig(name="paper", lod_initial_resolution=8, G_lrate_dict=PAPER_LR,
+                           D_lrate_dict=PAPER_LR, **kw)
+    return sched, GpusConfig(name="1gpu", **ONE_GPU), 512
 
 
 @pytest.mark.parametrize(
@@ -43,7 +43,7 @@ def paper(**kw) -> ScheduleParams:
     ],
 )
 def test_paper_schedule_points(kimg, lod, res, minibatch, lrate):
-    s = training_schedule(int(kimg * 1000), paper())
+    s = training_schedule(int(kimg * 1000), *paper())
     assert s.lod == pytest.approx(lod)
     assert s.resolution == res
     assert s.minibatch == minibatch
@@ -52,27 +52,29 @@ def test_paper_schedule_points(kimg, lod, res, minibatch, lrate):
 
 
 def test_fade_is_fractional_lod_and_level_is_traced_resolution():
-    s = training_schedule(900_000, paper())
+    s = training_schedule(900_000, *paper())
     assert s.fade == pytest.approx(0.5)
     assert s.level == 4
 
 
 def test_minibatch_rounded_to_gpus_and_capped():
-    p = ScheduleParams(max_resolution=64, num_gpus=3, minibatch_base=16, minibatch_dict={8: 31},
-                       max_minibatch_per_gpu={8: 5}, lod_initial_resolution=8)
-    assert training_schedule(0, p).minibatch == 15  # 31 → 30 (multiple of 3) → cap 5·3 = 15
-    p2 = ScheduleParams(max_resolution=64, num_gpus=3, minibatch_base=16, lod_initial_resolution=64)
-    assert training_schedule(0, p2).minibatch == 15
+    gpus = GpusConfig(name="3gpu", num_gpus=3, minibatch_base=16, minibatch_dict={8: 31},
+                      max_minibatch_per_gpu={8: 5})
+    p = ScheduleConfig(name="s", lod_initial_resolution=8)
+    assert training_schedule(0, p, gpus, 64).minibatch == 15  # 31 → 30 (multiple of 3) → cap 5·3 = 15
+    p2 = ScheduleConfig(name="s", lod_initial_resolution=64)
+    gpus2 = GpusConfig(name="3gpu", num_gpus=3, minibatch_base=16)
+    assert training_schedule(0, p2, gpus2, 64).minibatch == 15
 
 
 def test_lrate_rampup():
     p = paper(lrate_rampup_kimg=100)
-    assert training_schedule(25_000, p).G_lrate == pytest.approx(0.001 * 0.25)
-    assert training_schedule(200_000, p).D_lrate == pytest.approx(0.001)
+    assert training_schedule(25_000, *p).G_lrate == pytest.approx(0.001 * 0.25)
+    assert training_schedule(200_000, *p).D_lrate == pytest.approx(0.001)
 
 
 def test_transfer_resume_kimg_starts_at_full_resolution():
-    s = training_schedule(7200 * 1000, paper())
+    s = training_schedule(7200 * 1000, *paper())
     assert (s.lod, s.resolution) == (0.0, 512)
 
 

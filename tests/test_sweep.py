@@ -2,16 +2,13 @@
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from conftest import REPO, TINY
 from hydra import compose, initialize_config_dir
-from test_train_integration import TINY
 
 from stylegan_exp.config import register_configs
 from stylegan_exp.tracking import wandb_records
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.slow

@@ -1,46 +1,15 @@
 """End to end through Hydra: train a tiny StyleGAN at 16×16, sample from its snapshot, resume it."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import TINY
+from conftest import run_script as run
 from PIL import Image
 
-from stylegan_exp.train.checkpoint import load_snapshot
-
-REPO = Path(__file__).resolve().parents[1]
-
-TINY = [
-    "+experiment=demo",
-    "name=tiny",
-    "dataset.synthetic.count=128",
-    "dataset.synthetic.resolution=16",
-    "dataset.resolution=16",
-    "schedule.lod_initial_resolution=8",
-    "schedule.lod_training_kimg=0.3",
-    "schedule.lod_transition_kimg=0.3",
-    "schedule.tick_kimg_base=0.25",
-    "schedule.network_snapshot_ticks=2",
-    "gpus.minibatch_dict={8: 16, 16: 8}",
-    "model.fmap_base=64",
-    "model.fmap_max=16",
-    "model.latent_size=16",
-    "model.dlatent_size=16",
-    "model.mapping_layers=2",
-    "model.mapping_fmaps=16",
-    "grid.width=4",
-    "grid.height=2",
-]
-
-
-def run(script: str, *overrides: str, cwd: Path) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, str(REPO / script), *overrides], capture_output=True, text=True,
-                          cwd=cwd, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return proc
+from stylegan_exp.snapshot import load_snapshot
 
 
 def run_dirs(root: Path, experiment: str) -> list[Path]:
@@ -76,7 +45,7 @@ def test_train_sample_resume(tmp_path):
 
     snapshot = sorted(run_dir.glob("network-snapshot-*.npz"))[-1]
     snap = load_snapshot(snapshot)
-    assert snap.resolution == 16 and snap.kimg >= 1.2 and snap.model["fmap_max"] == 16
+    assert snap.resolution == 16 and snap.kimg >= 1.2 and snap.model.fmap_max == 16
     assert (run_dir / "checkpoints" / "checkpoint").is_file()
 
     run("sample.py", "name=tiny", f"outputs_root={out}", "seeds=[3,5,7]", "truncation_psi=0.5",

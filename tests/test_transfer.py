@@ -6,8 +6,7 @@ from PIL import Image
 from test_resume import ticks_of, tiny_cfg
 
 from stylegan_exp.grid import make_grid, to_uint8
-from stylegan_exp.sample.generate import load_gs
-from stylegan_exp.train.checkpoint import SnapshotError
+from stylegan_exp.snapshot import SnapshotError, load_snapshot
 from stylegan_exp.train.loop import Trainer
 
 
@@ -23,7 +22,8 @@ def test_transfer_first_fakes_equal_source_and_start_at_full_resolution(tmp_path
 
     n = cfg.grid.width * cfg.grid.height
     grid_z = np.random.RandomState(cfg.grid.seed).randn(n, cfg.model.latent_size)
-    expected = to_uint8(load_gs(source)(grid_z.astype(np.float32), randomize_noise=False).numpy())
+    Gs = load_snapshot(source).network("Gs")
+    expected = to_uint8(Gs(grid_z.astype(np.float32), randomize_noise=False).numpy())
     first = np.asarray(Image.open(run_dir / "fakes000005.png"))
     np.testing.assert_array_equal(first, make_grid(expected, cfg.grid.width))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from stylegan_exp.nets.generator import NetworkSize
+from stylegan_exp.config import StyleGANConfig
 from stylegan_exp.nets.layers import (
     Conv2D,
     Dense,
@@ -14,28 +14,28 @@ from stylegan_exp.nets.layers import (
     lrelu,
     minibatch_stddev,
 )
+from stylegan_exp.nets.network import Network
 
 
 class DiscriminatorBlock(tf.Module):
     """conv → blur → conv + 2× downscale; the 4×4 block ends in mbstd, conv, dense, dense → score."""
 
-    def __init__(self, level: int, size: NetworkSize, mbstd_group_size: int, mbstd_num_features: int,
-                 fused_scale_min_res: int, name: str | None = None) -> None:
+    def __init__(self, level: int, model: StyleGANConfig, num_channels: int, name: str | None = None) -> None:
         super().__init__(name=name)
         self.level = level
-        self.fromrgb = Conv2D(size.num_channels, size.nf(level - 1), 1, use_bias=True)
-        self.mbstd_group_size = mbstd_group_size
-        self.mbstd_num_features = mbstd_num_features
+        self.fromrgb = Conv2D(num_channels, model.nf(level - 1), 1, use_bias=True)
+        self.mbstd_group_size = model.mbstd_group_size
+        self.mbstd_num_features = model.mbstd_num_features
         if level >= 3:
-            self.fused = 2**level >= fused_scale_min_res
-            self.conv0 = Conv2D(size.nf(level - 1), size.nf(level - 1), 3, use_bias=True)
-            self.conv1 = Conv2D(size.nf(level - 1), size.nf(level - 2), 3, use_bias=True,
+            self.fused = 2**level >= model.fused_scale_min_res
+            self.conv0 = Conv2D(model.nf(level - 1), model.nf(level - 1), 3, use_bias=True)
+            self.conv1 = Conv2D(model.nf(level - 1), model.nf(level - 2), 3, use_bias=True,
                                 scaling="down" if self.fused else None)
         else:
-            extra = mbstd_num_features if mbstd_group_size > 1 else 0
-            self.conv = Conv2D(size.nf(1) + extra, size.nf(1), 3, use_bias=True)
-            self.dense0 = Dense(size.nf(1) * 16, size.nf(0))
-            self.dense1 = Dense(size.nf(0), 1, gain=1.0)
+            extra = model.mbstd_num_features if model.mbstd_group_size > 1 else 0
+            self.conv = Conv2D(model.nf(1) + extra, model.nf(1), 3, use_bias=True)
+            self.dense0 = Dense(model.nf(1) * 16, model.nf(0))
+            self.dense1 = Dense(model.nf(0), 1, gain=1.0)
 
     def __call__(self, x: tf.Tensor) -> tf.Tensor:
         if self.level >= 3:
@@ -50,21 +50,18 @@ class DiscriminatorBlock(tf.Module):
         return self.dense1(x)
 
 
-class Discriminator(tf.Module):
+class Discriminator(Network):
     """Images at 2**level → one score each; `fade` blends in the downscaled image's lower-level path."""
 
-    def __init__(self, size: NetworkSize, *, mbstd_group_size: int = 4, mbstd_num_features: int = 1,
-                 fused_scale_min_res: int = 128, name: str | None = None) -> None:
-        super().__init__(name=name)
-        self.size = size
-        self.blocks = [
-            DiscriminatorBlock(level, size, mbstd_group_size, mbstd_num_features, fused_scale_min_res)
-            for level in range(2, size.resolution_log2 + 1)
-        ]
+    def __init__(self, model: StyleGANConfig, resolution: int, num_channels: int = 3,
+                 name: str | None = None) -> None:
+        super().__init__(model, resolution, num_channels, name)
+        self.blocks = [DiscriminatorBlock(level, model, num_channels)
+                       for level in range(2, self.resolution_log2 + 1)]
 
     def __call__(self, images: tf.Tensor, level: int | None = None,
                  fade: tf.Tensor | float = 0.0) -> tf.Tensor:
-        level = self.size.resolution_log2 if level is None else level
+        level = self.resolution_log2 if level is None else level
         block = self.blocks[level - 2]
         x = lrelu(block.fromrgb(images))
         if level > 2:
@@ -74,3 +71,13 @@ class Discriminator(tf.Module):
             for block in reversed(self.blocks[1 : level - 2]):
                 x = block(x)
         return self.blocks[0](x)[:, 0]
+
+    def features(self, images: tf.Tensor) -> list[tf.Tensor]:
+        """Activations after every block above 4×4, at full resolution: what a feature-matching loss
+        compares (inversion)."""
+        x = lrelu(self.blocks[-1].fromrgb(images))
+        found = []
+        for block in reversed(self.blocks[1:]):
+            x = block(x)
+            found.append(x)
+        return found

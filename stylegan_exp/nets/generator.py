@@ -3,10 +3,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import tensorflow as tf
 
+from stylegan_exp.config import ModelConfig, StyleGANConfig
 from stylegan_exp.nets.layers import (
     Conv2D,
     Dense,
@@ -17,25 +16,8 @@ from stylegan_exp.nets.layers import (
     pixel_norm,
     upscale2d,
 )
+from stylegan_exp.nets.network import Network
 from stylegan_exp.resolution import log2_int
-
-
-@dataclass(frozen=True)
-class NetworkSize:
-    """The architecture knobs shared by G and D (`nf(stage)` as the original)."""
-
-    resolution: int
-    num_channels: int = 3
-    fmap_base: int = 8192
-    fmap_decay: float = 1.0
-    fmap_max: int = 512
-
-    @property
-    def resolution_log2(self) -> int:
-        return log2_int(self.resolution)
-
-    def nf(self, stage: int) -> int:
-        return min(int(self.fmap_base / (2.0 ** (stage * self.fmap_decay))), self.fmap_max)
 
 
 def num_style_layers(level: int) -> int:
@@ -44,17 +26,17 @@ def num_style_layers(level: int) -> int:
 
 
 class Mapping(tf.Module):
-    """z → w: pixel-normalized latent through `layers` dense layers at lrmul 0.01."""
+    """z → w: pixel-normalized latent through `mapping_layers` dense layers at `mapping_lrmul`."""
 
-    def __init__(self, latent_size: int, dlatent_size: int, layers: int = 8, fmaps: int = 512,
-                 lrmul: float = 0.01, normalize_latents: bool = True, name: str | None = None) -> None:
+    def __init__(self, model: ModelConfig, name: str | None = None) -> None:
         super().__init__(name=name)
-        self.normalize_latents = normalize_latents
-        sizes = [latent_size] + [fmaps] * (layers - 1) + [dlatent_size]
-        self.dense = [Dense(sizes[i], sizes[i + 1], lrmul=lrmul) for i in range(layers)]
+        hidden = [model.mapping_fmaps] * (model.mapping_layers - 1)
+        sizes = [model.latent_size, *hidden, model.dlatent_size]
+        self.dense = [Dense(sizes[i], sizes[i + 1], lrmul=model.mapping_lrmul)
+                      for i in range(model.mapping_layers)]
 
     def __call__(self, z: tf.Tensor) -> tf.Tensor:
-        x = pixel_norm(z) if self.normalize_latents else z
+        x = pixel_norm(z)
         for layer in self.dense:
             x = lrelu(layer(x))
         return x
@@ -63,22 +45,21 @@ class Mapping(tf.Module):
 class SynthesisBlock(tf.Module):
     """One resolution of the synthesis network: (upscale) conv + epilogue, conv + epilogue."""
 
-    def __init__(self, level: int, size: NetworkSize, dlatent_size: int, use_noise: bool,
-                 fused_scale_min_res: int, name: str | None = None) -> None:
+    def __init__(self, level: int, model: StyleGANConfig, num_channels: int, name: str | None = None) -> None:
         super().__init__(name=name)
         self.level = level
         res = 2**level
-        fmaps = size.nf(level - 1)
+        fmaps = model.nf(level - 1)
         if level == 2:
             self.const = tf.Variable(tf.ones([1, 4, 4, fmaps]), name="const")
             self.conv0 = None
         else:
-            self.fused = res >= fused_scale_min_res
-            self.conv0 = Conv2D(size.nf(level - 2), fmaps, 3, scaling="up" if self.fused else None)
-        self.epi0 = LayerEpilogue(fmaps, res, dlatent_size, use_noise)
+            self.fused = res >= model.fused_scale_min_res
+            self.conv0 = Conv2D(model.nf(level - 2), fmaps, 3, scaling="up" if self.fused else None)
+        self.epi0 = LayerEpilogue(fmaps, res, model.dlatent_size, model.use_noise)
         self.conv1 = Conv2D(fmaps, fmaps, 3)
-        self.epi1 = LayerEpilogue(fmaps, res, dlatent_size, use_noise)
-        self.torgb = Conv2D(fmaps, size.num_channels, 1, gain=1.0, use_bias=True)
+        self.epi1 = LayerEpilogue(fmaps, res, model.dlatent_size, model.use_noise)
+        self.torgb = Conv2D(fmaps, num_channels, 1, gain=1.0, use_bias=True)
 
     def __call__(self, x: tf.Tensor | None, w: tf.Tensor, randomize_noise: bool) -> tf.Tensor:
         """w: [N, 2, dlatent] — the two style inputs of this resolution."""
@@ -95,14 +76,11 @@ class SynthesisBlock(tf.Module):
 class Synthesis(tf.Module):
     """w per layer → image, grown progressively: `level` picks the output resolution 2**level."""
 
-    def __init__(self, size: NetworkSize, dlatent_size: int, use_noise: bool = True,
-                 fused_scale_min_res: int = 128, name: str | None = None) -> None:
+    def __init__(self, model: StyleGANConfig, resolution: int, num_channels: int = 3,
+                 name: str | None = None) -> None:
         super().__init__(name=name)
-        self.size = size
-        self.blocks = [
-            SynthesisBlock(level, size, dlatent_size, use_noise, fused_scale_min_res)
-            for level in range(2, size.resolution_log2 + 1)
-        ]
+        self.blocks = [SynthesisBlock(level, model, num_channels)
+                       for level in range(2, log2_int(resolution) + 1)]
 
     def __call__(self, dlatents: tf.Tensor, level: int, fade: tf.Tensor | float = 0.0,
                  randomize_noise: bool = True) -> tf.Tensor:
@@ -119,20 +97,17 @@ class Synthesis(tf.Module):
         return images
 
 
-class Generator(tf.Module):
+class Generator(Network):
     """G = mapping + synthesis + the tracked average w used by the truncation trick."""
 
-    def __init__(self, size: NetworkSize, *, latent_size: int = 512, dlatent_size: int = 512,
-                 mapping_layers: int = 8, mapping_fmaps: int = 512, mapping_lrmul: float = 0.01,
-                 use_noise: bool = True, fused_scale_min_res: int = 128,
+    def __init__(self, model: StyleGANConfig, resolution: int, num_channels: int = 3,
                  name: str | None = None) -> None:
-        super().__init__(name=name)
-        self.size = size
-        self.latent_size = latent_size
-        self.num_layers = num_style_layers(size.resolution_log2)
-        self.mapping = Mapping(latent_size, dlatent_size, mapping_layers, mapping_fmaps, mapping_lrmul)
-        self.synthesis = Synthesis(size, dlatent_size, use_noise, fused_scale_min_res)
-        self.w_avg = tf.Variable(tf.zeros([dlatent_size]), trainable=False, name="dlatent_avg")
+        super().__init__(model, resolution, num_channels, name)
+        self.latent_size = model.latent_size
+        self.num_layers = num_style_layers(self.resolution_log2)
+        self.mapping = Mapping(model)
+        self.synthesis = Synthesis(model, resolution, num_channels)
+        self.w_avg = tf.Variable(tf.zeros([model.dlatent_size]), trainable=False, name="dlatent_avg")
 
     def map(self, z: tf.Tensor) -> tf.Tensor:
         """z [N, latent] → w broadcast to every style layer [N, num_layers, dlatent]."""
@@ -172,7 +147,7 @@ class Generator(tf.Module):
     def __call__(self, z: tf.Tensor, level: int | None = None, fade: tf.Tensor | float = 0.0, *,
                  psi: float = 1.0, cutoff: int | None = 8, randomize_noise: bool = True) -> tf.Tensor:
         """Sampling path: z → (truncated) w → image at 2**level (full resolution when None)."""
-        level = self.size.resolution_log2 if level is None else level
+        level = self.resolution_log2 if level is None else level
         dlatents = self.map(z)
         if psi != 1.0:
             dlatents = self.truncate(dlatents, psi, cutoff)

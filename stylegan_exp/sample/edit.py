@@ -14,6 +14,7 @@ from stylegan_exp.nets.generator import Generator
 from stylegan_exp.sample.generate import SampleError, seed_dlatents, synthesize
 from stylegan_exp.sample.invert import Encoder, get_encoder, invert_paths
 from stylegan_exp.sample.rank import list_images
+from stylegan_exp.snapshot import Snapshot
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +32,10 @@ def needs_inversion(folder: str | Path) -> bool:
     return not any(Path(folder).glob("*/w.npy"))
 
 
-def edit(cfg: SampleConfig, Gs: Generator, D: Discriminator, run_dir: Path) -> list[Path]:
+def edit(cfg: SampleConfig, snap: Snapshot, run_dir: Path) -> list[Path]:
     """direction.npy, and edit.png: rows = seeds, columns = w + strength × direction."""
     task: EditTask = cfg.task
+    Gs, D = snap.network("Gs"), snap.network("D")
     for folder in (task.group_a, task.group_b):
         if not Path(folder).is_dir():
             raise FileNotFoundError(f"group folder not found: {folder}")

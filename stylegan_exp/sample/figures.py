@@ -12,6 +12,7 @@ from stylegan_exp.config import FiguresTask, SampleConfig
 from stylegan_exp.grid import save_grid
 from stylegan_exp.nets.generator import Generator
 from stylegan_exp.sample.generate import SampleError, seed_dlatents, synthesize
+from stylegan_exp.snapshot import Snapshot
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +91,9 @@ def noise(Gs: Generator, cfg: SampleConfig, task: FiguresTask, path: Path) -> Pa
     return save_grid(np.concatenate(rows), path, task.noise_variants + 2, size=task.cell_size)
 
 
-def figures(cfg: SampleConfig, Gs: Generator, run_dir: Path) -> list[Path]:
+def figures(cfg: SampleConfig, snap: Snapshot, run_dir: Path) -> list[Path]:
     task: FiguresTask = cfg.task
+    Gs = snap.network("Gs")
     paths = []
     for kind in tqdm(task.kinds, desc="figures", unit="figure"):
         if kind == "uncurated":

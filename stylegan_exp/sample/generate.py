@@ -12,32 +12,14 @@ from tqdm import tqdm
 from stylegan_exp.config import SampleConfig
 from stylegan_exp.data.images import save_image
 from stylegan_exp.grid import to_uint8
-from stylegan_exp.nets.build import build_discriminator, build_generator
-from stylegan_exp.nets.discriminator import Discriminator
 from stylegan_exp.nets.generator import Generator
-from stylegan_exp.train.checkpoint import Snapshot, assign_weights, find_latest, load_snapshot
+from stylegan_exp.snapshot import Snapshot, find_latest
 
 log = logging.getLogger(__name__)
 
 
 class SampleError(ValueError):
     """A sampling task's settings that cannot work (unknown figure kind, malformed seed range …)."""
-
-
-def load_gs(snapshot: str | Path | Snapshot) -> Generator:
-    """The sampling generator (Gs) of a network snapshot."""
-    snap = snapshot if isinstance(snapshot, Snapshot) else load_snapshot(snapshot)
-    Gs = build_generator(snap.model, snap.resolution, snap.num_channels)
-    assign_weights(Gs, snap.subset("Gs"), f"{snap.path} (Gs)")
-    return Gs
-
-
-def load_d(snapshot: str | Path | Snapshot) -> Discriminator:
-    """The discriminator of a network snapshot (ranking, inversion's feature loss)."""
-    snap = snapshot if isinstance(snapshot, Snapshot) else load_snapshot(snapshot)
-    D = build_discriminator(snap.model, snap.resolution, snap.num_channels)
-    assign_weights(D, snap.subset("D"), f"{snap.path} (D)")
-    return D
 
 
 def seed_latents(seeds: list[int], latent_size: int) -> np.ndarray:
@@ -57,7 +39,7 @@ def synthesize(Gs: Generator, dlatents: np.ndarray, *, randomize_noise: bool = F
     """Network outputs in [-1, 1] (NHWC float) for w of any leading shape [..., num_layers, dlatent]."""
     lead = dlatents.shape[:-2]
     flat = dlatents.reshape(-1, *dlatents.shape[-2:]).astype(np.float32)
-    level = Gs.size.resolution_log2
+    level = Gs.resolution_log2
     out = [Gs.synthesis(tf.constant(flat[i : i + batch_size]), level, randomize_noise=randomize_noise).numpy()
            for i in range(0, len(flat), batch_size)]
     images = np.concatenate(out)
@@ -90,8 +72,9 @@ def resolve_seeds(cfg: SampleConfig) -> list[int]:
     return list(range(*cfg.seed_range))
 
 
-def sample(cfg: SampleConfig, Gs: Generator, run_dir: Path) -> list[Path]:
+def sample(cfg: SampleConfig, snap: Snapshot, run_dir: Path) -> list[Path]:
     """Write `example-{seed}.{format}` for every seed into `run_dir`."""
+    Gs = snap.network("Gs")
     seeds = resolve_seeds(cfg)
     log.info("sampling %d seeds with psi=%s", len(seeds), cfg.truncation_psi)
     paths = []

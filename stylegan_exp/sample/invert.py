@@ -13,13 +13,13 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from stylegan_exp.atomic import atomic_open
-from stylegan_exp.config import InversionConfig, InvertTask
+from stylegan_exp.config import InversionConfig, InvertTask, SampleConfig
 from stylegan_exp.grid import save_grid
 from stylegan_exp.nets.discriminator import Discriminator
 from stylegan_exp.nets.generator import Generator
 from stylegan_exp.nets.layers import Conv2D, Dense, downscale2d, lrelu, variables_by_path
 from stylegan_exp.sample.rank import IMAGE_SUFFIXES, list_images, load_for_network
-from stylegan_exp.train.checkpoint import SnapshotError, assign_weights
+from stylegan_exp.snapshot import Snapshot, SnapshotError, assign_weights
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +71,7 @@ class Adam:
 
 def train_encoder(Gs: Generator, cfg: InversionConfig, seed: int = 0) -> Encoder:
     """Fit the encoder to w from the mapping network (truncated by `encoder_psi`) and the images they make."""
-    size = Gs.size
-    encoder = Encoder(size.resolution, size.num_channels, int(Gs.w_avg.shape[0]))
+    encoder = Encoder(Gs.resolution, Gs.num_channels, int(Gs.w_avg.shape[0]))
     params = list(encoder.trainable_variables)
     opt = Adam(params, cfg.encoder_lr)
     rng = tf.random.Generator.from_seed(seed)
@@ -80,7 +79,7 @@ def train_encoder(Gs: Generator, cfg: InversionConfig, seed: int = 0) -> Encoder
     @tf.function
     def step() -> tf.Tensor:
         w = Gs.truncate(Gs.map(rng.normal([cfg.encoder_batch, Gs.latent_size])), cfg.encoder_psi, None)
-        images = Gs.synthesis(w, size.resolution_log2, randomize_noise=True)
+        images = Gs.synthesis(w, Gs.resolution_log2, randomize_noise=True)
         with tf.GradientTape() as tape:
             loss = tf.reduce_mean(tf.square(encoder(images) - w[:, 0]))
         opt.apply(tape.gradient(loss, params))
@@ -114,17 +113,6 @@ def load_encoder(path: str | Path) -> Encoder:
     return encoder
 
 
-def d_features(D: Discriminator, images: tf.Tensor) -> list[tf.Tensor]:
-    """Activations after every discriminator block above 4×4 at full resolution (the feature loss)."""
-    level = D.size.resolution_log2
-    x = lrelu(D.blocks[level - 2].fromrgb(images))
-    features = []
-    for block in reversed(D.blocks[1 : level - 1]):
-        x = block(x)
-        features.append(x)
-    return features
-
-
 @dataclass
 class Inversion:
     target: np.ndarray  # [R, R, C] in [-1, 1]
@@ -145,14 +133,14 @@ class Inverter:
         params = [self.w] + (self.noise if cfg.optimize_noise else [])
         self.opt = Adam(params, cfg.lr)
         self.params = params
-        self.level = Gs.size.resolution_log2
+        self.level = Gs.resolution_log2
         self._step = tf.function(self._step_fn)
 
     def _loss(self, target: tf.Tensor) -> tf.Tensor:
         image = self.Gs.synthesis(self.w, self.level, randomize_noise=False)
         loss = tf.reduce_mean(tf.square(image - target))
         if self.D is not None and self.cfg.d_feature_weight > 0:
-            for a, b in zip(d_features(self.D, image), d_features(self.D, target), strict=True):
+            for a, b in zip(self.D.features(image), self.D.features(target), strict=True):
                 loss += self.cfg.d_feature_weight * tf.reduce_mean(tf.square(a - b))
         return loss
 
@@ -203,17 +191,18 @@ def get_encoder(Gs: Generator, cfg: InversionConfig, run_dir: Path) -> Encoder:
 def invert_paths(Gs: Generator, D: Discriminator, paths: list[Path], cfg: InversionConfig,
                  encoder: Encoder) -> list[Inversion]:
     inverter = Inverter(Gs, encoder, cfg, D)
-    size = Gs.size
     results = []
     for path in tqdm(paths, desc="inverting", unit="image"):
-        results.append(inverter(load_for_network(path, size.resolution, size.num_channels)))
+        results.append(inverter(load_for_network(path, Gs.resolution, Gs.num_channels)))
         log.info("%s: mse %.4f → %.4f", path.name, results[-1].initial_mse, results[-1].final_mse)
     return results
 
 
-def invert(task: InvertTask, Gs: Generator, D: Discriminator, run_dir: Path) -> list[Path]:
+def invert(cfg: SampleConfig, snap: Snapshot, run_dir: Path) -> list[Path]:
     """Per image `<stem>/`: reconstruction.png, w.npy, side-by-side.png (target | encoder | refined);
     inversion.csv sums up the reconstruction errors."""
+    task: InvertTask = cfg.task
+    Gs, D = snap.network("Gs"), snap.network("D")
     paths = image_paths(task.images)
     encoder = get_encoder(Gs, task.inversion, run_dir)
     written = []

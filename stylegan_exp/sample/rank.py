@@ -13,10 +13,11 @@ import tensorflow as tf
 from PIL import Image
 from tqdm import tqdm
 
-from stylegan_exp.config import RankTask
+from stylegan_exp.config import RankTask, SampleConfig
 from stylegan_exp.data.images import ImageError, load_image
 from stylegan_exp.grid import save_grid
 from stylegan_exp.nets.discriminator import Discriminator
+from stylegan_exp.snapshot import Snapshot
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ def load_for_network(path: Path, resolution: int, channels: int) -> np.ndarray:
 
 def score_images(D: Discriminator, images: np.ndarray, batch_size: int) -> np.ndarray:
     """D scores; the last batch is padded to a multiple of the minibatch-stddev group, then trimmed."""
-    group = max(1, D.blocks[0].mbstd_group_size)
+    group = max(1, D.model.mbstd_group_size)
     batch_size = max(group, batch_size - batch_size % group)
     scores = []
     for start in tqdm(range(0, len(images), batch_size), desc="scoring", unit="batch"):
@@ -64,10 +65,12 @@ def score_images(D: Discriminator, images: np.ndarray, batch_size: int) -> np.nd
     return np.concatenate(scores)
 
 
-def rank(task: RankTask, D: Discriminator, run_dir: Path) -> list[Path]:
+def rank(cfg: SampleConfig, snap: Snapshot, run_dir: Path) -> list[Path]:
     """Write ranking.csv (best first) and ranking-sheet.png (lowest rows above highest rows)."""
+    task: RankTask = cfg.task
+    D = snap.network("D")
     files = list_images(task.folder)
-    resolution, channels = D.size.resolution, D.size.num_channels
+    resolution, channels = D.resolution, D.num_channels
     images, kept = [], []
     for path in tqdm(files, desc="loading", unit="image"):
         try:

@@ -1,9 +1,10 @@
-"""What `sample.py` runs: load the snapshot once, hand it to the configured task."""
+"""What `sample.py` runs: load the snapshot once, hand it to the configured task's runner."""
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from stylegan_exp.atomic import write_atomic
@@ -17,53 +18,51 @@ from stylegan_exp.config import (
     SampleConfig,
     VideoTask,
 )
-from stylegan_exp.legacy import load_any_snapshot
-from stylegan_exp.nets.generator import Generator
-from stylegan_exp.sample.generate import SampleError, load_d, load_gs, resolve_snapshot, sample
+from stylegan_exp.sample.edit import edit
+from stylegan_exp.sample.figures import figures
+from stylegan_exp.sample.generate import SampleError, resolve_snapshot, sample
+from stylegan_exp.sample.invert import invert
+from stylegan_exp.sample.rank import rank
+from stylegan_exp.sample.video import videos
+from stylegan_exp.snapshot import Snapshot, load_snapshot
 
 log = logging.getLogger(__name__)
 
-
-def run_task(cfg: SampleConfig, run_dir: Path) -> list[Path]:
-    """Outputs of the task, all inside `run_dir` (rank may also move files into `<folder>/rejected/`)."""
-    snapshot = resolve_snapshot(cfg)
-    snap = load_any_snapshot(snapshot)
-    log.info("task %s on %s (%d², kimg %.1f)", cfg.task.name, snapshot, snap.resolution, snap.kimg)
-    task = cfg.task
-    if isinstance(task, RankTask):
-        from stylegan_exp.sample.rank import rank
-
-        return rank(task, load_d(snap), run_dir)
-    Gs = load_gs(snap)
-    if isinstance(task, RandomTask):
-        return sample(cfg, Gs, run_dir)
-    if isinstance(task, FiguresTask):
-        from stylegan_exp.sample.figures import figures
-
-        return figures(cfg, Gs, run_dir)
-    if isinstance(task, VideoTask):
-        from stylegan_exp.sample.video import videos
-
-        return videos(cfg, Gs, run_dir, snap.path)
-    if isinstance(task, InvertTask):
-        from stylegan_exp.sample.invert import invert
-
-        return invert(task, Gs, load_d(snap), run_dir)
-    if isinstance(task, EditTask):
-        from stylegan_exp.sample.edit import edit
-
-        return edit(cfg, Gs, load_d(snap), run_dir)
-    if isinstance(task, MetricsTask):
-        return [write_metrics(task, Gs, snap.resolution, run_dir)]
-    raise SampleError(f"unknown sampling task {type(task).__name__}")
+TaskRunner = Callable[[SampleConfig, Snapshot, Path], list[Path]]
 
 
-def write_metrics(task: MetricsTask, Gs: Generator, resolution: int, run_dir: Path) -> Path:
+def write_metrics(cfg: SampleConfig, snap: Snapshot, run_dir: Path) -> list[Path]:
+    """metrics.json with the snapshot's metrics against `task.dataset` at the snapshot's resolution."""
     from stylegan_exp.metrics.evaluate import evaluate
 
-    results = evaluate(Gs, Path(task.dataset), resolution, task.metrics, Path(task.metrics.cache_dir))
+    task: MetricsTask = cfg.task
+    results = evaluate(snap.network("Gs"), Path(task.dataset), snap.resolution, task.metrics,
+                       Path(task.metrics.cache_dir))
     for key, value in results.items():
         log.info("%s = %.4g", key, value)
     path = run_dir / "metrics.json"
     write_atomic(path, json.dumps(results, indent=2).encode())
-    return path
+    return [path]
+
+
+# Every task's runner, keyed by its config dataclass (config.TASKS): all outputs go inside `run_dir`
+# (rank may also move files into `<folder>/rejected/`).
+RUNNERS: dict[type, TaskRunner] = {
+    RandomTask: sample,
+    FiguresTask: figures,
+    VideoTask: videos,
+    RankTask: rank,
+    InvertTask: invert,
+    EditTask: edit,
+    MetricsTask: write_metrics,
+}
+
+
+def run_task(cfg: SampleConfig, run_dir: Path) -> list[Path]:
+    runner = RUNNERS.get(type(cfg.task))
+    if runner is None:
+        raise SampleError(f"unknown sampling task {type(cfg.task).__name__}")
+    source = resolve_snapshot(cfg)
+    snap = load_snapshot(source)
+    log.info("task %s on %s (%d², kimg %.1f)", cfg.task.name, source, snap.resolution, snap.kimg)
+    return runner(cfg, snap, run_dir)

@@ -15,6 +15,7 @@ from stylegan_exp.grid import make_grid, to_uint8
 from stylegan_exp.nets.generator import Generator
 from stylegan_exp.sample.figures import layer_ranges, mix_dlatents
 from stylegan_exp.sample.generate import seed_dlatents, synthesize
+from stylegan_exp.snapshot import Snapshot
 
 log = logging.getLogger(__name__)
 
@@ -129,8 +130,9 @@ def progress(run: Path, task: VideoTask, path: Path) -> Path:
     return write_video(np.stack(frames), path, task.progress_fps)
 
 
-def videos(cfg: SampleConfig, Gs: Generator, run_dir: Path, snapshot: Path) -> list[Path]:
+def videos(cfg: SampleConfig, snap: Snapshot, run_dir: Path) -> list[Path]:
     task: VideoTask = cfg.task
+    Gs = snap.network("Gs")
     paths = []
     for kind in task.kinds:
         path = run_dir / f"{kind}.mp4"
@@ -139,7 +141,7 @@ def videos(cfg: SampleConfig, Gs: Generator, run_dir: Path, snapshot: Path) -> l
         elif kind.startswith("mixing_"):
             paths.append(style_mixing(Gs, cfg, task, path, kind.removeprefix("mixing_")))
         else:
-            run = Path(task.progress_run) if task.progress_run else snapshot.parent
+            run = Path(task.progress_run) if task.progress_run else snap.path.parent
             paths.append(progress(run, task, path))
     log.info("wrote %s", ", ".join(p.name for p in paths))
     return paths

@@ -18,27 +18,29 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-STRATEGIES = ("default", "mirrored", "multiworker")
+from stylegan_exp.config import Strategy
 
 
 class ClusterError(RuntimeError):
     """The cluster this process was started in cannot be read."""
 
 
-def make_strategy(name: str, devices: Sequence[str] = (), port_base: int = 8888) -> tf.distribute.Strategy:
+def make_strategy(name: Strategy, devices: Sequence[str] = (),
+                  port_base: int = 8888) -> tf.distribute.Strategy:
     """`multiworker` reads the cluster from SLURM inside a Slurm job step, else from TF_CONFIG.
 
     Must run before any other TensorFlow op: collective ops are configured at program start.
     """
-    if name == "default":
+    if name not in Strategy.__members__.values():
+        raise ValueError(f"gpus.strategy must be one of {[s.value for s in Strategy]}, got {name!r}")
+    strategy = Strategy(name)
+    if strategy == Strategy.default:
         return tf.distribute.get_strategy()
-    if name == "mirrored":
+    if strategy == Strategy.mirrored:
         return tf.distribute.MirroredStrategy(list(devices) or None)
-    if name == "multiworker":
-        resolver = (slurm_cluster(os.environ, port_base) if "SLURM_STEP_NUM_TASKS" in os.environ
-                    else tf.distribute.cluster_resolver.TFConfigClusterResolver())
-        return tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=resolver)
-    raise ValueError(f"gpus.strategy must be one of {STRATEGIES}, got {name!r}")
+    resolver = (slurm_cluster(os.environ, port_base) if "SLURM_STEP_NUM_TASKS" in os.environ
+                else tf.distribute.cluster_resolver.TFConfigClusterResolver())
+    return tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=resolver)
 
 
 def tasks_per_node(spec: str) -> list[int]:

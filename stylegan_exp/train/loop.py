@@ -6,7 +6,8 @@ import logging
 import resource
 import signal
 import time
-from dataclasses import asdict
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -15,26 +16,28 @@ from omegaconf import OmegaConf
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from stylegan_exp.config import ConfigError, ResumeMode, TrainConfig, WandbMode
+from stylegan_exp.config import ConfigError, ModelConfig, ResumeMode, StyleGANConfig, TrainConfig, WandbMode
 from stylegan_exp.data.records import load_info, make_dataset
 from stylegan_exp.data.synthetic import ensure_synthetic_dataset
 from stylegan_exp.grid import save_grid
-from stylegan_exp.legacy import load_any_snapshot
 from stylegan_exp.metrics.evaluate import evaluate
 from stylegan_exp.nets.build import build_discriminator, build_generator
-from stylegan_exp.tracking import JsonlTracker, MultiTracker, Tracker, WandbTracker
-from stylegan_exp.train.balance import BalanceWatch
-from stylegan_exp.train.checkpoint import (
-    TrainCheckpoint,
+from stylegan_exp.resolution import log2_int
+from stylegan_exp.snapshot import (
     assign_weights,
     find_latest,
+    load_snapshot,
     snapshot_arrays,
     snapshot_name,
     write_snapshot,
 )
+from stylegan_exp.tracking import JsonlTracker, MultiTracker, Tracker, WandbTracker
+from stylegan_exp.train.actions import Action, Tick, at_checkpoint, every
+from stylegan_exp.train.balance import BalanceWatch
+from stylegan_exp.train.checkpoint import TrainCheckpoint, TrainState
 from stylegan_exp.train.distribute import WorkerGroup, make_strategy, network_scope, worker_rows
-from stylegan_exp.train.schedule import ScheduleParams, gs_beta, lod_changed, log2_int, training_schedule
-from stylegan_exp.train.steps import StepConfig, Steps
+from stylegan_exp.train.schedule import ScheduleState, lod_changed, training_schedule
+from stylegan_exp.train.steps import Steps
 
 log = logging.getLogger(__name__)
 
@@ -43,25 +46,19 @@ class NonFiniteError(FloatingPointError):
     """A loss or weight became NaN/Inf: the run rolls back to its last checkpoint."""
 
 
-def schedule_params(cfg: TrainConfig, resolution: int) -> ScheduleParams:
-    s, g = cfg.schedule, cfg.gpus
-    return ScheduleParams(
-        max_resolution=resolution,
-        num_gpus=g.num_gpus * s.accumulate,  # whole micro-batches per replica
-        lod_initial_resolution=s.lod_initial_resolution,
-        lod_training_kimg=s.lod_training_kimg,
-        lod_transition_kimg=s.lod_transition_kimg,
-        minibatch_base=g.minibatch_base,
-        minibatch_dict=dict(g.minibatch_dict),
-        max_minibatch_per_gpu=dict(g.max_minibatch_per_gpu),
-        G_lrate_base=s.G_lrate_base,
-        G_lrate_dict=dict(s.G_lrate_dict),
-        D_lrate_base=s.D_lrate_base,
-        D_lrate_dict=dict(s.D_lrate_dict),
-        lrate_rampup_kimg=s.lrate_rampup_kimg,
-        tick_kimg_base=s.tick_kimg_base,
-        tick_kimg_dict=None if s.tick_kimg_dict is None else dict(s.tick_kimg_dict),
-    )
+@dataclass
+class _Pass:
+    """Loop state that lives for one pass of `_train` (made anew after a rollback or a restart)."""
+
+    start: float  # wall-clock start, less the training time of earlier runs
+    data: Iterator[tf.Tensor] | None = None
+    data_key: tuple[int, int] | None = None
+    prev_lod: float = -1.0
+    maintenance: float = 0.0  # seconds the last tick's actions took
+
+
+# Each architecture's training steps (optimizers, losses, per-iteration recipe), keyed by its config class.
+STEPS: dict[type[ModelConfig], type[Steps]] = {StyleGANConfig: Steps}
 
 
 def resolve_dataset(cfg: TrainConfig, workers: WorkerGroup | None = None) -> tuple[Path, int, int]:
@@ -124,7 +121,9 @@ def check_replicas(cfg: TrainConfig, workers: WorkerGroup) -> None:
 
 
 class Trainer:
-    """Builds networks, data, trackers and checkpoints for one run, then runs the schedule.
+    """Builds networks, data, trackers and checkpoints for one run, then runs the schedule: ticks of
+    training steps, each followed by the actions that are due (log, balance watch, fakes, snapshot, metrics,
+    checkpoint).
 
     `workers` comes from `connect` when the entry point must agree on the run dir before writing to it;
     without it the strategy is made here.
@@ -139,40 +138,39 @@ class Trainer:
         check_replicas(cfg, self.workers)
         self.data_dir, self.resolution, self.channels = resolve_dataset(cfg, self.workers)
         self.level_max = log2_int(self.resolution)
-        self.model = asdict(cfg.model)
         tf.random.set_seed(cfg.seed)
         with network_scope(self.strategy):
             self.G = build_generator(cfg.model, self.resolution, self.channels)
             self.D = build_discriminator(cfg.model, self.resolution, self.channels)
             self.Gs = build_generator(cfg.model, self.resolution, self.channels)
-        m = cfg.model
-        step_cfg = StepConfig(m.r1_gamma, m.style_mixing_prob, m.dlatent_avg_beta, cfg.schedule.accumulate,
-                              m.precision, m.jit_compile)
-        self.steps = Steps(self.G, self.D, self.Gs, step_cfg, cfg.seed, self.strategy,
-                           (self.workers.index, self.workers.count))
+        self.steps = STEPS[type(cfg.model)](self.G, self.D, self.Gs, cfg.model, cfg.seed,
+                                             accumulate=cfg.schedule.accumulate, strategy=self.strategy,
+                                             worker=(self.workers.index, self.workers.count))
         self.steps.update_gs(tf.constant(0.0))
-        self.params = schedule_params(cfg, self.resolution)
         grid_n = cfg.grid.width * cfg.grid.height
         grid_z = np.random.RandomState(cfg.grid.seed).randn(grid_n, cfg.model.latent_size)
         self.grid_z = tf.Variable(grid_z.astype(np.float32), trainable=False)
-        self.cur_nimg = tf.Variable(int(cfg.transfer.resume_kimg * 1000), dtype=tf.int64, trainable=False)
-        self.cur_tick = tf.Variable(0, dtype=tf.int64, trainable=False)
-        self.elapsed = tf.Variable(0.0, dtype=tf.float64, trainable=False)
-        self.wandb_id = tf.Variable("", trainable=False)
-        self.lr_scale = tf.Variable(1.0, dtype=tf.float64, trainable=False)
+        self.state = TrainState(nimg=int(cfg.transfer.resume_kimg * 1000))
+        self.last_snapshot: Path | None = None
         self.stop_signal: int | None = None  # agreed by all workers; set from _received_signal
         self._received_signal: int | None = None
-        self._last_checkpoint = (int(self.cur_nimg.numpy()), time.time())
+        self._last_checkpoint = (self.state.nimg, time.time())
         self.checkpoint = TrainCheckpoint(
-            self.run_dir / "checkpoints", cfg.train.keep_checkpoints, self.is_chief,
-            G=self.G, D=self.D, Gs=self.Gs, G_opt=self.steps.G_opt, D_opt=self.steps.D_opt,
-            rng=self.steps.rng, grid_z=self.grid_z, cur_nimg=self.cur_nimg,
-            cur_tick=self.cur_tick, elapsed=self.elapsed, wandb_id=self.wandb_id, lr_scale=self.lr_scale,
-            G_loss_scale=self.steps.G_scale, D_loss_scale=self.steps.D_scale,
+            self.run_dir / "checkpoints", self.state, cfg.train.keep_checkpoints, self.is_chief,
+            G=self.G, D=self.D, Gs=self.Gs, grid_z=self.grid_z, **self.steps.checkpoint_objects(),
         )
         self.balance = BalanceWatch(cfg.metrics.balance)
         self._resume_or_transfer()
         self.tracker = self._make_tracker()
+        s = cfg.schedule
+        self.actions = [
+            Action(self._log_tick),
+            Action(self._watch_balance),
+            Action(self._save_fakes_at, every(s.image_snapshot_ticks)),
+            Action(self._save_network_at, every(s.network_snapshot_ticks)),
+            *([Action(self._evaluate_at, every(cfg.metrics.interval_ticks))] if cfg.metrics.names else []),
+            Action(self._checkpoint_at, at_checkpoint),
+        ]
 
     def _resume_or_transfer(self) -> None:
         r = self.cfg.resume
@@ -190,16 +188,15 @@ class Trainer:
             where = Path(r.path or "")
         if where.suffix == ".npz":
             kimg = self._load_networks(where)
-            self.cur_nimg.assign(int(round(kimg * 1000)))
+            self.state.nimg = int(round(kimg * 1000))
             log.info("resumed networks from snapshot %s at %.1f kimg (fresh optimizer state)", where, kimg)
             return
         prefix = self.checkpoint.restore(where)
-        log.info("resumed from %s at %.1f kimg, tick %d", prefix, self.cur_nimg.numpy() / 1000,
-                 self.cur_tick.numpy())
+        log.info("resumed from %s at %.1f kimg, tick %d", prefix, self.state.kimg, self.state.tick)
 
     def _load_networks(self, source: str | Path) -> float:
         """Copy G, D and Gs from a network snapshot or an original .pkl; returns the snapshot's kimg."""
-        snap = load_any_snapshot(source)
+        snap = load_snapshot(source)
         for name, net in (("G", self.G), ("D", self.D), ("Gs", self.Gs)):
             assign_weights(net, snap.subset(name), f"{source} ({name})")
         return snap.kimg
@@ -215,13 +212,13 @@ class Trainer:
                 name=f"{self.cfg.name}/{self.run_dir.name}", group=lg.group or self.cfg.name,
                 tags=list(lg.tags),
                 config=OmegaConf.to_container(OmegaConf.structured(self.cfg), enum_to_str=True),
-                run_id=self.wandb_id.numpy().decode() or None,
+                run_id=self.state.wandb_id or None,
             )
-            self.wandb_id.assign(wb.run_id)
+            self.state.wandb_id = wb.run_id
             trackers.append(wb)
         return MultiTracker(trackers)
 
-    def _dataset(self, resolution: int, minibatch: int):
+    def _dataset(self, resolution: int, minibatch: int) -> Iterator[tf.Tensor]:
         """This worker's share of each global minibatch; every worker shuffles the same way."""
         ds, workers = self.cfg.dataset, self.workers
         keep = None
@@ -230,17 +227,16 @@ class Trainer:
                                index=workers.index, local_replicas=self.steps.local_replicas,
                                accumulate=self.cfg.schedule.accumulate)
         return iter(make_dataset(self.data_dir, resolution, minibatch, mirror=ds.mirror,
-                                 seed=self.cfg.seed + int(self.cur_nimg.numpy()),
+                                 seed=self.cfg.seed + self.state.nimg,
                                  shuffle_buffer=ds.shuffle_buffer, cache=ds.cache, keep=keep))
 
     def save_fakes(self, level: int, fade: float) -> Path:
-        kimg = self.cur_nimg.numpy() / 1000
         chunks = [self.Gs(z, level, fade, randomize_noise=False).numpy()
                   for z in tf.split(self.grid_z, max(1, self.grid_z.shape[0] // 32))]
-        path = self.run_dir / f"fakes{int(self.cur_nimg.numpy()) // 1000:06d}.png"
+        path = self.run_dir / f"fakes{self.state.nimg // 1000:06d}.png"
         if self.is_chief:
             save_grid(np.concatenate(chunks), path, self.cfg.grid.width, size=self.resolution)
-            self.tracker.log_image("fakes", path, kimg)
+            self.tracker.log_image("fakes", path, self.state.kimg)
         return path
 
     def save_reals(self) -> None:
@@ -252,19 +248,19 @@ class Trainer:
 
     def evaluate_metrics(self, level: int) -> dict[str, float]:
         """Metrics on full-resolution fakes; skipped (with a note) until the networks reach it."""
-        kimg = self.cur_nimg.numpy() / 1000
         if level != self.level_max:
             log.info("metrics wait for the final resolution (now %d²)", 2**level)
             return {}
         m = self.cfg.metrics
         results = evaluate(self.Gs, self.data_dir, self.resolution, m, Path(m.cache_dir))
-        log.info("metrics at %.1f kimg: %s", kimg, "  ".join(f"{k} {v:.4g}" for k, v in results.items()))
-        self.tracker.log(results, kimg)
+        log.info("metrics at %.1f kimg: %s", self.state.kimg,
+                 "  ".join(f"{k} {v:.4g}" for k, v in results.items()))
+        self.tracker.log(results, self.state.kimg)
         return results
 
     def save_network(self) -> Path:
-        kimg = self.cur_nimg.numpy() / 1000
-        arrays = snapshot_arrays({"G": self.G, "D": self.D, "Gs": self.Gs}, model=self.model,
+        kimg = self.state.kimg
+        arrays = snapshot_arrays({"G": self.G, "D": self.D, "Gs": self.Gs}, model=self.cfg.model,
                                  resolution=self.resolution, num_channels=self.channels, kimg=kimg)
         path = self.run_dir / snapshot_name(kimg)
         if not self.is_chief:
@@ -276,15 +272,14 @@ class Trainer:
         return path
 
     def save_checkpoint(self, reason: str) -> None:
-        kimg = self.cur_nimg.numpy() / 1000
-        self.checkpoint.save(kimg)
-        self._last_checkpoint = (int(self.cur_nimg.numpy()), time.time())
-        log.info("checkpoint at %.1f kimg (%s)", kimg, reason)
+        self.checkpoint.save()
+        self._last_checkpoint = (self.state.nimg, time.time())
+        log.info("checkpoint at %.1f kimg (%s)", self.state.kimg, reason)
 
-    def _checkpoint_due(self, nimg: int) -> bool:
+    def _checkpoint_due(self) -> bool:
         c = self.cfg.train
         last_nimg, last_time = self._last_checkpoint
-        return (nimg - last_nimg >= c.checkpoint_kimg * 1000
+        return (self.state.nimg - last_nimg >= c.checkpoint_kimg * 1000
                 or time.time() - last_time >= c.checkpoint_minutes * 60)
 
     def _stop_handler(self, signum: int, _frame: object) -> None:
@@ -303,7 +298,7 @@ class Trainer:
         self.save_checkpoint("start")
         restarts = rollbacks = 0
         handlers = {sig: signal.signal(sig, self._stop_handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-        bar = tqdm(total=self.cfg.schedule.total_kimg, initial=self.cur_nimg.numpy() / 1000, unit="kimg",
+        bar = tqdm(total=self.cfg.schedule.total_kimg, initial=self.state.kimg, unit="kimg",
                    mininterval=2.0, disable=not self.is_chief,
                    bar_format="{l_bar}{bar}| {n:.1f}/{total:.0f} kimg [{elapsed}<{remaining}]")
         log.info("training %s at %d×%d for %.0f kimg in %s", self.cfg.name, self.resolution,
@@ -331,107 +326,113 @@ class Trainer:
             bar.close()
             self.tracker.close()
 
+    def _schedule(self) -> ScheduleState:
+        return training_schedule(self.state.nimg, self.cfg.schedule, self.cfg.gpus, self.resolution)
+
     def _level_and_fade(self) -> tuple[int, float]:
-        sched = training_schedule(int(self.cur_nimg.numpy()), self.params)
+        sched = self._schedule()
         return sched.level, sched.fade
 
     def _roll_back(self, reason: str) -> None:
-        factor = self.cfg.train.rollback_lr_factor
-        bad_kimg = self.cur_nimg.numpy() / 1000
+        bad_kimg = self.state.kimg
         prefix = self.checkpoint.restore(self.checkpoint.directory)
-        self.lr_scale.assign(self.lr_scale * factor)
-        kimg = self.cur_nimg.numpy() / 1000
-        message = (f"{reason} at {bad_kimg:.1f} kimg: rolled back to the checkpoint at {kimg:.1f} kimg "
-                   f"({Path(prefix).name}); learning rates now ×{float(self.lr_scale.numpy()):.4g}")
+        self.state.lr_scale *= self.cfg.train.rollback_lr_factor
+        message = (f"{reason} at {bad_kimg:.1f} kimg: rolled back to the checkpoint at {self.state.kimg:.1f} "
+                   f"kimg ({Path(prefix).name}); learning rates now ×{self.state.lr_scale:.4g}")
         log.warning(message)
-        self.tracker.log({"rollback/lr_scale": float(self.lr_scale.numpy()), "rollback/from_kimg": bad_kimg},
-                         kimg)
+        self.tracker.log({"rollback/lr_scale": self.state.lr_scale, "rollback/from_kimg": bad_kimg},
+                         self.state.kimg)
 
     def _train(self, bar: tqdm) -> Path | None:
-        s = self.cfg.schedule
-        total_nimg = int(s.total_kimg * 1000)
-        start = time.time() - float(self.elapsed.numpy())
-        tick_start_time, tick_start_nimg = time.time(), int(self.cur_nimg.numpy())
-        maintenance = 0.0
-        prev_lod, data_key, data = -1.0, None, None
-        sums: dict[str, float] = {}
-        steps_in_tick = 0
-        snapshot = None
+        run = _Pass(start=time.time() - self.state.elapsed)
         while True:
-            nimg = int(self.cur_nimg.numpy())
-            sched = training_schedule(nimg, self.params)
-            if (sched.resolution, sched.minibatch) != data_key:
-                data_key = (sched.resolution, sched.minibatch)
-                data = self._dataset(sched.resolution, sched.minibatch)
-            if s.reset_opt_for_new_lod and lod_changed(prev_lod, sched.lod):
+            tick = self._run_tick(run, bar)
+            started = time.time()
+            for action in self.actions:
+                if action.due(tick):
+                    action.run(tick)
+            run.maintenance = time.time() - started
+            if tick.done:
+                self._log_stop(tick)
+                return self.last_snapshot
+
+    def _run_tick(self, run: _Pass, bar: tqdm) -> Tick:
+        """Training steps until the tick's kimg is reached, a checkpoint is due or the run must stop; a tick
+        whose losses or weights are not finite raises NonFiniteError (the run rolls back)."""
+        s = self.cfg.schedule
+        started, first_nimg = time.time(), self.state.nimg
+        sums: dict[str, float] = {}
+        count = 0
+        while True:
+            sched = self._schedule()
+            if (sched.resolution, sched.minibatch) != run.data_key:
+                run.data_key = (sched.resolution, sched.minibatch)
+                run.data = self._dataset(sched.resolution, sched.minibatch)
+            if s.reset_opt_for_new_lod and lod_changed(run.prev_lod, sched.lod):
                 self.steps.reset_optimizers()
-            prev_lod = sched.lod
-            lr_scale = float(self.lr_scale.numpy())
+            run.prev_lod = sched.lod
+            lr_scale = self.state.lr_scale
             self.steps.set_learning_rates(sched.G_lrate * lr_scale, sched.D_lrate * lr_scale)
-            fade = tf.constant(sched.fade, tf.float32)
-            beta = tf.constant(gs_beta(sched.minibatch, s.G_smoothing_kimg), tf.float32)
-            for _ in range(s.minibatch_repeats):
-                for _ in range(s.D_repeats):
-                    out = self.steps.d_step(next(data), sched.level, fade)
-                    self.steps.update_gs(beta)
-                    self.cur_nimg.assign_add(sched.minibatch)
-                out.update(self.steps.g_step(tf.constant(sched.minibatch), sched.level, fade))
+            stats, shown = self.steps.iteration(run.data, sched, s)
+            self.state.nimg += shown
+            for out in stats:
                 for k, v in out.items():
                     sums[k] = sums.get(k, 0.0) + float(v)
-                steps_in_tick += 1
-            nimg = int(self.cur_nimg.numpy())
-            bar.update(min(nimg / 1000, s.total_kimg) - bar.n)
-            out_of_time = s.max_minutes is not None and time.time() - start >= s.max_minutes * 60
-            out_of_time, checkpoint_due = self._agree(out_of_time, self._checkpoint_due(nimg))
-            done = nimg >= total_nimg or out_of_time or self.stop_signal is not None
-            if nimg < tick_start_nimg + sched.tick_kimg * 1000 and not done and not checkpoint_due:
-                continue
+            count += len(stats)
+            bar.update(min(self.state.kimg, s.total_kimg) - bar.n)
+            out_of_time = s.max_minutes is not None and time.time() - run.start >= s.max_minutes * 60
+            out_of_time, checkpoint_due = self._agree(out_of_time, self._checkpoint_due())
+            done = self.state.nimg >= s.total_kimg * 1000 or out_of_time or self.stop_signal is not None
+            if self.state.nimg >= first_nimg + sched.tick_kimg * 1000 or done or checkpoint_due:
+                break
+        means = {k: v / count for k, v in sums.items()}
+        if not all(np.isfinite(v) for v in means.values()) or not self._weights_finite():
+            bad = ", ".join(f"{k}={v:.4g}" for k, v in means.items() if not np.isfinite(v))
+            raise NonFiniteError(f"non-finite {bad or 'weights'}")
+        now = time.time()
+        self.state.tick += 1
+        self.state.elapsed = now - run.start
+        return Tick(index=self.state.tick, nimg=self.state.nimg, sched=sched, stats=means,
+                    seconds=now - started, images=self.state.nimg - first_nimg, maintenance=run.maintenance,
+                    done=done, checkpoint_due=checkpoint_due, out_of_time=out_of_time)
 
-            metrics = {k: v / steps_in_tick for k, v in sums.items()}
-            if not all(np.isfinite(v) for v in metrics.values()) or not self._weights_finite():
-                bad = ", ".join(f"{k}={v:.4g}" for k, v in metrics.items() if not np.isfinite(v))
-                raise NonFiniteError(f"non-finite {bad or 'weights'}")
-            self.cur_tick.assign_add(1)
-            tick = int(self.cur_tick.numpy())
-            now = time.time()
-            tick_time = now - tick_start_time
-            tick_kimg = (nimg - tick_start_nimg) / 1000
-            self.elapsed.assign(now - start)
-            metrics.update({
-                "tick": tick, "lod": sched.lod, "resolution": sched.resolution,
-                "minibatch": sched.minibatch,
-                "lr/G": sched.G_lrate * lr_scale, "lr/D": sched.D_lrate * lr_scale,
-                "sec_per_tick": tick_time, "sec_per_kimg": tick_time / max(tick_kimg, 1e-9),
-                "img_per_sec": tick_kimg * 1000 / max(tick_time, 1e-9), "maintenance_sec": maintenance,
-                "memory_gb": _memory_gb(),
-            })
-            log.info(
-                "tick %-5d kimg %-8.1f lod %-5.2f minibatch %-4d time %-12s sec/tick %-7.1f "
-                "sec/kimg %-7.2f maintenance %-6.1f memory %.1f GB  G %.3f  D %.3f",
-                tick, nimg / 1000, sched.lod, sched.minibatch, _format_time(now - start), tick_time,
-                metrics["sec_per_kimg"], maintenance, metrics["memory_gb"],
-                metrics["loss/G"], metrics["loss/D"],
-            )
-            self.tracker.log(metrics, nimg / 1000)
-            warning = self.balance.update(metrics["loss/D"], metrics["loss/G"])
-            if warning:
-                log.warning(warning)
-                self.tracker.alert("G/D imbalance", warning)
-            if tick % s.image_snapshot_ticks == 0 or done:
-                self.save_fakes(sched.level, sched.fade)
-            if tick % s.network_snapshot_ticks == 0 or done:
-                snapshot = self.save_network()
-            if self.cfg.metrics.names and (tick % self.cfg.metrics.interval_ticks == 0 or done):
-                self.evaluate_metrics(sched.level)
-            if checkpoint_due or done:
-                self.save_checkpoint("stopping" if done else "interval")
-            sums, steps_in_tick = {}, 0
-            tick_start_nimg = nimg
-            tick_start_time = time.time()
-            maintenance = tick_start_time - now
-            if done:
-                self._log_stop(nimg, total_nimg, out_of_time)
-                return snapshot
+    def _log_tick(self, tick: Tick) -> None:
+        """The original's tick line, and every number of the tick for the trackers."""
+        sched, lr_scale = tick.sched, self.state.lr_scale
+        logged = dict(tick.stats)
+        logged.update({
+            "tick": tick.index, "lod": sched.lod, "resolution": sched.resolution,
+            "minibatch": sched.minibatch,
+            "lr/G": sched.G_lrate * lr_scale, "lr/D": sched.D_lrate * lr_scale,
+            "sec_per_tick": tick.seconds, "sec_per_kimg": tick.seconds / max(tick.images / 1000, 1e-9),
+            "img_per_sec": tick.images / max(tick.seconds, 1e-9), "maintenance_sec": tick.maintenance,
+            "memory_gb": _memory_gb(),
+        })
+        log.info(
+            "tick %-5d kimg %-8.1f lod %-5.2f minibatch %-4d time %-12s sec/tick %-7.1f "
+            "sec/kimg %-7.2f maintenance %-6.1f memory %.1f GB  G %.3f  D %.3f",
+            tick.index, tick.kimg, sched.lod, sched.minibatch, _format_time(self.state.elapsed), tick.seconds,
+            logged["sec_per_kimg"], tick.maintenance, logged["memory_gb"], logged["loss/G"], logged["loss/D"],
+        )
+        self.tracker.log(logged, tick.kimg)
+
+    def _watch_balance(self, tick: Tick) -> None:
+        warning = self.balance.update(tick.stats["loss/D"], tick.stats["loss/G"])
+        if warning:
+            log.warning(warning)
+            self.tracker.alert("G/D imbalance", warning)
+
+    def _save_fakes_at(self, tick: Tick) -> None:
+        self.save_fakes(tick.sched.level, tick.sched.fade)
+
+    def _save_network_at(self, tick: Tick) -> None:
+        self.last_snapshot = self.save_network()
+
+    def _evaluate_at(self, tick: Tick) -> None:
+        self.evaluate_metrics(tick.sched.level)
+
+    def _checkpoint_at(self, tick: Tick) -> None:
+        self.save_checkpoint("stopping" if tick.done else "interval")
 
     def _agree(self, out_of_time: bool, checkpoint_due: bool) -> tuple[bool, bool]:
         """Wall-clock and signal decisions of all workers, so every one ends the tick at the same step."""
@@ -446,10 +447,10 @@ class Trainer:
         variables = self.G.trainable_variables + self.D.trainable_variables
         return bool(tf.reduce_all([tf.reduce_all(tf.math.is_finite(v)) for v in variables]))
 
-    def _log_stop(self, nimg: int, total_nimg: int, out_of_time: bool) -> None:
+    def _log_stop(self, tick: Tick) -> None:
         if self.stop_signal is not None:
             log.warning("stopped by %s at %.1f kimg; continue with resume=latest",
-                        signal.Signals(self.stop_signal).name, nimg / 1000)
-        elif out_of_time and nimg < total_nimg:
-            log.info("stopping at %.1f kimg: schedule.max_minutes=%s reached", nimg / 1000,
+                        signal.Signals(self.stop_signal).name, tick.kimg)
+        elif tick.out_of_time and tick.nimg < self.cfg.schedule.total_kimg * 1000:
+            log.info("stopping at %.1f kimg: schedule.max_minutes=%s reached", tick.kimg,
                      self.cfg.schedule.max_minutes)

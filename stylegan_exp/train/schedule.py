@@ -3,33 +3,12 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 
+from stylegan_exp.config import GpusConfig, ScheduleConfig
 from stylegan_exp.resolution import log2_int
 
 DEFAULT_TICK_KIMG = {4: 160, 8: 140, 16: 120, 32: 100, 64: 80, 128: 60, 256: 40, 512: 30, 1024: 20}
-
-
-@dataclass(frozen=True)
-class ScheduleParams:
-    """Everything `training_schedule` needs; mirrors the original `sched_args` plus the GPU preset."""
-
-    max_resolution: int
-    num_gpus: int = 1
-    lod_initial_resolution: int = 4
-    lod_training_kimg: float = 600.0
-    lod_transition_kimg: float = 600.0
-    minibatch_base: int = 16
-    minibatch_dict: Mapping[int, int] | None = None
-    max_minibatch_per_gpu: Mapping[int, int] | None = None
-    G_lrate_base: float = 0.001
-    G_lrate_dict: Mapping[int, float] | None = None
-    D_lrate_base: float = 0.001
-    D_lrate_dict: Mapping[int, float] | None = None
-    lrate_rampup_kimg: float = 0.0
-    tick_kimg_base: float = 160.0
-    tick_kimg_dict: Mapping[int, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -55,14 +34,17 @@ class ScheduleState:
         return self.lod - math.floor(self.lod)
 
 
-def training_schedule(cur_nimg: int, p: ScheduleParams) -> ScheduleState:
-    """Evaluate the schedule at `cur_nimg` images shown, exactly as `training_schedule` in the original."""
+def training_schedule(cur_nimg: int, p: ScheduleConfig, gpus: GpusConfig,
+                      max_resolution: int) -> ScheduleState:
+    """Evaluate the schedule at `cur_nimg` images shown, exactly as `training_schedule` in the original.
+
+    Minibatches are rounded to whole micro-batches per replica (`gpus.num_gpus × accumulate`)."""
     kimg = cur_nimg / 1000.0
     phase_dur = p.lod_training_kimg + p.lod_transition_kimg
     phase_idx = int(math.floor(kimg / phase_dur)) if phase_dur > 0 else 0
     phase_kimg = kimg - phase_idx * phase_dur
 
-    res_log2 = log2_int(p.max_resolution)
+    res_log2 = log2_int(max_resolution)
     lod = float(res_log2)
     lod -= math.floor(math.log2(p.lod_initial_resolution))
     lod -= phase_idx
@@ -71,14 +53,15 @@ def training_schedule(cur_nimg: int, p: ScheduleParams) -> ScheduleState:
     lod = max(lod, 0.0)
     resolution = 2 ** (res_log2 - int(math.floor(lod)))
 
-    minibatch = (p.minibatch_dict or {}).get(resolution, p.minibatch_base)
-    minibatch -= minibatch % p.num_gpus
-    cap = (p.max_minibatch_per_gpu or {}).get(resolution)
+    parts = gpus.num_gpus * p.accumulate
+    minibatch = gpus.minibatch_dict.get(resolution, gpus.minibatch_base)
+    minibatch -= minibatch % parts
+    cap = gpus.max_minibatch_per_gpu.get(resolution)
     if cap is not None:
-        minibatch = min(minibatch, cap * p.num_gpus)
+        minibatch = min(minibatch, cap * parts)
 
-    G_lrate = (p.G_lrate_dict or {}).get(resolution, p.G_lrate_base)
-    D_lrate = (p.D_lrate_dict or {}).get(resolution, p.D_lrate_base)
+    G_lrate = p.G_lrate_dict.get(resolution, p.G_lrate_base)
+    D_lrate = p.D_lrate_dict.get(resolution, p.D_lrate_base)
     if p.lrate_rampup_kimg > 0:
         rampup = min(kimg / p.lrate_rampup_kimg, 1.0)
         G_lrate *= rampup

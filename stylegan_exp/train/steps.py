@@ -11,36 +11,27 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 
 import tensorflow as tf
 
+from stylegan_exp.config import ModelConfig, Precision, ScheduleConfig
 from stylegan_exp.nets.discriminator import Discriminator
 from stylegan_exp.nets.generator import Generator
 from stylegan_exp.nets.layers import fade_lod
 from stylegan_exp.train.adam import Adam, LossScale
 from stylegan_exp.train.distribute import part, replica_index, worker_rows
 from stylegan_exp.train.loss import d_logistic, g_logistic_ns, r1_penalty
+from stylegan_exp.train.schedule import ScheduleState, gs_beta
 
-COMPUTE_DTYPES: dict[str, tf.DType | None] = {
-    "float32": None,
-    "mixed_float16": tf.float16,
-    "mixed_bfloat16": tf.bfloat16,
+COMPUTE_DTYPES: dict[Precision, tf.DType | None] = {
+    Precision.float32: None,
+    Precision.mixed_float16: tf.float16,
+    Precision.mixed_bfloat16: tf.bfloat16,
 }
 
 
 # One replica's summed gradients (by variable index) and statistics, each already divided by the global batch.
 _Sums = tuple[dict[int, tf.Tensor], dict[str, tf.Tensor]]
-
-
-@dataclass(frozen=True)
-class StepConfig:
-    r1_gamma: float = 10.0
-    style_mixing_prob: float = 0.9
-    dlatent_avg_beta: float = 0.995
-    accumulate: int = 1
-    precision: str = "float32"
-    jit_compile: bool = False
 
 
 @contextlib.contextmanager
@@ -77,30 +68,32 @@ def _add(acc: dict[int, tf.Tensor] | None, grads: list[tf.Tensor | None]) -> dic
 class Steps:
     """Owns the optimizers and the compiled steps; `level` is a Python int so each level traces once."""
 
-    def __init__(self, G: Generator, D: Discriminator, Gs: Generator, cfg: StepConfig, seed: int,
-                 strategy: tf.distribute.Strategy | None = None, worker: tuple[int, int] = (0, 1)) -> None:
-        """`worker` is (index, count) of this process among the strategy's workers."""
-        if cfg.precision not in COMPUTE_DTYPES:
-            raise ValueError(f"model.precision must be one of {list(COMPUTE_DTYPES)}, got {cfg.precision!r}")
-        if cfg.accumulate < 1:
-            raise ValueError(f"schedule.accumulate must be >= 1, got {cfg.accumulate}")
-        self.G, self.D, self.Gs, self.cfg = G, D, Gs, cfg
+    def __init__(self, G: Generator, D: Discriminator, Gs: Generator, model: ModelConfig, seed: int, *,
+                 accumulate: int = 1, strategy: tf.distribute.Strategy | None = None,
+                 worker: tuple[int, int] = (0, 1)) -> None:
+        """`accumulate` is schedule.accumulate; `worker` is (index, count) of this process among the
+        strategy's workers."""
+        if accumulate < 1:
+            raise ValueError(f"schedule.accumulate must be >= 1, got {accumulate}")
+        self.G, self.D, self.Gs, self.model, self.accumulate = G, D, Gs, model, accumulate
         self.strategy = strategy or tf.distribute.get_strategy()
         self.worker_index, self.workers = worker
         self.local_replicas = self.strategy.num_replicas_in_sync // self.workers
-        self.local_parts = self.local_replicas * cfg.accumulate
-        self.dtype = COMPUTE_DTYPES[cfg.precision]
+        self.local_parts = self.local_replicas * accumulate
+        precision = Precision(model.precision)
+        self.dtype = COMPUTE_DTYPES[precision]
         with self.strategy.scope():
             self.G_opt = Adam(G.trainable_variables, name="G_opt")
             self.D_opt = Adam(D.trainable_variables, name="D_opt")
-            self.G_scale = LossScale(cfg.precision == "mixed_float16", name="G_scale")
-            self.D_scale = LossScale(cfg.precision == "mixed_float16", name="D_scale")
+            self.G_scale = LossScale(precision == Precision.mixed_float16, name="G_scale")
+            self.D_scale = LossScale(precision == Precision.mixed_float16, name="D_scale")
             self.rng = tf.random.Generator.from_seed(seed)
         # XLA compiles the per-replica work; the cross-replica reduction and the update stay outside.
         # Without XLA the replica work is traced inline: a nested tf.function would hide it from
         # grappler's fusions (conv + bias + activation): 112 vs 126 img/s at 32² on 2 CPU cores.
-        self._d_grads = tf.function(self._d_replica, jit_compile=True) if cfg.jit_compile else self._d_replica
-        self._g_grads = tf.function(self._g_replica, jit_compile=True) if cfg.jit_compile else self._g_replica
+        xla = model.jit_compile
+        self._d_grads = tf.function(self._d_replica, jit_compile=True) if xla else self._d_replica
+        self._g_grads = tf.function(self._g_replica, jit_compile=True) if xla else self._g_replica
         self.d_step = tf.function(self._d_step)
         self.g_step = tf.function(self._g_step)
         self.update_gs = tf.function(self._update_gs)
@@ -109,7 +102,8 @@ class Steps:
         return tf.cast(x, self.dtype or tf.float32)
 
     def _fakes(self, z: tf.Tensor, level: int, fade: tf.Tensor) -> tf.Tensor:
-        w = self.G.train_dlatents(z, level, self.rng, self.cfg.style_mixing_prob, self.cfg.dlatent_avg_beta)
+        m = self.model
+        w = self.G.train_dlatents(z, level, self.rng, m.style_mixing_prob, m.dlatent_avg_beta)
         with computing_in(self.G.synthesis, self.dtype):
             return self.G.synthesis(self._cast(w), level, self._cast(fade), randomize_noise=True)
 
@@ -131,7 +125,7 @@ class Steps:
                     real_sum = tf.reduce_sum(real_scores) * self.D_scale.scale
                 r1 = r1_penalty(r1_tape.gradient(real_sum, x) / self.D_scale.scale)
                 fake_scores = self._scores(fakes, level, fade)
-                loss = tf.reduce_sum(d_logistic(real_scores, fake_scores) + r1 * (self.cfg.r1_gamma * 0.5))
+                loss = tf.reduce_sum(d_logistic(real_scores, fake_scores) + r1 * (self.model.r1_gamma * 0.5))
                 scaled = loss / total * self.D_scale.scale
             grads = _add(grads, tape.gradient(scaled, variables))
             stats = {"loss/D": loss, "loss/R1": tf.reduce_sum(r1), "score/real": tf.reduce_sum(real_scores),
@@ -157,7 +151,7 @@ class Steps:
             return rows
         positions = tf.range(tf.shape(rows)[0] // self.workers)
         mine = worker_rows(positions, workers=self.workers, index=self.worker_index,
-                           local_replicas=self.local_replicas, accumulate=self.cfg.accumulate)
+                           local_replicas=self.local_replicas, accumulate=self.accumulate)
         return tf.gather(rows, mine)
 
     def _apply(self, fn: Callable[..., _Sums], batch: tuple[tf.Tensor, ...], total: tf.Tensor, level: int,
@@ -172,7 +166,7 @@ class Steps:
             # Sliced where the input pipeline delivers batches, so a device receives only its part.
             with tf.device("CPU:0"):
                 micro = [tuple(part(t, k * self.local_replicas + r, self.local_parts) for t in batch)
-                         for k in range(self.cfg.accumulate)]
+                         for k in range(self.accumulate)]
             sums = fn(micro, total, level, fade)
             return tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, sums)
 
@@ -209,6 +203,27 @@ class Steps:
         pairs = zip(self.Gs.non_trainable_variables, self.G.non_trainable_variables, strict=True)
         for gs_var, g_var in pairs:
             gs_var.assign(g_var)
+
+    def iteration(self, data: Iterator[tf.Tensor], sched: ScheduleState,
+                  schedule: ScheduleConfig) -> tuple[list[dict[str, tf.Tensor]], int]:
+        """One evaluation of the schedule, as the original: `minibatch_repeats` × (`D_repeats` × (D step on
+        a fresh minibatch, Gs update), then one G step). Returns each repeat's statistics and images shown."""
+        fade = tf.constant(sched.fade, tf.float32)
+        beta = tf.constant(gs_beta(sched.minibatch, schedule.G_smoothing_kimg), tf.float32)
+        stats, shown = [], 0
+        for _ in range(schedule.minibatch_repeats):
+            for _ in range(schedule.D_repeats):
+                out = self.d_step(next(data), sched.level, fade)
+                self.update_gs(beta)
+                shown += sched.minibatch
+            out.update(self.g_step(tf.constant(sched.minibatch), sched.level, fade))
+            stats.append(out)
+        return stats, shown
+
+    def checkpoint_objects(self) -> dict[str, tf.Module | tf.Variable]:
+        """The training state a resumed run needs besides the networks; the keys are the checkpoint format."""
+        return {"G_opt": self.G_opt, "D_opt": self.D_opt, "rng": self.rng, "G_loss_scale": self.G_scale,
+                "D_loss_scale": self.D_scale}
 
     def set_learning_rates(self, G_lrate: float, D_lrate: float) -> None:
         self.G_opt.lr.assign(G_lrate)

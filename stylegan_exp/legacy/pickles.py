@@ -1,0 +1,148 @@
+"""Reading original TF1 `dnnlib.tflib.Network` pickles without TensorFlow 1 or the original code.
+
+The pickle holds a tuple (G, D, Gs) of `Network` objects. Unpickling maps that class to a stub that keeps the
+pickled state (name, static_kwargs, components, variables), so nothing of the original code runs; any other
+class is refused. http(s) sources are downloaded once into a cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+import re
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from stylegan_exp.atomic import atomic_open
+from stylegan_exp.snapshot import SnapshotError
+
+DEFAULT_CACHE_DIR = Path("~/.cache/stylegan_exp")
+
+
+class LegacyImportError(SnapshotError):
+    """An original `.pkl` that cannot be read or does not map onto this package's networks."""
+
+
+class _NetworkStub:
+    """Stands in for `dnnlib.tflib.network.Network`: keeps the pickled state, runs nothing."""
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.state = state
+
+
+class _EasyDictStub(dict):
+    """Stands in for `dnnlib.util.EasyDict` (a plain dict with attribute access)."""
+
+
+_NUMPY_NAMES = {"_reconstruct", "ndarray", "dtype", "scalar", "_frombuffer", "frombuffer"}
+
+
+class LegacyUnpickler(pickle.Unpickler):
+    """Resolves only the classes an original snapshot needs; anything else is not a StyleGAN pickle."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module == "dnnlib.tflib.network" and name == "Network":
+            return _NetworkStub
+        if module == "dnnlib.util" and name == "EasyDict":
+            return _EasyDictStub
+        if module == "collections" and name == "OrderedDict":
+            return super().find_class(module, name)
+        if module.split(".")[0] == "numpy" and name in _NUMPY_NAMES:
+            if module.startswith("numpy.core") and int(np.__version__.split(".")[0]) >= 2:
+                module = "numpy._core" + module[len("numpy.core") :]
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"unexpected class {module}.{name}")
+
+
+@dataclass
+class LegacyNetwork:
+    """The pickled state of one original `Network`."""
+
+    name: str
+    static_kwargs: dict[str, Any]
+    variables: dict[str, np.ndarray]
+    components: dict[str, LegacyNetwork] = field(default_factory=dict)
+    version: int = 3
+    build_func_name: str = ""
+
+    @classmethod
+    def from_stub(cls, stub: _NetworkStub) -> LegacyNetwork:
+        state = stub.state
+        components = {}
+        for key, comp in dict(state.get("components") or {}).items():
+            if not isinstance(comp, _NetworkStub):
+                raise TypeError(f"component {key!r} is not a Network")
+            components[key] = cls.from_stub(comp)
+        return cls(
+            name=str(state["name"]),
+            static_kwargs=dict(state.get("static_kwargs") or {}),
+            variables={str(k): np.asarray(v) for k, v in state["variables"]},
+            components=components,
+            version=int(state.get("version", 0)),
+            build_func_name=str(state.get("build_func_name", "")),
+        )
+
+    def all_variables(self) -> dict[str, np.ndarray]:
+        """Own variables plus every component's, prefixed by the component key ('mapping/Dense0/weight')."""
+        found = dict(self.variables)
+        for key, comp in self.components.items():
+            found.update({f"{key}/{name}": value for name, value in comp.all_variables().items()})
+        return found
+
+    def all_kwargs(self) -> dict[str, Any]:
+        """Static kwargs of this network and its components (what each build function received)."""
+        merged = dict(self.static_kwargs)
+        for comp in self.components.values():
+            merged.update(comp.all_kwargs())
+        return merged
+
+
+def _fetch(url: str, cache_dir: Path) -> Path:
+    """Download `url` once into `cache_dir` (atomically, with a progress bar) and return the file."""
+    cache_dir = cache_dir.expanduser()
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", url.rstrip("/").rsplit("/", 1)[-1].split("?")[0]) or "network.pkl"
+    target = cache_dir / f"{hashlib.sha1(url.encode()).hexdigest()[:10]}_{name}"
+    if target.is_file():
+        return target
+    with atomic_open(target) as out, urllib.request.urlopen(url, timeout=60) as response:
+        total = int(response.headers.get("Content-Length") or 0) or None
+        with tqdm(total=total, unit="B", unit_scale=True, desc=name, leave=False) as bar:
+            while chunk := response.read(1 << 20):
+                out.write(chunk)
+                bar.update(len(chunk))
+    return target
+
+
+def read_networks(path_or_url: str | Path, cache_dir: str | Path | None = None
+                  ) -> tuple[LegacyNetwork, LegacyNetwork, LegacyNetwork]:
+    """(G, D, Gs) of an original pickle at a local path or an http(s) URL (cached download)."""
+    source = str(path_or_url)
+    if re.match(r"^https?://", source):
+        try:
+            path = _fetch(source, Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE_DIR)
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            raise LegacyImportError(f"cannot download {source}: {exc}") from exc
+    else:
+        path = Path(source).expanduser()
+        if not path.is_file():
+            raise LegacyImportError(f"StyleGAN pickle not found: {source}")
+    try:
+        with open(path, "rb") as f:
+            data = LegacyUnpickler(f).load()
+    except OSError as exc:
+        raise LegacyImportError(f"cannot read {source}: {exc}") from exc
+    except Exception as exc:  # any unpickling failure means: not an original snapshot
+        raise LegacyImportError(f"{source} is not a StyleGAN pickle ({type(exc).__name__}: {exc})") from exc
+    if not (isinstance(data, tuple) and len(data) == 3 and all(isinstance(n, _NetworkStub) for n in data)):
+        raise LegacyImportError(f"{source} is not a StyleGAN pickle (no (G, D, Gs) tuple of Networks)")
+    try:
+        G, D, Gs = (LegacyNetwork.from_stub(n) for n in data)
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise LegacyImportError(f"{source} is not a StyleGAN pickle (bad Network state: {exc})") from exc
+    return G, D, Gs

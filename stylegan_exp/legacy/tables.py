@@ -1,0 +1,54 @@
+"""Renaming an original network's variables to ours: a table per network, checked against our shapes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from stylegan_exp.legacy.pickles import LegacyImportError, LegacyNetwork
+
+Transform = Callable[[np.ndarray], np.ndarray]
+Table = dict[str, tuple[str, Transform]]  # original variable name → (our variable path, transform)
+
+
+def same(x: np.ndarray) -> np.ndarray:
+    return x
+
+
+def nchw_to_nhwc(x: np.ndarray) -> np.ndarray:
+    return np.transpose(x, (0, 2, 3, 1))
+
+
+def shorten(names: list[str], limit: int = 6) -> str:
+    return ", ".join(names[:limit]) + (f" (+{len(names) - limit} more)" if len(names) > limit else "")
+
+
+def convert_network(what: str, net: LegacyNetwork, table: Table, expected: dict[str, tuple[int, ...]],
+                    ignored: set[str]) -> dict[str, np.ndarray]:
+    """Rename and reshape one network's variables, naming any unknown, missing, mis-shaped or unfed one."""
+    src = {k: v for k, v in net.all_variables().items() if k not in ignored}
+    unknown = sorted(set(src) - set(table))
+    missing = sorted(set(table) - set(src))
+    problems = []
+    if unknown:
+        problems.append(f"unknown {shorten(unknown)}")
+    if missing:
+        problems.append(f"missing {shorten(missing)}")
+    if problems:
+        raise LegacyImportError(f"{what}: {'; '.join(problems)}")
+    out: dict[str, np.ndarray] = {}
+    wrong = []
+    for name, (path, fn) in table.items():
+        value = np.asarray(fn(np.asarray(src[name], dtype=np.float32)), dtype=np.float32)
+        if path not in expected:
+            raise LegacyImportError(f"{what}: {name} maps to {path}, which our network does not have")
+        if tuple(value.shape) != expected[path]:
+            wrong.append(f"{name} {tuple(src[name].shape)}")
+        out[path] = value
+    if wrong:
+        raise LegacyImportError(f"{what}: shape mismatch for the inferred model: {shorten(wrong)}")
+    left = sorted(set(expected) - set(out))
+    if left:
+        raise LegacyImportError(f"{what}: no source for our variables {shorten(left)}")
+    return out

@@ -1,0 +1,152 @@
+"""Network snapshots: the one format for sampling, transfer and resuming from weights.
+
+A snapshot is one `.npz`: every variable of G, D and Gs under `G/…`, `D/…`, `Gs/…` plus, as JSON, the
+architecture and its model config (rebuilt with `model_config`, as stylegan2-ada keeps a network's init
+kwargs in its pickle), the resolution, channels and kimg. Original `.pkl` snapshots (path or URL) are read by
+`legacy` into the same `Snapshot`, so every consumer accepts either.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+from omegaconf.errors import OmegaConfBaseException
+
+from stylegan_exp.atomic import atomic_open
+from stylegan_exp.config import ConfigError, ModelConfig, StyleGANConfig, model_config
+from stylegan_exp.nets.build import build_discriminator, build_generator
+from stylegan_exp.nets.layers import variables_by_path
+
+SNAPSHOT_PATTERN = "network-snapshot-*.npz"
+_META_KEY = "__meta__"
+
+
+class SnapshotError(ValueError):
+    """A snapshot or checkpoint that cannot be found or does not fit the networks."""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    path: Path
+    model: ModelConfig
+    resolution: int
+    num_channels: int
+    kimg: float
+    weights: dict[str, np.ndarray]
+
+    def subset(self, prefix: str) -> dict[str, np.ndarray]:
+        """The weights of one network ('G', 'D' or 'Gs') without the prefix."""
+        head = prefix + "/"
+        return {k[len(head) :]: v for k, v in self.weights.items() if k.startswith(head)}
+
+    def network(self, which: str) -> tf.Module:
+        """G, D or Gs built from the snapshot's own model config and holding its weights."""
+        build = build_discriminator if which == "D" else build_generator
+        net = build(self.model, self.resolution, self.num_channels)
+        assign_weights(net, self.subset(which), f"{self.path} ({which})")
+        return net
+
+
+def snapshot_name(kimg: float) -> str:
+    """Named by whole kimg as the original (`cur_nimg // 1000`)."""
+    return f"network-snapshot-{int(kimg * 1000) // 1000:06d}.npz"
+
+
+def snapshot_arrays(networks: dict[str, tf.Module], *, model: ModelConfig, resolution: int,
+                    num_channels: int, kimg: float) -> dict[str, np.ndarray]:
+    """The networks' variables and what is needed to rebuild them, as the arrays of a snapshot."""
+    arrays = {
+        f"{prefix}/{name}": var.numpy()
+        for prefix, net in networks.items()
+        for name, var in variables_by_path(net).items()
+    }
+    meta = {"arch": model.ARCH, "model": asdict(model), "resolution": resolution,
+            "num_channels": num_channels, "kimg": kimg}
+    arrays[_META_KEY] = np.array(json.dumps(meta))
+    return arrays
+
+
+def write_snapshot(path: Path, arrays: dict[str, np.ndarray]) -> Path:
+    path = Path(path)
+    with atomic_open(path) as f:
+        np.savez(f, **arrays)
+    return path
+
+
+def save_snapshot(path: Path, networks: dict[str, tf.Module], *, model: ModelConfig, resolution: int,
+                  num_channels: int, kimg: float) -> Path:
+    """Atomically write the networks' variables and what is needed to rebuild them."""
+    return write_snapshot(path, snapshot_arrays(networks, model=model, resolution=resolution,
+                                                num_channels=num_channels, kimg=kimg))
+
+
+def is_legacy_source(source: str | Path) -> bool:
+    """An original `.pkl` (local or http(s)) rather than our `.npz`."""
+    text = str(source)
+    return text.endswith(".pkl") or re.match(r"^https?://", text) is not None
+
+
+def load_snapshot(source: str | Path, cache_dir: str | Path | None = None) -> Snapshot:
+    """Our `.npz` snapshot, or an original `.pkl` (path or URL, downloaded once to `cache_dir`)."""
+    if is_legacy_source(source):
+        from stylegan_exp.legacy import snapshot_from_pkl
+
+        return snapshot_from_pkl(source, cache_dir)
+    path = Path(source)
+    if not path.is_file():
+        raise SnapshotError(f"network snapshot not found: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(str(data[_META_KEY]))
+            weights = {k: data[k] for k in data.files if k != _META_KEY}
+    except (OSError, ValueError, KeyError) as exc:
+        raise SnapshotError(f"{path} is not a readable network snapshot ({exc})") from exc
+    # Snapshots written before architectures were recorded are all StyleGAN.
+    model = _model_of(path, meta.get("arch", StyleGANConfig.ARCH), meta["model"])
+    return Snapshot(path, model, int(meta["resolution"]), int(meta.get("num_channels", 3)),
+                    float(meta["kimg"]), weights)
+
+
+def _model_of(path: Path, arch: str, values: dict[str, Any]) -> ModelConfig:
+    try:
+        return model_config(arch, values)
+    except (ConfigError, OmegaConfBaseException) as exc:
+        raise SnapshotError(f"{path} records a model config this version cannot rebuild ({exc})") from exc
+
+
+def assign_weights(net: tf.Module, weights: dict[str, np.ndarray], what: str) -> None:
+    """Copy weights into a network, naming every missing, unexpected or mis-shaped variable."""
+    variables = variables_by_path(net)
+    missing = sorted(set(variables) - set(weights))
+    unexpected = sorted(set(weights) - set(variables))
+    wrong = sorted(k for k in set(variables) & set(weights) if tuple(variables[k].shape) != weights[k].shape)
+    problems = []
+    if missing:
+        problems.append(f"missing {', '.join(missing[:5])}" + (" …" if len(missing) > 5 else ""))
+    if unexpected:
+        problems.append(f"unexpected {', '.join(unexpected[:5])}" + (" …" if len(unexpected) > 5 else ""))
+    if wrong:
+        problems.append("shape mismatch " + ", ".join(
+            f"{k} {weights[k].shape}≠{tuple(variables[k].shape)}" for k in wrong[:5]))
+    if problems:
+        raise SnapshotError(f"{what} does not fit the network: {'; '.join(problems)}")
+    for name, var in variables.items():
+        var.assign(weights[name])
+
+
+def find_latest(outputs_root: Path, experiment: str, what: str = "snapshot") -> Path:
+    """The newest network snapshot (`what="snapshot"`) or checkpoint dir (`"checkpoint"`) of an experiment."""
+    exp_dir = Path(outputs_root) / experiment
+    if what == "snapshot":
+        candidates = list(exp_dir.glob(f"**/{SNAPSHOT_PATTERN}"))
+    else:
+        candidates = [p.parent for p in exp_dir.glob("**/checkpoints/checkpoint")]
+    if not candidates:
+        raise SnapshotError(f"no {what} found for experiment '{experiment}' under {exp_dir}")
+    return max(candidates, key=lambda p: p.stat().st_mtime)
