@@ -134,6 +134,11 @@ class ModelConfig:
     MODELS; `model=<preset>` picks one through its YAML file's schema."""
 
     ARCH: ClassVar[str] = ""
+    # How a run trains, not what the networks compute: a run continuing a snapshot keeps its own values of
+    # these and adopts every other field from the snapshot.
+    TRAINING_FIELDS: ClassVar[frozenset[str]] = frozenset({
+        "name", "style_mixing_prob", "dlatent_avg_beta", "truncation_psi", "truncation_cutoff", "r1_gamma",
+        "precision", "jit_compile"})
 
     name: str = MISSING
     fmap_base: int = 8192
@@ -416,6 +421,7 @@ class SampleConfig:
     batch_size: int = 16
     image_format: str = "png"
     outputs_root: str = "outputs"
+    full_network: bool = False  # sample a snapshot saved while growing with every layer, not as trained
     task: Any = MISSING
 
 

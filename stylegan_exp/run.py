@@ -36,6 +36,14 @@ def _record(cfg: DictConfig, run_dir: str | Path) -> Path:
     return run_path
 
 
+def _command_line_keys() -> frozenset[str]:
+    """The keys the user set on the command line: `model.fmap_max=16` → "model.fmap_max", `model=small` →
+    "model" (what a snapshot the run continues may not contradict)."""
+    if not HydraConfig.initialized():
+        return frozenset()
+    return frozenset(o.split("=", 1)[0].lstrip("+~") for o in HydraConfig.get().overrides.task)
+
+
 def start_training(cfg: DictConfig, run_dir: str) -> Path | None:
     """Bad input ends the run with one line naming the culprit; a SIGINT/SIGTERM stop exits 128+signal
     after its checkpoint is written.
@@ -62,7 +70,7 @@ def start_training(cfg: DictConfig, run_dir: str) -> Path | None:
         sweeping = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
         if sweeping and typed.logger.group is None:  # one wandb group per sweep
             typed.logger.group = f"{typed.name}/{Path(HydraConfig.get().sweep.dir).name}"
-        trainer = Trainer(typed, run_path, workers)
+        trainer = Trainer(typed, run_path, workers, explicit=_command_line_keys())
         snapshot = trainer.run()
     except USER_ERRORS as exc:
         raise SystemExit(f"error: {exc}") from None

@@ -2,7 +2,8 @@
 
 A snapshot is one `.npz`: every variable of G, D and Gs under `G/…`, `D/…`, `Gs/…` plus, as JSON, the
 architecture and its model config (rebuilt with `model_config`, as stylegan2-ada keeps a network's init
-kwargs in its pickle), the resolution, channels and kimg. Original `.pkl` snapshots (path or URL) are read by
+kwargs in its pickle), the resolution, channels, kimg and lod (≠ 0 while growing: its networks run at that
+level of detail, as the original's `lod` variable says). Original `.pkl` snapshots (path or URL) are read by
 `legacy` into the same `Snapshot`, so every consumer accepts either.
 """
 
@@ -16,12 +17,22 @@ from typing import Any
 
 import numpy as np
 import tensorflow as tf
+from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from stylegan_exp.atomic import atomic_open
-from stylegan_exp.config import ConfigError, ModelConfig, StyleGANConfig, model_config
+from stylegan_exp.config import (
+    ConfigError,
+    GpusConfig,
+    ModelConfig,
+    ScheduleConfig,
+    StyleGANConfig,
+    model_config,
+)
 from stylegan_exp.nets.build import build_discriminator, build_generator
 from stylegan_exp.nets.layers import variables_by_path
+from stylegan_exp.resolution import log2_int
+from stylegan_exp.train.schedule import training_schedule
 
 SNAPSHOT_PATTERN = "network-snapshot-*.npz"
 _META_KEY = "__meta__"
@@ -39,6 +50,13 @@ class Snapshot:
     num_channels: int
     kimg: float
     weights: dict[str, np.ndarray]
+    lod: float = 0.0
+
+    def __post_init__(self) -> None:
+        top = log2_int(self.resolution) - 2
+        if not 0.0 <= self.lod <= top:
+            raise SnapshotError(f"{self.path} records lod {self.lod}, outside [0, {top}] for its "
+                                f"{self.resolution}² networks")
 
     def subset(self, prefix: str) -> dict[str, np.ndarray]:
         """The weights of one network ('G', 'D' or 'Gs') without the prefix."""
@@ -46,10 +64,11 @@ class Snapshot:
         return {k[len(head) :]: v for k, v in self.weights.items() if k.startswith(head)}
 
     def network(self, which: str) -> tf.Module:
-        """G, D or Gs built from the snapshot's own model config and holding its weights."""
+        """G, D or Gs built from the snapshot's own model config, holding its weights, running at its lod."""
         build = build_discriminator if which == "D" else build_generator
         net = build(self.model, self.resolution, self.num_channels)
         assign_weights(net, self.subset(which), f"{self.path} ({which})")
+        net.lod = self.lod
         return net
 
 
@@ -59,7 +78,7 @@ def snapshot_name(kimg: float) -> str:
 
 
 def snapshot_arrays(networks: dict[str, tf.Module], *, model: ModelConfig, resolution: int,
-                    num_channels: int, kimg: float) -> dict[str, np.ndarray]:
+                    num_channels: int, kimg: float, lod: float = 0.0) -> dict[str, np.ndarray]:
     """The networks' variables and what is needed to rebuild them, as the arrays of a snapshot."""
     arrays = {
         f"{prefix}/{name}": var.numpy()
@@ -67,7 +86,7 @@ def snapshot_arrays(networks: dict[str, tf.Module], *, model: ModelConfig, resol
         for name, var in variables_by_path(net).items()
     }
     meta = {"arch": model.ARCH, "model": asdict(model), "resolution": resolution,
-            "num_channels": num_channels, "kimg": kimg}
+            "num_channels": num_channels, "kimg": kimg, "lod": lod}
     arrays[_META_KEY] = np.array(json.dumps(meta))
     return arrays
 
@@ -80,10 +99,10 @@ def write_snapshot(path: Path, arrays: dict[str, np.ndarray]) -> Path:
 
 
 def save_snapshot(path: Path, networks: dict[str, tf.Module], *, model: ModelConfig, resolution: int,
-                  num_channels: int, kimg: float) -> Path:
+                  num_channels: int, kimg: float, lod: float = 0.0) -> Path:
     """Atomically write the networks' variables and what is needed to rebuild them."""
     return write_snapshot(path, snapshot_arrays(networks, model=model, resolution=resolution,
-                                                num_channels=num_channels, kimg=kimg))
+                                                num_channels=num_channels, kimg=kimg, lod=lod))
 
 
 def is_legacy_source(source: str | Path) -> bool:
@@ -109,8 +128,24 @@ def load_snapshot(source: str | Path, cache_dir: str | Path | None = None) -> Sn
         raise SnapshotError(f"{path} is not a readable network snapshot ({exc})") from exc
     # Snapshots written before architectures were recorded are all StyleGAN.
     model = _model_of(path, meta.get("arch", StyleGANConfig.ARCH), meta["model"])
-    return Snapshot(path, model, int(meta["resolution"]), int(meta.get("num_channels", 3)),
-                    float(meta["kimg"]), weights)
+    resolution, kimg = int(meta["resolution"]), float(meta["kimg"])
+    lod = float(meta["lod"]) if "lod" in meta else _lod_from_run(path, kimg, resolution)
+    return Snapshot(path, model, resolution, int(meta.get("num_channels", 3)), kimg, weights, lod)
+
+
+def _lod_from_run(path: Path, kimg: float, resolution: int) -> float:
+    """Snapshots written before lods were recorded: the lod the schedule in the run's config.yaml gives at the
+    snapshot's kimg (0, every layer, when there is no such config)."""
+    run_config = path.parent / "config.yaml"
+    if not run_config.is_file():
+        return 0.0
+    try:
+        cfg = OmegaConf.load(run_config)
+        schedule = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(ScheduleConfig), cfg.schedule))
+        gpus = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(GpusConfig), cfg.gpus))
+    except (OSError, OmegaConfBaseException) as exc:
+        raise SnapshotError(f"{path} records no lod and its run's {run_config} is unreadable: {exc}") from exc
+    return training_schedule(int(round(kimg * 1000)), schedule, gpus, resolution).lod
 
 
 def _model_of(path: Path, arch: str, values: dict[str, Any]) -> ModelConfig:

@@ -148,8 +148,9 @@ D_KEYS = ("resolution", "num_channels", "fmap_base", "fmap_decay", "fmap_max", "
           "mbstd_num_features", "fused_scale")
 
 
-def _g_network(kw: dict, rng: np.random.Generator, edit=None):
+def _g_network(kw: dict, rng: np.random.Generator, edit=None, lod: float = 0.0):
     own, mapping, syn = make_g_vars(kw, rng)
+    own["lod"] = syn["lod"] = np.float32(lod)
     if edit:
         edit(syn)
     gkw = {k: kw[k] for k in G_KEYS}
@@ -159,12 +160,14 @@ def _g_network(kw: dict, rng: np.random.Generator, edit=None):
     return _net("G", "G_style", gkw, own, comps), (own, mapping, syn)
 
 
-def write_pkl(path: Path, kw: dict, seed: int = 0, edit=None) -> dict:
-    """An original-format (G, D, Gs) pickle; returns the raw Gs and D variables for the reference."""
+def write_pkl(path: Path, kw: dict, seed: int = 0, edit=None, lod: float = 0.0) -> dict:
+    """An original-format (G, D, Gs) pickle, saved at `lod` as the original's training loop leaves it (G's and
+    D's lod variables set, Gs's copied); returns the raw Gs and D variables for the reference."""
     rng = np.random.default_rng(seed)
-    G, _ = _g_network(kw, rng)
-    Gs, gs_vars = _g_network(kw, rng, edit)
+    G, _ = _g_network(kw, rng, lod=lod)
+    Gs, gs_vars = _g_network(kw, rng, edit, lod)
     d_vars = make_d_vars(kw, rng)
+    d_vars["lod"] = np.float32(lod)
     D = _net("D", "D_basic", {k: kw[k] for k in D_KEYS}, d_vars)
     with _fake_dnnlib(), open(path, "wb") as f:
         pickle.dump((G, D, Gs), f, protocol=4)

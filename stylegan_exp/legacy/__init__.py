@@ -89,7 +89,7 @@ def _snapshot(legacy: LegacySnapshot) -> Snapshot:
     weights = {f"{net}/{name}": array
                for net, arrays in convert(legacy).items() for name, array in arrays.items()}
     return Snapshot(Path(legacy.source), legacy.infer_model(), legacy.resolution, legacy.num_channels, 0.0,
-                    weights)
+                    weights, legacy.lod)
 
 
 def snapshot_from_pkl(source: str | Path, cache_dir: str | Path | None = None) -> Snapshot:
@@ -99,14 +99,10 @@ def snapshot_from_pkl(source: str | Path, cache_dir: str | Path | None = None) -
 
 def import_pkl(path_or_url: str | Path, out_npz: str | Path, cache_dir: str | Path | None = None) -> Path:
     """Convert an original `.pkl` into this package's `.npz` network snapshot (kimg 0)."""
-    legacy = load_pkl(path_or_url, cache_dir)
-    if legacy.lod != 0:
-        log.warning("%s was saved while growing (lod %.3f): use level/fade to match its output",
-                    legacy.source, legacy.lod)
-    snap = _snapshot(legacy)
+    snap = snapshot_from_pkl(path_or_url, cache_dir)
     nets = {key: snap.network(key) for key in ("G", "D", "Gs")}
     return save_snapshot(Path(out_npz), nets, model=snap.model, resolution=snap.resolution,
-                         num_channels=snap.num_channels, kimg=0.0)
+                         num_channels=snap.num_channels, kimg=0.0, lod=snap.lod)
 
 
 def main(argv: list[str] | None = None) -> int:

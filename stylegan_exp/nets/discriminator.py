@@ -61,23 +61,33 @@ class Discriminator(Network):
 
     def __call__(self, images: tf.Tensor, level: int | None = None,
                  fade: tf.Tensor | float = 0.0) -> tf.Tensor:
-        level = self.resolution_log2 if level is None else level
-        block = self.blocks[level - 2]
-        x = lrelu(block.fromrgb(images))
-        if level > 2:
-            x = block(x)
-            lower = lrelu(self.blocks[level - 3].fromrgb(downscale2d(images)))
-            x = lerp(x, lower, fade)
-            for block in reversed(self.blocks[1 : level - 2]):
-                x = block(x)
+        """Scores of images at 2**level, or of full-size images at `lod` when no level is named."""
+        if level is None:
+            images, level, fade = self._as_trained(images)
+        x, _ = self._trunk(images, level, fade)
         return self.blocks[0](x)[:, 0]
 
     def features(self, images: tf.Tensor) -> list[tf.Tensor]:
-        """Activations after every block above 4×4, at full resolution: what a feature-matching loss
-        compares (inversion)."""
-        x = lrelu(self.blocks[-1].fromrgb(images))
+        """Activations after every block above 4×4 for full-size images (at `lod`): what a feature-matching
+        loss compares (inversion)."""
+        return self._trunk(*self._as_trained(images))[1]
+
+    def _as_trained(self, images: tf.Tensor) -> tuple[tf.Tensor, int, float]:
+        """Full-size images box-filtered to the level of `lod`, as the original D sees them while growing."""
+        level, fade = self.level_and_fade()
+        return downscale2d(images, 2 ** (self.resolution_log2 - level)), level, fade
+
+    def _trunk(self, images: tf.Tensor, level: int,
+               fade: tf.Tensor | float) -> tuple[tf.Tensor, list[tf.Tensor]]:
+        """The 4×4 block's input, and the activations after each block above it (the lower level's path
+        faded in after the first)."""
+        block = self.blocks[level - 2]
+        x = lrelu(block.fromrgb(images))
         found = []
-        for block in reversed(self.blocks[1:]):
-            x = block(x)
+        if level > 2:
+            x = lerp(block(x), lrelu(self.blocks[level - 3].fromrgb(downscale2d(images))), fade)
             found.append(x)
-        return found
+            for block in reversed(self.blocks[1 : level - 2]):
+                x = block(x)
+                found.append(x)
+        return x, found

@@ -144,11 +144,19 @@ class Generator(Network):
         mask = tf.reshape(tf.range(self.num_layers) < cutoff, [1, -1, 1])
         return tf.where(mask, dlatents, dlatents2)
 
+    def synthesize(self, dlatents: tf.Tensor, randomize_noise: bool = False) -> tf.Tensor:
+        """Full-size images from w, as the network was trained at `lod`: at its level and fade, then
+        upscaled (nearest) to the full size, as the original's Gs does while growing."""
+        level, fade = self.level_and_fade()
+        images = self.synthesis(dlatents, level, fade, randomize_noise)
+        return upscale2d(images, 2 ** (self.resolution_log2 - level))
+
     def __call__(self, z: tf.Tensor, level: int | None = None, fade: tf.Tensor | float = 0.0, *,
                  psi: float = 1.0, cutoff: int | None = 8, randomize_noise: bool = True) -> tf.Tensor:
-        """Sampling path: z → (truncated) w → image at 2**level (full resolution when None)."""
-        level = self.resolution_log2 if level is None else level
+        """Sampling path: z → (truncated) w → images at 2**level, or at `lod` and full size when None."""
         dlatents = self.map(z)
         if psi != 1.0:
             dlatents = self.truncate(dlatents, psi, cutoff)
+        if level is None:
+            return self.synthesize(dlatents, randomize_noise)
         return self.synthesis(dlatents, level, fade, randomize_noise)

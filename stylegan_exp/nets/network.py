@@ -1,7 +1,9 @@
 """What every generator and discriminator shares: the model config and output size it was built for,
-which snapshots, sampling and export read back from the network."""
+which snapshots, sampling and export read back from the network, and the level of detail it runs at."""
 
 from __future__ import annotations
+
+import math
 
 import tensorflow as tf
 
@@ -16,3 +18,22 @@ class Network(tf.Module):
         self.model = model
         self.resolution, self.num_channels = resolution, num_channels
         self.resolution_log2 = log2_int(resolution)
+        self._lod = 0.0
+
+    @property
+    def lod(self) -> float:
+        """Where the network runs unless a caller names a level: a snapshot saved while growing runs as it
+        was trained (the original's lod: 0 = every layer)."""
+        return self._lod
+
+    @lod.setter
+    def lod(self, value: float) -> None:
+        top = self.resolution_log2 - 2
+        if not 0.0 <= value <= top:
+            raise ValueError(f"lod must be in [0, {top}] at {self.resolution}², got {value}")
+        self._lod = float(value)
+
+    def level_and_fade(self) -> tuple[int, float]:
+        """`lod` as the level the network is traced at (2**level pixels) and the fade of the level below."""
+        whole = math.floor(self._lod)
+        return self.resolution_log2 - whole, self._lod - whole

@@ -39,8 +39,7 @@ def synthesize(Gs: Generator, dlatents: np.ndarray, *, randomize_noise: bool = F
     """Network outputs in [-1, 1] (NHWC float) for w of any leading shape [..., num_layers, dlatent]."""
     lead = dlatents.shape[:-2]
     flat = dlatents.reshape(-1, *dlatents.shape[-2:]).astype(np.float32)
-    level = Gs.resolution_log2
-    out = [Gs.synthesis(tf.constant(flat[i : i + batch_size]), level, randomize_noise=randomize_noise).numpy()
+    out = [Gs.synthesize(tf.constant(flat[i : i + batch_size]), randomize_noise).numpy()
            for i in range(0, len(flat), batch_size)]
     images = np.concatenate(out)
     return images.reshape(*lead, *images.shape[1:])

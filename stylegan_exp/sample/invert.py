@@ -79,7 +79,7 @@ def train_encoder(Gs: Generator, cfg: InversionConfig, seed: int = 0) -> Encoder
     @tf.function
     def step() -> tf.Tensor:
         w = Gs.truncate(Gs.map(rng.normal([cfg.encoder_batch, Gs.latent_size])), cfg.encoder_psi, None)
-        images = Gs.synthesis(w, Gs.resolution_log2, randomize_noise=True)
+        images = Gs.synthesize(w, randomize_noise=True)
         with tf.GradientTape() as tape:
             loss = tf.reduce_mean(tf.square(encoder(images) - w[:, 0]))
         opt.apply(tape.gradient(loss, params))
@@ -133,11 +133,10 @@ class Inverter:
         params = [self.w] + (self.noise if cfg.optimize_noise else [])
         self.opt = Adam(params, cfg.lr)
         self.params = params
-        self.level = Gs.resolution_log2
         self._step = tf.function(self._step_fn)
 
     def _loss(self, target: tf.Tensor) -> tf.Tensor:
-        image = self.Gs.synthesis(self.w, self.level, randomize_noise=False)
+        image = self.Gs.synthesize(self.w)
         loss = tf.reduce_mean(tf.square(image - target))
         if self.D is not None and self.cfg.d_feature_weight > 0:
             for a, b in zip(self.D.features(image), self.D.features(target), strict=True):
@@ -154,7 +153,7 @@ class Inverter:
         return loss
 
     def render(self) -> np.ndarray:
-        return self.Gs.synthesis(self.w, self.level, randomize_noise=False).numpy()[0]
+        return self.Gs.synthesize(self.w).numpy()[0]
 
     def __call__(self, target: np.ndarray) -> Inversion:
         saved = [n.numpy() for n in self.noise]

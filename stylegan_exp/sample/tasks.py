@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from stylegan_exp.config import (
     SampleConfig,
     VideoTask,
 )
+from stylegan_exp.resolution import log2_int
 from stylegan_exp.sample.edit import edit
 from stylegan_exp.sample.figures import figures
 from stylegan_exp.sample.generate import SampleError, resolve_snapshot, sample
@@ -65,4 +68,13 @@ def run_task(cfg: SampleConfig, run_dir: Path) -> list[Path]:
     source = resolve_snapshot(cfg)
     snap = load_snapshot(source)
     log.info("task %s on %s (%d², kimg %.1f)", cfg.task.name, source, snap.resolution, snap.kimg)
+    if snap.lod > 0 and cfg.full_network:
+        log.info("the snapshot was saved while growing (lod %.3f); full_network=true runs every layer",
+                 snap.lod)
+        snap = dataclasses.replace(snap, lod=0.0)
+    elif snap.lod > 0:
+        level = log2_int(snap.resolution) - math.floor(snap.lod)
+        log.info("the snapshot was saved while growing (lod %.3f): its networks run as trained, at %d² with "
+                 "%.2f of %d² faded in, upscaled to %d² (full_network=true runs every layer)", snap.lod,
+                 2**level, snap.lod - math.floor(snap.lod), 2 ** (level - 1), snap.resolution)
     return runner(cfg, snap, run_dir)

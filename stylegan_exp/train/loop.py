@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import resource
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from stylegan_exp.config import ConfigError, ModelConfig, ResumeMode, StyleGANConfig, TrainConfig, WandbMode
+from stylegan_exp.config import (
+    ConfigError,
+    ModelConfig,
+    ResumeMode,
+    StyleGANConfig,
+    TrainConfig,
+    WandbMode,
+    model_config,
+)
 from stylegan_exp.data.records import load_info, make_dataset
 from stylegan_exp.data.synthetic import ensure_synthetic_dataset
 from stylegan_exp.grid import save_grid
@@ -24,6 +34,8 @@ from stylegan_exp.metrics.evaluate import evaluate
 from stylegan_exp.nets.build import build_discriminator, build_generator
 from stylegan_exp.resolution import log2_int
 from stylegan_exp.snapshot import (
+    Snapshot,
+    SnapshotError,
     assign_weights,
     find_latest,
     load_snapshot,
@@ -36,8 +48,9 @@ from stylegan_exp.train.actions import Action, Tick, at_checkpoint, every
 from stylegan_exp.train.balance import BalanceWatch
 from stylegan_exp.train.checkpoint import TrainCheckpoint, TrainState
 from stylegan_exp.train.distribute import WorkerGroup, make_strategy, network_scope, worker_rows
-from stylegan_exp.train.schedule import ScheduleState, lod_changed, training_schedule
+from stylegan_exp.train.schedule import ScheduleState, kimg_at_lod, lod_changed, training_schedule
 from stylegan_exp.train.steps import Steps
+from stylegan_exp.train.transfer import adopt_architecture, implied_overrides
 
 log = logging.getLogger(__name__)
 
@@ -129,8 +142,10 @@ class Trainer:
     without it the strategy is made here.
     """
 
-    def __init__(self, cfg: TrainConfig, run_dir: Path, workers: WorkerGroup | None = None) -> None:
-        self.cfg = cfg
+    def __init__(self, cfg: TrainConfig, run_dir: Path, workers: WorkerGroup | None = None,
+                 explicit: Collection[str] = ()) -> None:
+        """`explicit`: the keys set on the command line (`model.fmap_max`, `transfer.resume_kimg` …), which a
+        snapshot the run continues must not contradict."""
         self.run_dir = Path(run_dir)
         self.workers = workers or connect(cfg)  # before any other TF op
         self.strategy = self.workers.strategy
@@ -138,6 +153,11 @@ class Trainer:
         check_replicas(cfg, self.workers)
         self.data_dir, self.resolution, self.channels = resolve_dataset(cfg, self.workers)
         self.level_max = log2_int(self.resolution)
+        self._resume_from = self._resume_target(cfg)
+        self.source = self._network_source(cfg)
+        if self.source is not None:
+            cfg = self._adopt(cfg, self.source, explicit)
+        self.cfg = cfg
         tf.random.set_seed(cfg.seed)
         with network_scope(self.strategy):
             self.G = build_generator(cfg.model, self.resolution, self.channels)
@@ -150,7 +170,7 @@ class Trainer:
         grid_n = cfg.grid.width * cfg.grid.height
         grid_z = np.random.RandomState(cfg.grid.seed).randn(grid_n, cfg.model.latent_size)
         self.grid_z = tf.Variable(grid_z.astype(np.float32), trainable=False)
-        self.state = TrainState(nimg=int(cfg.transfer.resume_kimg * 1000))
+        self.state = TrainState(nimg=int(round(cfg.transfer.resume_kimg * 1000)))
         self.last_snapshot: Path | None = None
         self.stop_signal: int | None = None  # agreed by all workers; set from _received_signal
         self._received_signal: int | None = None
@@ -161,6 +181,7 @@ class Trainer:
         )
         self.balance = BalanceWatch(cfg.metrics.balance)
         self._resume_or_transfer()
+        self._start_nimg = self.state.nimg
         self.tracker = self._make_tracker()
         s = cfg.schedule
         self.actions = [
@@ -172,34 +193,86 @@ class Trainer:
             Action(self._checkpoint_at, at_checkpoint),
         ]
 
-    def _resume_or_transfer(self) -> None:
-        r = self.cfg.resume
+    def _resume_target(self, cfg: TrainConfig) -> Path | None:
+        """The checkpoint dir or snapshot `resume` names (agreed with the chief), or None for a fresh run."""
+        r = cfg.resume
         if r.mode == ResumeMode.none:
-            source = self.cfg.transfer.source
-            if source:
-                self._load_networks(source)
-                log.info("transfer: weights from %s, schedule starts at %.1f kimg",
-                         source, self.cfg.transfer.resume_kimg)
-            return
-        if r.mode == ResumeMode.latest:
-            where = find_latest(Path(self.cfg.outputs_root), r.experiment or self.cfg.name, "checkpoint")
-            where = Path(self.workers.from_chief(str(where)))  # a worker may see a newer run starting
-        else:
-            where = Path(r.path or "")
-        if where.suffix == ".npz":
-            kimg = self._load_networks(where)
-            self.state.nimg = int(round(kimg * 1000))
-            log.info("resumed networks from snapshot %s at %.1f kimg (fresh optimizer state)", where, kimg)
-            return
-        prefix = self.checkpoint.restore(where)
-        log.info("resumed from %s at %.1f kimg, tick %d", prefix, self.state.kimg, self.state.tick)
+            return None
+        if r.mode == ResumeMode.path:
+            return Path(r.path or "")
+        where = find_latest(Path(cfg.outputs_root), r.experiment or cfg.name, "checkpoint")
+        return Path(self.workers.from_chief(str(where)))  # a worker may see a newer run starting
 
-    def _load_networks(self, source: str | Path) -> float:
-        """Copy G, D and Gs from a network snapshot or an original .pkl; returns the snapshot's kimg."""
-        snap = load_snapshot(source)
-        for name, net in (("G", self.G), ("D", self.D), ("Gs", self.Gs)):
-            assign_weights(net, snap.subset(name), f"{source} ({name})")
-        return snap.kimg
+    def _network_source(self, cfg: TrainConfig) -> Snapshot | None:
+        """The network snapshot the run continues: transfer's source, or a snapshot given to resume=path."""
+        if self._resume_from is None:
+            return load_snapshot(cfg.transfer.source) if cfg.transfer.source else None
+        return load_snapshot(self._resume_from) if self._resume_from.suffix == ".npz" else None
+
+    def _adopt(self, cfg: TrainConfig, snap: Snapshot, explicit: Collection[str]) -> TrainConfig:
+        """The run's config with the snapshot's architecture and, for a transfer from a snapshot saved while
+        growing, a start where the schedule reaches the snapshot's lod (unless transfer.resume_kimg is set);
+        every adopted value is logged and written to the run's config.yaml."""
+        if (snap.resolution, snap.num_channels) != (self.resolution, self.channels):
+            raise ConfigError(
+                f"{snap.path} holds {snap.resolution}² networks with {snap.num_channels} channel(s) but "
+                f"dataset {cfg.dataset.name} ({self.data_dir}) trains {self.resolution}² images with "
+                f"{self.channels}: use a dataset of the snapshot's size (dataset.resolution can only lower "
+                "the stored one)")
+        model, lines = adopt_architecture(cfg.model, snap.model, str(snap.path), explicit)
+        transfer = cfg.transfer
+        if (self._resume_from is None and snap.lod > 0 and not transfer.resume_kimg
+                and "transfer.resume_kimg" not in explicit):
+            kimg = kimg_at_lod(snap.lod, cfg.schedule, self.resolution)
+            reached = training_schedule(int(round(kimg * 1000)), cfg.schedule, cfg.gpus, self.resolution).lod
+            if abs(reached - snap.lod) > 1e-6:
+                log.warning("%s was saved at lod %.3f, which this schedule never reaches (it starts at lod "
+                            "%.3f)", snap.path, snap.lod, reached)
+            transfer = dataclasses.replace(transfer, resume_kimg=kimg)
+            lines.append(f"transfer.resume_kimg={kimg:g}: {snap.path} was saved while growing (lod "
+                         f"{snap.lod:.3f}), where this schedule reaches it (set transfer.resume_kimg to "
+                         "start elsewhere)")
+        if not lines:
+            return cfg
+        for line in lines:
+            log.info("%s", line)
+        cfg = dataclasses.replace(cfg, model=model, transfer=transfer)
+        if self.is_chief:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            OmegaConf.save(OmegaConf.structured(cfg), self.run_dir / "config.yaml")
+        return cfg
+
+    def _resume_or_transfer(self) -> None:
+        if self.source is not None:
+            for name, net in (("G", self.G), ("D", self.D), ("Gs", self.Gs)):
+                assign_weights(net, self.source.subset(name), f"{self.source.path} ({name})")
+            if self._resume_from is None:
+                log.info("transfer: weights from %s, schedule starts at %.1f kimg", self.source.path,
+                         self.cfg.transfer.resume_kimg)
+            else:
+                self.state.nimg = int(round(self.source.kimg * 1000))
+                log.info("resumed networks from snapshot %s at %.1f kimg (fresh optimizer state)",
+                         self.source.path, self.source.kimg)
+        elif self._resume_from is not None:
+            prefix = self._restore_checkpoint(self._resume_from)
+            log.info("resumed from %s at %.1f kimg, tick %d", prefix, self.state.kimg, self.state.tick)
+
+    def _restore_checkpoint(self, where: Path) -> str:
+        """Restore a checkpoint; one that does not fit names the model overrides its run's config implies."""
+        try:
+            return self.checkpoint.restore(where)
+        except SnapshotError:
+            run_config = (where if where.is_dir() else where.parent).parent / "config.yaml"
+            if run_config.is_file():
+                try:
+                    recorded = OmegaConf.to_container(OmegaConf.load(run_config).model)
+                    implied = implied_overrides(self.cfg.model, model_config(self.cfg.model.ARCH, recorded))
+                except (ConfigError, OmegaConfBaseException):  # another architecture's config
+                    implied = f"the model recorded in {run_config}"
+                if implied:
+                    raise ConfigError(f"checkpoint {where} was trained with another architecture: resume "
+                                      f"with {implied}") from None
+            raise
 
     def _make_tracker(self) -> Tracker:
         if not self.is_chief:
@@ -230,10 +303,19 @@ class Trainer:
                                  seed=self.cfg.seed + self.state.nimg,
                                  shuffle_buffer=ds.shuffle_buffer, cache=ds.cache, keep=keep))
 
+    def _fakes_path(self) -> Path:
+        """`fakes<kimg>.png` as the original names them; a later grid within the kimg the run started at
+        gets `_<images>` appended, so it never overwrites the first grid (a transfer's source output)."""
+        nimg = self.state.nimg
+        name = f"fakes{nimg // 1000:06d}"
+        if nimg != self._start_nimg and nimg // 1000 == self._start_nimg // 1000:
+            name += f"_{nimg % 1000:03d}"
+        return self.run_dir / f"{name}.png"
+
     def save_fakes(self, level: int, fade: float) -> Path:
         chunks = [self.Gs(z, level, fade, randomize_noise=False).numpy()
                   for z in tf.split(self.grid_z, max(1, self.grid_z.shape[0] // 32))]
-        path = self.run_dir / f"fakes{self.state.nimg // 1000:06d}.png"
+        path = self._fakes_path()
         if self.is_chief:
             save_grid(np.concatenate(chunks), path, self.cfg.grid.width, size=self.resolution)
             self.tracker.log_image("fakes", path, self.state.kimg)
@@ -261,7 +343,8 @@ class Trainer:
     def save_network(self) -> Path:
         kimg = self.state.kimg
         arrays = snapshot_arrays({"G": self.G, "D": self.D, "Gs": self.Gs}, model=self.cfg.model,
-                                 resolution=self.resolution, num_channels=self.channels, kimg=kimg)
+                                 resolution=self.resolution, num_channels=self.channels, kimg=kimg,
+                                 lod=self._schedule().lod)
         path = self.run_dir / snapshot_name(kimg)
         if not self.is_chief:
             return path
@@ -293,6 +376,11 @@ class Trainer:
         An exception re-enters the loop from the last checkpoint up to `train.max_restarts` times; a
         non-finite loss or weight rolls back to it with the learning rates scaled by `rollback_lr_factor`.
         """
+        if self.state.nimg >= self.cfg.schedule.total_kimg * 1000:
+            log.warning("nothing to train: schedule.total_kimg=%g does not go beyond the start at %.1f kimg; "
+                        "raise it to train further", self.cfg.schedule.total_kimg, self.state.kimg)
+            self.tracker.close()
+            return None
         self.save_reals()
         self.save_fakes(*self._level_and_fade())
         self.save_checkpoint("start")

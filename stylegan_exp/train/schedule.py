@@ -80,6 +80,19 @@ def training_schedule(cur_nimg: int, p: ScheduleConfig, gpus: GpusConfig,
     )
 
 
+def kimg_at_lod(lod: float, p: ScheduleConfig, max_resolution: int) -> float:
+    """The first kimg at which the schedule reaches `lod` (the inverse of `training_schedule`'s lod): where a
+    run continuing a snapshot saved at that lod starts."""
+    initial = log2_int(max_resolution) - math.floor(math.log2(p.lod_initial_resolution))
+    grown = max(initial - lod, 0.0)  # levels grown since the start, the last one partly
+    phases = math.floor(grown)
+    fade = grown - phases
+    kimg = phases * (p.lod_training_kimg + p.lod_transition_kimg)
+    if fade > 0:
+        kimg += p.lod_training_kimg + fade * p.lod_transition_kimg
+    return kimg
+
+
 def lod_changed(prev_lod: float, lod: float) -> bool:
     """True when new layers appear (the original's condition for resetting the optimizers)."""
     return math.floor(prev_lod) != math.floor(lod) or math.ceil(prev_lod) != math.ceil(lod)
