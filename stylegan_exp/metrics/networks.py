@@ -1,0 +1,182 @@
+"""The feature and distance networks of the metrics, from files fetched by the one downloader.
+
+A network is loaded once per process. Anything that stops it from loading (no network, a refused or
+mismatching download, a file that is not what it should be) is a MetricError of one line naming the
+metric, the file and the reason, raised before any image is generated.
+"""
+
+from __future__ import annotations
+
+import functools
+import tarfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from stylegan_exp.config import NetworkFile
+from stylegan_exp.download import DownloadError, fetch
+from stylegan_exp.metrics import MetricError
+
+# NHWC float images in [-1, 1] → [N, D] features.
+FeatureFn = Callable[[np.ndarray], np.ndarray]
+
+NETWORKS_SUBDIR = "networks"
+
+
+def network_file(purpose: str, what: str, spec: NetworkFile, cache_dir: Path) -> Path:
+    """The cached file of `spec`, downloaded and checked first if needed; MetricError when it cannot be."""
+    try:
+        return fetch(spec.url, Path(cache_dir).expanduser() / NETWORKS_SUBDIR, spec.checksum)
+    except DownloadError as exc:
+        raise MetricError(f"{purpose} needs {what} from {spec.url}: {exc}") from exc
+
+
+def _spec(url: str, checksum: str | None) -> NetworkFile:
+    return NetworkFile(url, checksum)
+
+
+def to_uint8_range(images: np.ndarray) -> np.ndarray:
+    """[-1, 1] NHWC floats → the 8-bit values 0…255 (rounded, as float32), grey tiled to RGB.
+
+    The papers measure what would be written to disk: 8-bit images.
+    """
+    x = np.round(np.clip((np.asarray(images, np.float32) + 1.0) * 127.5, 0.0, 255.0))
+    return np.repeat(x, 3, axis=-1) if x.shape[-1] == 1 else x
+
+
+def batched(fn: Callable[[np.ndarray], np.ndarray], batch_size: int) -> Callable[[np.ndarray], np.ndarray]:
+    """`fn` applied to at most `batch_size` rows at a time, the results concatenated."""
+
+    def apply(x: np.ndarray) -> np.ndarray:
+        return np.concatenate([np.asarray(fn(x[i:i + batch_size])) for i in range(0, len(x), batch_size)])
+
+    return apply
+
+
+# ------------------------------------------------------------------------------------------ Inception
+
+GRAPH_MEMBER = "classify_image_graph_def.pb"
+GRAPH_INPUT = "ExpandDims:0"  # the decoded image, float 0…255, [1, H, W, 3] in the original graph
+GRAPH_OUTPUT = "pool_3:0"  # [N, 1, 1, 2048]
+
+
+def read_graph_def(archive: Path):
+    """The Inception GraphDef inside the downloaded .tgz (read from the checked archive every time)."""
+    import tensorflow as tf
+
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            member = next((m for m in tar.getmembers() if Path(m.name).name == GRAPH_MEMBER), None)
+            if member is None:
+                raise MetricError(f"{archive} has no {GRAPH_MEMBER}")
+            data = tar.extractfile(member).read()
+        return tf.compat.v1.GraphDef.FromString(data)
+    except (tarfile.TarError, OSError, ValueError) as exc:  # a DecodeError is a ValueError
+        raise MetricError(f"{archive} is not the Inception archive ({' '.join(str(exc).split())})") from exc
+
+
+def graph_features(graph_def, batch_size: int) -> FeatureFn:
+    """pool_3 features from the graph's own ops: images enter where the original decoded JPEG does,
+    so the graph's own ResizeBilinear brings them to 299×299 and its own scaling follows."""
+    import tensorflow as tf
+
+    def imported(images):
+        (pool,) = tf.graph_util.import_graph_def(graph_def, input_map={GRAPH_INPUT: images},
+                                                 return_elements=[GRAPH_OUTPUT], name="inception")
+        return tf.reshape(pool, [tf.shape(pool)[0], -1])
+
+    try:
+        run = tf.compat.v1.wrap_function(imported, [tf.TensorSpec([None, None, None, 3], tf.float32)])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise MetricError(f"the Inception graph has no {GRAPH_INPUT} → {GRAPH_OUTPUT} path "
+                          f"({' '.join(str(exc).split())})") from exc
+
+    def features(images: np.ndarray) -> np.ndarray:
+        return run(tf.constant(to_uint8_range(images))).numpy()
+
+    return batched(features, batch_size)
+
+
+@functools.cache
+def _standard_graph(url: str, checksum: str | None, cache_dir: Path, purpose: str):
+    spec = _spec(url, checksum)
+    return read_graph_def(network_file(purpose, "the 2015-12-05 Inception graph", spec, cache_dir))
+
+
+@functools.cache
+def _keras_inception(url: str, checksum: str | None, cache_dir: Path, purpose: str):
+    import keras
+
+    weights = network_file(purpose, "the Inception-v3 ImageNet weights", _spec(url, checksum), cache_dir)
+    return keras.applications.InceptionV3(include_top=False, pooling="avg", weights=str(weights),
+                                          input_shape=(299, 299, 3))
+
+
+def inception_features(fid_cfg, cache_dir: Path, purpose: str = "FID") -> tuple[str, FeatureFn]:
+    """(cache name, feature function) of the network `metrics.fid.network` selects."""
+    import keras
+    import tensorflow as tf
+
+    if fid_cfg.network == "standard":
+        spec = fid_cfg.standard
+        graph_def = _standard_graph(spec.url, spec.checksum, Path(cache_dir), purpose)
+        return "inception-2015-12-05", graph_features(graph_def, fid_cfg.batch_size)
+    model = _keras_inception(fid_cfg.keras.url, fid_cfg.keras.checksum, Path(cache_dir), purpose)
+
+    def features(images: np.ndarray) -> np.ndarray:
+        x = tf.image.resize(to_uint8_range(images), (299, 299), method="bilinear")
+        return model(keras.applications.inception_v3.preprocess_input(x), training=False).numpy()
+
+    return "inception-v3-keras", batched(features, fid_cfg.batch_size)
+
+
+# ------------------------------------------------------------------------------------------ VGG16
+
+VGG_SIZE = 224
+# LPIPS' taps: the last ReLU of each of VGG16's five blocks (relu1_2, relu2_2, relu3_3, relu4_3, relu5_3).
+LPIPS_TAPS = ("block1_conv2", "block2_conv2", "block3_conv3", "block4_conv3", "block5_conv3")
+
+
+def vgg_preprocess(pixels):
+    """0…255 RGB → keras' (Caffe) VGG16 input: BGR minus the ImageNet mean."""
+    import keras
+
+    return keras.applications.vgg16.preprocess_input(pixels)
+
+
+@functools.cache
+def _vgg16(url: str, checksum: str | None, cache_dir: Path, purpose: str, include_top: bool):
+    import keras
+
+    weights = network_file(purpose, "the VGG16 ImageNet weights", _spec(url, checksum), cache_dir)
+    shape = (VGG_SIZE, VGG_SIZE, 3) if include_top else (None, None, 3)
+    return keras.applications.VGG16(include_top=include_top, weights=str(weights), input_shape=shape)
+
+
+def fc2_features(vgg) -> FeatureFn:
+    """4096-d fc2 activations (after its ReLU) of images resized to 224×224, as in the PR paper."""
+    import keras
+    import tensorflow as tf
+
+    fc2 = keras.Model(vgg.input, vgg.get_layer("fc2").output)
+
+    def features(images: np.ndarray) -> np.ndarray:
+        x = tf.image.resize(to_uint8_range(images), (VGG_SIZE, VGG_SIZE), method="bilinear")
+        return fc2(vgg_preprocess(x), training=False).numpy()
+
+    return features
+
+
+def vgg_fc2_features(pr_cfg, cache_dir: Path) -> tuple[str, FeatureFn]:
+    vgg = _vgg16(pr_cfg.weights.url, pr_cfg.weights.checksum, Path(cache_dir), "PR", True)
+    return "vgg16-fc2-keras", batched(fc2_features(vgg), pr_cfg.batch_size)
+
+
+def vgg_lpips_taps(ppl_cfg, cache_dir: Path):
+    """VGG16's five LPIPS taps as one model: 0…255 RGB NHWC images of any size → five feature maps."""
+    import keras
+
+    vgg = _vgg16(ppl_cfg.weights.url, ppl_cfg.weights.checksum, Path(cache_dir), "PPL", False)
+    taps = keras.Model(vgg.input, [vgg.get_layer(name).output for name in LPIPS_TAPS])
+    return lambda pixels: taps(vgg_preprocess(pixels), training=False)
