@@ -64,6 +64,7 @@ GRAPH_OUTPUT = "pool_3:0"  # [N, 1, 1, 2048]
 def read_graph_def(archive: Path):
     """The Inception GraphDef inside the downloaded .tgz (read from the checked archive every time)."""
     import tensorflow as tf
+    from google.protobuf.message import DecodeError
 
     try:
         with tarfile.open(archive, "r:*") as tar:
@@ -72,7 +73,7 @@ def read_graph_def(archive: Path):
                 raise MetricError(f"{archive} has no {GRAPH_MEMBER}")
             data = tar.extractfile(member).read()
         return tf.compat.v1.GraphDef.FromString(data)
-    except (tarfile.TarError, OSError, ValueError) as exc:  # a DecodeError is a ValueError
+    except (tarfile.TarError, OSError, DecodeError) as exc:
         raise MetricError(f"{archive} is not the Inception archive ({' '.join(str(exc).split())})") from exc
 
 
