@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import functools
 import tarfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import keras
 import numpy as np
+import tensorflow as tf
+from google.protobuf.message import DecodeError
 
-from stylegan_exp.config import NetworkFile
+from stylegan_exp.config import FIDConfig, PPLConfig, PRConfig
 from stylegan_exp.download import DownloadError, fetch
 from stylegan_exp.metrics import MetricError
 
@@ -24,16 +28,17 @@ FeatureFn = Callable[[np.ndarray], np.ndarray]
 NETWORKS_SUBDIR = "networks"
 
 
-def network_file(purpose: str, what: str, spec: NetworkFile, cache_dir: Path) -> Path:
-    """The cached file of `spec`, downloaded and checked first if needed; MetricError when it cannot be."""
+@contextmanager
+def needed_by(purpose: str, what: str, url: str) -> Iterator[None]:
+    """Turns a failed download inside the block into the metric's one-line MetricError."""
     try:
-        return fetch(spec.url, Path(cache_dir).expanduser() / NETWORKS_SUBDIR, spec.checksum)
+        yield
     except DownloadError as exc:
-        raise MetricError(f"{purpose} needs {what} from {spec.url}: {exc}") from exc
+        raise MetricError(f"{purpose} needs {what} from {url}: {exc}") from exc
 
 
-def _spec(url: str, checksum: str | None) -> NetworkFile:
-    return NetworkFile(url, checksum)
+def _fetch(url: str, checksum: str | None, cache_dir: Path) -> Path:
+    return fetch(url, Path(cache_dir).expanduser() / NETWORKS_SUBDIR, checksum)
 
 
 def to_uint8_range(images: np.ndarray) -> np.ndarray:
@@ -61,11 +66,8 @@ GRAPH_INPUT = "ExpandDims:0"  # the decoded image, float 0…255, [1, H, W, 3] i
 GRAPH_OUTPUT = "pool_3:0"  # [N, 1, 1, 2048]
 
 
-def read_graph_def(archive: Path):
+def read_graph_def(archive: Path) -> tf.compat.v1.GraphDef:
     """The Inception GraphDef inside the downloaded .tgz (read from the checked archive every time)."""
-    import tensorflow as tf
-    from google.protobuf.message import DecodeError
-
     try:
         with tarfile.open(archive, "r:*") as tar:
             member = next((m for m in tar.getmembers() if Path(m.name).name == GRAPH_MEMBER), None)
@@ -77,10 +79,9 @@ def read_graph_def(archive: Path):
         raise MetricError(f"{archive} is not the Inception archive ({' '.join(str(exc).split())})") from exc
 
 
-def graph_features(graph_def, batch_size: int) -> FeatureFn:
+def graph_features(graph_def: tf.compat.v1.GraphDef, batch_size: int) -> FeatureFn:
     """pool_3 features from the graph's own ops: images enter where the original decoded JPEG does,
     so the graph's own ResizeBilinear brings them to 299×299 and its own scaling follows."""
-    import tensorflow as tf
 
     def imported(images):
         (pool,) = tf.graph_util.import_graph_def(graph_def, input_map={GRAPH_INPUT: images},
@@ -100,36 +101,33 @@ def graph_features(graph_def, batch_size: int) -> FeatureFn:
 
 
 @functools.cache
-def _standard_graph(url: str, checksum: str | None, cache_dir: Path, purpose: str):
-    spec = _spec(url, checksum)
-    return read_graph_def(network_file(purpose, "the 2015-12-05 Inception graph", spec, cache_dir))
+def _standard_features(url: str, checksum: str | None, cache_dir: Path, batch_size: int) -> FeatureFn:
+    return graph_features(read_graph_def(_fetch(url, checksum, cache_dir)), batch_size)
 
 
 @functools.cache
-def _keras_inception(url: str, checksum: str | None, cache_dir: Path, purpose: str):
-    import keras
-
-    weights = network_file(purpose, "the Inception-v3 ImageNet weights", _spec(url, checksum), cache_dir)
-    return keras.applications.InceptionV3(include_top=False, pooling="avg", weights=str(weights),
-                                          input_shape=(299, 299, 3))
-
-
-def inception_features(fid_cfg, cache_dir: Path, purpose: str = "FID") -> tuple[str, FeatureFn]:
-    """(cache name, feature function) of the network `metrics.fid.network` selects."""
-    import keras
-    import tensorflow as tf
-
-    if fid_cfg.network == "standard":
-        spec = fid_cfg.standard
-        graph_def = _standard_graph(spec.url, spec.checksum, Path(cache_dir), purpose)
-        return "inception-2015-12-05", graph_features(graph_def, fid_cfg.batch_size)
-    model = _keras_inception(fid_cfg.keras.url, fid_cfg.keras.checksum, Path(cache_dir), purpose)
+def _keras_features(url: str, checksum: str | None, cache_dir: Path, batch_size: int) -> FeatureFn:
+    model = keras.applications.InceptionV3(include_top=False, pooling="avg", input_shape=(299, 299, 3),
+                                           weights=str(_fetch(url, checksum, cache_dir)))
 
     def features(images: np.ndarray) -> np.ndarray:
         x = tf.image.resize(to_uint8_range(images), (299, 299), method="bilinear")
         return model(keras.applications.inception_v3.preprocess_input(x), training=False).numpy()
 
-    return "inception-v3-keras", batched(features, fid_cfg.batch_size)
+    return batched(features, batch_size)
+
+
+def inception_features(fid_cfg: FIDConfig, cache_dir: Path, purpose: str = "FID") -> tuple[str, FeatureFn]:
+    """(cache name, feature function) of the network `metrics.fid.network` selects, built once."""
+    if fid_cfg.network == "standard":
+        spec = fid_cfg.standard
+        with needed_by(purpose, "the 2015-12-05 Inception graph", spec.url):
+            return "inception-2015-12-05", _standard_features(spec.url, spec.checksum, Path(cache_dir),
+                                                              fid_cfg.batch_size)
+    spec = fid_cfg.keras
+    with needed_by(purpose, "the Inception-v3 ImageNet weights", spec.url):
+        return "inception-v3-keras", _keras_features(spec.url, spec.checksum, Path(cache_dir),
+                                                     fid_cfg.batch_size)
 
 
 # ------------------------------------------------------------------------------------------ VGG16
@@ -139,27 +137,20 @@ VGG_SIZE = 224
 LPIPS_TAPS = ("block1_conv2", "block2_conv2", "block3_conv3", "block4_conv3", "block5_conv3")
 
 
-def vgg_preprocess(pixels):
+def vgg_preprocess(pixels: tf.Tensor) -> tf.Tensor:
     """0…255 RGB → keras' (Caffe) VGG16 input: BGR minus the ImageNet mean."""
-    import keras
-
     return keras.applications.vgg16.preprocess_input(pixels)
 
 
 @functools.cache
-def _vgg16(url: str, checksum: str | None, cache_dir: Path, purpose: str, include_top: bool):
-    import keras
-
-    weights = network_file(purpose, "the VGG16 ImageNet weights", _spec(url, checksum), cache_dir)
+def _vgg16(url: str, checksum: str | None, cache_dir: Path, include_top: bool) -> keras.Model:
     shape = (VGG_SIZE, VGG_SIZE, 3) if include_top else (None, None, 3)
-    return keras.applications.VGG16(include_top=include_top, weights=str(weights), input_shape=shape)
+    return keras.applications.VGG16(include_top=include_top, input_shape=shape,
+                                    weights=str(_fetch(url, checksum, cache_dir)))
 
 
-def fc2_features(vgg) -> FeatureFn:
+def fc2_features(vgg: keras.Model) -> FeatureFn:
     """4096-d fc2 activations (after its ReLU) of images resized to 224×224, as in the PR paper."""
-    import keras
-    import tensorflow as tf
-
     fc2 = keras.Model(vgg.input, vgg.get_layer("fc2").output)
 
     def features(images: np.ndarray) -> np.ndarray:
@@ -169,15 +160,17 @@ def fc2_features(vgg) -> FeatureFn:
     return features
 
 
-def vgg_fc2_features(pr_cfg, cache_dir: Path) -> tuple[str, FeatureFn]:
-    vgg = _vgg16(pr_cfg.weights.url, pr_cfg.weights.checksum, Path(cache_dir), "PR", True)
+def vgg_fc2_features(pr_cfg: PRConfig, cache_dir: Path) -> tuple[str, FeatureFn]:
+    spec = pr_cfg.weights
+    with needed_by("PR", "the VGG16 ImageNet weights", spec.url):
+        vgg = _vgg16(spec.url, spec.checksum, Path(cache_dir), True)
     return "vgg16-fc2-keras", batched(fc2_features(vgg), pr_cfg.batch_size)
 
 
-def vgg_lpips_taps(ppl_cfg, cache_dir: Path):
+def vgg_lpips_taps(ppl_cfg: PPLConfig, cache_dir: Path) -> Callable[[tf.Tensor], list[tf.Tensor]]:
     """VGG16's five LPIPS taps as one model: 0…255 RGB NHWC images of any size → five feature maps."""
-    import keras
-
-    vgg = _vgg16(ppl_cfg.weights.url, ppl_cfg.weights.checksum, Path(cache_dir), "PPL", False)
+    spec = ppl_cfg.weights
+    with needed_by("PPL", "the VGG16 ImageNet weights", spec.url):
+        vgg = _vgg16(spec.url, spec.checksum, Path(cache_dir), False)
     taps = keras.Model(vgg.input, [vgg.get_layer(name).output for name in LPIPS_TAPS])
     return lambda pixels: taps(vgg_preprocess(pixels), training=False)
