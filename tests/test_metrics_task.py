@@ -1,4 +1,5 @@
-"""`sample.py task=metrics` through Hydra with the standard Inception path served from a file:// URL."""
+"""`sample.py task=metrics` and a training run's metrics, through Hydra, with the standard Inception path
+served from a file:// URL."""
 
 import json
 from dataclasses import asdict
@@ -8,12 +9,14 @@ import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
 from test_metrics_networks import sha256, tgz, tiny_inception_graph
+from test_resume import tiny_cfg
 
 from stylegan_exp.config import ModelConfig, register_configs
 from stylegan_exp.data.records import pack_arrays
 from stylegan_exp.nets.build import build_discriminator, build_generator
 from stylegan_exp.run import start_sampling
 from stylegan_exp.train.checkpoint import save_snapshot
+from stylegan_exp.train.loop import Trainer
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_MODEL = asdict(ModelConfig(name="tiny", fmap_base=64, fmap_max=16, latent_size=16, dlatent_size=16,
@@ -64,3 +67,19 @@ def test_metrics_task_without_the_network_exits_with_one_line(setup, tmp_path: P
     message = str(info.value.code)
     assert message.startswith(f"error: FID needs the 2015-12-05 Inception graph from {url}: ")
     assert "\n" not in message
+
+
+@pytest.mark.slow
+def test_training_logs_fid_and_kid_at_the_tick_interval(setup, tmp_path: Path) -> None:
+    archive = setup[2]
+    cfg = tiny_cfg(tmp_path, "metrics=fid", "metrics.names=[fid,kid]", "metrics.num_images=64",
+                   "metrics.interval_ticks=1", "metrics.kid.num_subsets=5", "schedule.total_kimg=0.9",
+                   f"metrics.cache_dir={tmp_path / 'cache'}", f"metrics.fid.standard.url={archive.as_uri()}")
+    run_dir = tmp_path / "run"
+    Trainer(cfg, run_dir).run()
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    evaluated = [r for r in rows if "metrics/fid64" in r]
+    assert evaluated and all(r["kimg"] >= 0.3 for r in evaluated)  # only at the final resolution
+    assert all(set(r) >= {"metrics/fid64", "metrics/kid64", "metrics/kid64_std"} for r in evaluated)
+    assert all(np.isfinite(r["metrics/fid64"]) and r["metrics/fid64"] > 0 for r in evaluated)
+    assert len(list((tmp_path / "cache").glob("synthetic-16-*/inception-2015-12-05-16px-64-seed0.npy"))) == 1
