@@ -243,12 +243,14 @@ def test_evaluate_without_a_network_fails_in_one_line_before_any_work(tiny_datas
     assert not cache_dir.exists()
 
 
-def test_evaluate_refuses_unknown_metrics_and_too_small_images_for_ppl(tiny_dataset: Path,
+def test_evaluate_refuses_unknown_metrics_too_small_images_for_ppl_and_too_few_for_pr(tiny_dataset: Path,
                                                                         tmp_path: Path) -> None:
     with pytest.raises(MetricError, match="unknown metrics \\['is'\\]"):
         evaluate(None, tiny_dataset, 16, MetricsConfig(names=["is"]), tmp_path)
     with pytest.raises(MetricError, match="PPL's VGG16 needs images of at least 32px with ppl.crop=True"):
         evaluate(None, tiny_dataset, 16, MetricsConfig(names=["ppl"]), tmp_path)
+    with pytest.raises(MetricError, match="need more images than 3 \\(pr.k=3\\)"):
+        evaluate(None, tiny_dataset, 16, MetricsConfig(names=["pr"], num_images=3), tmp_path)
 
 
 def test_feature_cache_folder_follows_the_dataset(tiny_dataset: Path, tmp_path: Path) -> None:
