@@ -86,7 +86,7 @@ def test_fetch_failures_are_one_line(tmp_path: Path) -> None:
 KERNEL = np.random.RandomState(0).randn(3, 3, 3, 5).astype(np.float32)
 
 
-def tiny_inception_graph(size: int = 8) -> bytes:
+def tiny_inception_graph(size: int = 8, add_shapes: bool = False) -> bytes:
     """The original's shape in miniature: JPEG bytes → DecodeJpeg → Cast → ExpandDims → ResizeBilinear
     (to `size`, not 299) → (x − 128)/128 → conv → pool_3 [1, 1, 1, 5] → pool_3/_reshape [1, 5] (batch 1
     baked in, as in the original)."""
@@ -99,7 +99,7 @@ def tiny_inception_graph(size: int = 8) -> bytes:
         x = tf.nn.relu(tf.nn.conv2d((x - 128.0) / 128.0, tf.constant(KERNEL), 1, "SAME"))
         pool = tf.nn.avg_pool2d(x, size, 1, "VALID", name="pool_3")
         tf.reshape(pool, [1, 5], name="pool_3/_reshape")
-    return graph.as_graph_def().SerializeToString()
+    return graph.as_graph_def(add_shapes=add_shapes).SerializeToString()
 
 
 def expected_features(images: np.ndarray, size: int = 8) -> np.ndarray:
@@ -118,9 +118,10 @@ def tgz(path: Path, members: dict[str, bytes]) -> Path:
     return path
 
 
-def test_standard_inception_runs_the_graphs_own_ops_on_a_batch(tmp_path: Path) -> None:
-    archive = tgz(tmp_path / "inception-2015-12-05.tgz",
-                  {"LICENSE": b"x", "classify_image_graph_def.pb": tiny_inception_graph()})
+@pytest.mark.parametrize("add_shapes", [False, True])  # True: batch-1 `_output_shapes` recorded in the graph
+def test_standard_inception_runs_the_graphs_own_ops_on_a_batch(tmp_path: Path, add_shapes: bool) -> None:
+    graph = tiny_inception_graph(add_shapes=add_shapes)
+    archive = tgz(tmp_path / "inception-2015-12-05.tgz", {"LICENSE": b"x", nets.GRAPH_MEMBER: graph})
     cfg = FIDConfig(batch_size=3, standard=NetworkFile(archive.as_uri(), sha256(archive)))
     name, features = nets.inception_features(cfg, tmp_path / "cache")
     images = np.random.RandomState(1).uniform(-1, 1, (7, 16, 16, 3)).astype(np.float32)

@@ -81,12 +81,19 @@ def read_graph_def(archive: Path) -> tf.compat.v1.GraphDef:
 
 def graph_features(graph_def: tf.compat.v1.GraphDef, batch_size: int) -> FeatureFn:
     """pool_3 features from the graph's own ops: images enter where the original decoded JPEG does,
-    so the graph's own ResizeBilinear brings them to 299×299 and its own scaling follows."""
+    so the graph's own ResizeBilinear brings them to 299×299 and its own scaling follows.
+
+    The graph was made for one image at a time: recorded `_output_shapes` (batch 1) would become static
+    shapes on import, so they are dropped and every shape follows the batch fed in.
+    """
+    graph_def = tf.compat.v1.GraphDef.FromString(graph_def.SerializeToString())
+    for node in graph_def.node:
+        node.attr.pop("_output_shapes", None)
 
     def imported(images):
         (pool,) = tf.graph_util.import_graph_def(graph_def, input_map={GRAPH_INPUT: images},
                                                  return_elements=[GRAPH_OUTPUT], name="inception")
-        return tf.reshape(pool, [tf.shape(pool)[0], -1])
+        return tf.reshape(pool, [tf.shape(images)[0], -1])
 
     try:
         run = tf.compat.v1.wrap_function(imported, [tf.TensorSpec([None, None, None, 3], tf.float32)])
