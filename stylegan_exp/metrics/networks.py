@@ -20,6 +20,7 @@ from google.protobuf.message import DecodeError
 
 from stylegan_exp.config import FIDConfig, PPLConfig, PRConfig
 from stylegan_exp.download import DownloadError, fetch
+from stylegan_exp.grid import to_uint8
 from stylegan_exp.metrics import MetricError
 
 # NHWC float images in [-1, 1] → [N, D] features.
@@ -42,11 +43,11 @@ def _fetch(url: str, checksum: str | None, cache_dir: Path) -> Path:
 
 
 def to_uint8_range(images: np.ndarray) -> np.ndarray:
-    """[-1, 1] NHWC floats → the 8-bit values 0…255 (rounded, as float32), grey tiled to RGB.
+    """[-1, 1] NHWC floats → the 8-bit values 0…255 (as float32), grey tiled to RGB.
 
     The papers measure what would be written to disk: 8-bit images.
     """
-    x = np.round(np.clip((np.asarray(images, np.float32) + 1.0) * 127.5, 0.0, 255.0))
+    x = to_uint8(images).astype(np.float32)
     return np.repeat(x, 3, axis=-1) if x.shape[-1] == 1 else x
 
 
