@@ -113,8 +113,10 @@ def evaluate(Gs: Generator, data_dir: Path, resolution: int, cfg: MetricsConfig,
     data_dir, cache_dir = Path(data_dir), Path(cache_dir).expanduser()
     count = load_info(data_dir).count
     n = min(cfg.num_images, count)
-    if n < 2 or ("pr" in cfg.names and n <= cfg.pr.k):
-        raise MetricError(f"metrics {list(cfg.names)} need more images than {n} (pr.k={cfg.pr.k})")
+    need = cfg.pr.k + 1 if "pr" in cfg.names else 2
+    if n < need:
+        raise MetricError(f"metrics {'/'.join(cfg.names)} need at least {need} images; the dataset and "
+                          f"metrics.num_images give {n}")
     if n < cfg.num_images:
         log.warning("metrics on %d images: the dataset %s has fewer than metrics.num_images=%d",
                     n, data_dir, cfg.num_images)
