@@ -1,9 +1,12 @@
 """The downloader (file:// URLs, checksums, cache) and the metrics' networks: the Inception GraphDef path on a
 small graph built here with the original's node names, and the VGG16 feature/tap models."""
 
+import functools
 import hashlib
+import http.server
 import io
 import tarfile
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -79,6 +82,28 @@ def test_fetch_failures_are_one_line(tmp_path: Path) -> None:
     for bad in ("sha256", "sha256:xyz", "nosuchhash:00", "sha256:" + "0" * 10):
         with pytest.raises(DownloadError, match="checksum"):
             parse_checksum(bad)
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_fetch_over_http_from_a_loopback_server(source: Path, tmp_path: Path) -> None:
+    handler = functools.partial(QuietHandler, directory=str(source.parent))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        got = fetch(f"{base}/{source.name}", tmp_path / "cache", sha256(source))
+        assert got.read_bytes() == source.read_bytes()
+        with pytest.raises(DownloadError, match="^HTTP Error 404: File not found$"):
+            fetch(f"{base}/missing.tgz", tmp_path / "cache")
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
 
 
 # ---------------------------------------------------------------------------------------------- Inception
