@@ -19,7 +19,6 @@ import sys
 import tarfile
 import tempfile
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +26,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from omegaconf import OmegaConf  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train_speed import aligned, machine_info, write_results  # noqa: E402
+from train_speed import aligned, load_model, machine_info, write_results  # noqa: E402
 
-from stylegan_exp.config import FIDConfig, ModelConfig, NetworkFile, PPLConfig  # noqa: E402
+from stylegan_exp.config import FIDConfig, NetworkFile, PPLConfig  # noqa: E402
 from stylegan_exp.metrics import networks as nets  # noqa: E402
 from stylegan_exp.metrics.fid import fid  # noqa: E402
 from stylegan_exp.metrics.kid import kid  # noqa: E402
@@ -48,7 +46,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--images", type=int, default=200, help="images timed per network (scaled to 1,000)")
     p.add_argument("--resolution", type=int, default=64, help="generated image size")
-    p.add_argument("--model", type=Path, default=REPO / "conf" / "model" / "small.yaml")
+    p.add_argument("--model", default="small", help="a model preset (conf/model/<name>.yaml)")
     p.add_argument("--batch", type=int, default=25, help="images per network call")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON results file")
     return p.parse_args(argv)
@@ -105,12 +103,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                      "sec_per_1000": per_1000(seconds, count), "note": note})
         print(f"  {what}: {seconds:.2f}s for {count}", file=sys.stderr)
 
-    model_cfg = OmegaConf.to_container(OmegaConf.load(args.model), resolve=True)
-    model = {k: v for k, v in model_cfg.items() if k in asdict(ModelConfig())}
-    Gs = build_generator(model, res, 3)
+    Gs = build_generator(load_model(args.model), res, 3)
     z = rng.randn(n, Gs.latent_size).astype(np.float32)
     _, t = timed(lambda zz: [Gs(tf.constant(zz[i:i + args.batch])) for i in range(0, len(zz), args.batch)], z)
-    row("generate fakes", f"G ({args.model.stem}, {res}²)", t, n, "shared by FID, KID and PR")
+    row("generate fakes", f"G ({args.model}, {res}²)", t, n, "shared by FID, KID and PR")
 
     with tempfile.TemporaryDirectory() as tmp:
         archive = random_inception_archive(Path(tmp))

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from stylegan_exp.config import ModelConfig, PPLConfig
+from stylegan_exp.config import PPLConfig, StyleGANConfig
 from stylegan_exp.metrics.ppl import (
     face_region,
     fresh_noise,
@@ -99,8 +99,8 @@ def test_path_samples_of_a_linear_generator_have_the_known_value() -> None:
 
 def tiny_generator():
     tf.random.set_seed(0)
-    model = ModelConfig(name="tiny", fmap_base=64, fmap_max=16, latent_size=16, dlatent_size=16,
-                        mapping_layers=2, mapping_fmaps=16)
+    model = StyleGANConfig(name="tiny", fmap_base=64, fmap_max=16, latent_size=16, dlatent_size=16,
+                           mapping_layers=2, mapping_fmaps=16)
     G = build_generator(model, 32, 3)
     for v in G.trainable_variables:  # noise strengths start at 0: give the noise a say
         if v.name.startswith("weight") and v.shape.rank == 1:

@@ -2,25 +2,23 @@
 served from a file:// URL."""
 
 import json
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
+from conftest import compose_config
 from test_metrics_networks import sha256, tgz, tiny_inception_graph
 from test_resume import tiny_cfg
 
-from stylegan_exp.config import ModelConfig, register_configs
+from stylegan_exp.config import StyleGANConfig
 from stylegan_exp.data.records import pack_arrays
 from stylegan_exp.nets.build import build_discriminator, build_generator
 from stylegan_exp.run import start_sampling
-from stylegan_exp.train.checkpoint import save_snapshot
+from stylegan_exp.snapshot import save_snapshot
 from stylegan_exp.train.loop import Trainer
 
-REPO = Path(__file__).resolve().parents[1]
-TINY_MODEL = asdict(ModelConfig(name="tiny", fmap_base=64, fmap_max=16, latent_size=16, dlatent_size=16,
-                                mapping_layers=2, mapping_fmaps=16))
+TINY_MODEL = StyleGANConfig(name="tiny", fmap_base=64, fmap_max=16, latent_size=16, dlatent_size=16,
+                            mapping_layers=2, mapping_fmaps=16)
 
 
 @pytest.fixture(scope="module")
@@ -39,10 +37,8 @@ def setup(tmp_path_factory) -> tuple[Path, Path, Path]:
 
 def run_metrics(setup, run_dir: Path, *overrides: str) -> list[Path]:
     snapshot, data, _ = setup
-    register_configs()
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        cfg = compose("sample", overrides=[f"snapshot={snapshot}", "task=metrics", f"task.dataset={data}",
-                                           f"task.metrics.cache_dir={run_dir / 'cache'}", *overrides])
+    cfg = compose_config("sample", f"snapshot={snapshot}", "task=metrics", f"task.dataset={data}",
+                         f"task.metrics.cache_dir={run_dir / 'cache'}", *overrides)
     return start_sampling(cfg, str(run_dir))
 
 

@@ -135,7 +135,7 @@ def min_size(crop: bool) -> int:
 
 def perceptual_path_length(Gs: Generator, distance: DistanceFn, cfg: PPLConfig, seed: int) -> float:
     """ppl_<space><sampling> of Gs: untruncated, noise shared within each pair and fresh per minibatch."""
-    level = Gs.size.resolution_log2
+    level = Gs.resolution_log2
     with fresh_noise(Gs) as redraw:
         samples = path_samples(Gs.map, lambda w: Gs.synthesis(w, level, randomize_noise=False), distance,
                                Gs.latent_size, cfg, seed, redraw)
