@@ -195,11 +195,79 @@ class SWDConfig:
     min_resolution: int = 16
 
 
+class InceptionNetwork(StrEnum):
+    standard = "standard"  # the 2015-12-05 Inception graph of TTUR and the StyleGAN papers (pool_3)
+    keras = "keras"  # keras' InceptionV3 ImageNet weights (not comparable with published numbers)
+
+
+class LatentSpace(StrEnum):
+    w = "w"
+    z = "z"
+
+
+class PathSampling(StrEnum):
+    end = "end"  # pairs at the ends of the interpolation (t = 0)
+    full = "full"  # pairs anywhere on it (t ~ U[0, 1))
+
+
+@dataclass
+class NetworkFile:
+    """A network file downloaded once into `<metrics.cache_dir>/networks/`.
+
+    `checksum` is "<hashlib algorithm>:<hex digest>": a download that does not match is refused. None
+    trusts the first download and logs its sha256 so that it can be pinned here.
+    """
+
+    url: str = MISSING
+    checksum: str | None = None
+
+
 @dataclass
 class FIDConfig:
-    """Inception-v3 runs at 299×299, so it gets its own (smaller) batch than the generator."""
+    """The Inception features of FID and KID. Inception runs at 299×299: its own batch size."""
 
+    network: InceptionNetwork = InceptionNetwork.standard
     batch_size: int = 25
+    standard: NetworkFile = field(default_factory=lambda: NetworkFile(
+        "http://download.tensorflow.org/models/image/imagenet/inception-2015-12-05.tgz"))
+    keras: NetworkFile = field(default_factory=lambda: NetworkFile(
+        "https://storage.googleapis.com/tensorflow/keras-applications/inception_v3/"
+        "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5", "md5:bcbd6486424b2319ff4ef7d526e38f63"))
+
+
+@dataclass
+class KIDConfig:
+    """Kernel inception distance (Bińkowski et al. 2018): unbiased MMD² over random subsets."""
+
+    num_subsets: int = 100
+    max_subset_size: int = 1000
+
+
+@dataclass
+class PRConfig:
+    """Improved precision and recall (Kynkäänniemi et al. 2019) on VGG16 fc2 features."""
+
+    k: int = 3
+    batch_size: int = 25  # images per VGG16 call (224×224)
+    row_batch_size: int = 2000  # feature rows per pairwise-distance block (rows × num_images floats)
+    weights: NetworkFile = field(default_factory=lambda: NetworkFile(
+        "https://storage.googleapis.com/tensorflow/keras-applications/vgg16/"
+        "vgg16_weights_tf_dim_ordering_tf_kernels.h5", "md5:64373286793e3c8b2b4e3219cbf3544b"))
+
+
+@dataclass
+class PPLConfig:
+    """Perceptual path length (StyleGAN paper): LPIPS-style VGG16 distance of ε-steps, × 1/ε²."""
+
+    num_samples: int = 100000
+    epsilon: float = 1e-4
+    space: LatentSpace = LatentSpace.w
+    sampling: PathSampling = PathSampling.end
+    crop: bool = True  # the central face region, as StyleGAN's ppl_* (StyleGAN2's ppl2 does not crop)
+    minibatch: int = 16  # pairs per generator call
+    weights: NetworkFile = field(default_factory=lambda: NetworkFile(
+        "https://storage.googleapis.com/tensorflow/keras-applications/vgg16/"
+        "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5", "md5:6d6bbae143d832006294945121d1f1fc"))
 
 
 @dataclass
@@ -214,10 +282,10 @@ class BalanceConfig:
 
 @dataclass
 class MetricsConfig:
-    """`names` (fid, swd) are computed on `num_images` reals and fakes every `interval_ticks` ticks.
+    """`names` (fid, kid, pr, ppl, swd) are computed on `num_images` reals and fakes every
+    `interval_ticks` ticks (ppl on `ppl.num_samples` pairs).
 
-    `cache_dir` keeps the real-image statistics per dataset (and, for FID, nothing else: keras caches
-    the Inception weights itself in ~/.keras).
+    `cache_dir` holds the real-image features, one folder per dataset, and the downloaded networks.
     """
 
     name: str = MISSING
@@ -229,6 +297,9 @@ class MetricsConfig:
     cache_dir: str = "~/.cache/stylegan_exp/metrics"
     swd: SWDConfig = field(default_factory=SWDConfig)
     fid: FIDConfig = field(default_factory=FIDConfig)
+    kid: KIDConfig = field(default_factory=KIDConfig)
+    pr: PRConfig = field(default_factory=PRConfig)
+    ppl: PPLConfig = field(default_factory=PPLConfig)
     balance: BalanceConfig = field(default_factory=BalanceConfig)
 
 

@@ -1,6 +1,7 @@
-"""FID against a SciPy reference and a tiny feature network, SWD on known image sets, the balance watch."""
+"""FID against SciPy, SWD on known image sets, every metric through evaluate(), the balance watch."""
 
 import math
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -9,12 +10,24 @@ import scipy.linalg
 import scipy.ndimage
 import tensorflow as tf
 
-from stylegan_exp.config import BalanceConfig, MetricsConfig, StyleGANConfig, SWDConfig
+from stylegan_exp.config import (
+    BalanceConfig,
+    FIDConfig,
+    KIDConfig,
+    MetricsConfig,
+    NetworkFile,
+    PPLConfig,
+    PRConfig,
+    StyleGANConfig,
+    SWDConfig,
+)
 from stylegan_exp.data.records import pack_arrays
 from stylegan_exp.metrics import MetricError
 from stylegan_exp.metrics import evaluate as evaluate_module
+from stylegan_exp.metrics import features as cache
 from stylegan_exp.metrics import fid as fid_lib
-from stylegan_exp.metrics.evaluate import evaluate, real_batches
+from stylegan_exp.metrics.evaluate import Networks, count_tag, evaluate, real_batches
+from stylegan_exp.metrics.ppl import lpips_distance
 from stylegan_exp.metrics.swd import (
     SWD,
     laplacian_pyramid,
@@ -63,11 +76,11 @@ def test_frechet_distance_closed_form_for_diagonal_gaussians() -> None:
     assert fid_lib.frechet_distance(mu1, np.diag(v1), mu2, np.diag(v2)) == pytest.approx(expected)
 
 
-def tiny_feature_net() -> fid_lib.FeatureFn:
-    """A fixed random conv net standing in for Inception-v3 (no download)."""
-    tf.random.set_seed(0)
+def tiny_feature_net(seed: int = 0):
+    """A fixed random conv net standing in for a feature network (no download)."""
     import keras
 
+    tf.random.set_seed(seed)
     net = keras.Sequential([
         keras.Input((None, None, 3)),
         keras.layers.Conv2D(8, 3, activation="relu"),
@@ -80,22 +93,11 @@ def tiny_feature_net() -> fid_lib.FeatureFn:
 def test_fid_with_a_tiny_feature_network_is_zero_for_the_same_images_and_grows_with_a_shift() -> None:
     features = tiny_feature_net()
     reals = smooth_images(256, 16, seed=1)
-    stats = fid_lib.feature_statistics(features(reals))
-    same = fid_lib.fid(stats, [reals[:128], reals[128:]], features)
-    shifted = [fid_lib.fid(stats, [np.clip(reals + d, -1, 1)], features) for d in (0.1, 0.3, 0.6)]
+    real = features(reals)
+    same = fid_lib.fid(real, np.concatenate([features(reals[:128]), features(reals[128:])]))
+    shifted = [fid_lib.fid(real, features(np.clip(reals + d, -1, 1))) for d in (0.1, 0.3, 0.6)]
     assert abs(same) < 1e-6
     assert 0 < shifted[0] < shifted[1] < shifted[2]
-
-
-def test_missing_inception_weights_fail_with_one_line(monkeypatch) -> None:
-    url = "http://127.0.0.1:9/stylegan-exp-test-no-such-weights.h5"  # port 9 (discard): refused at once
-    monkeypatch.setattr(fid_lib, "WEIGHTS_URL", url)
-    fid_lib._inception_model.cache_clear()
-    with pytest.raises(MetricError) as info:
-        fid_lib.inception_features(batch_size=4)
-    message = str(info.value)
-    assert message.startswith(f"FID needs the Inception-v3 ImageNet weights from {url}: ")
-    assert "\n" not in message and len(message) > len(url) + 50
 
 
 # ---------------------------------------------------------------------------------------------- SWD
@@ -182,47 +184,85 @@ def test_real_batches_are_a_fixed_subset(tiny_dataset: Path) -> None:
     assert a.shape == (20, 16, 16, 3) and np.array_equal(a, b)
 
 
-def test_evaluate_logs_every_metric_and_caches_the_real_statistics(tiny_dataset: Path, tmp_path: Path,
-                                                                    monkeypatch) -> None:
-    cfg = MetricsConfig(name="both", names=["swd", "fid"], num_images=100, minibatch=16,
-                        swd=SWDConfig(nhoods_per_image=16, dir_repeats=1, dirs_per_repeat=32))
-    features = tiny_feature_net()
-    out = evaluate(tiny_generator(), tiny_dataset, 16, cfg, tmp_path, fid_extractor=("tiny", features))
-    assert set(out) == {"metrics/swd_16", "metrics/swd_mean", "metrics/fid"}
-    assert all(np.isfinite(v) and v > 0 for v in out.values())
-    cached = list(tmp_path.glob("fid-tiny-16px-48-*.npz"))  # capped at the 48 images the dataset has
-    assert len(cached) == 1
+def stand_in_networks() -> Networks:
+    import keras
+
+    tf.random.set_seed(3)
+    taps = keras.Sequential([keras.Input((None, None, 3)), keras.layers.Conv2D(4, 3, activation="relu")])
+    return Networks(inception=("tiny-a", tiny_feature_net(1)), vgg=("tiny-b", tiny_feature_net(2)),
+                    perceptual=lpips_distance(lambda x: [taps(x / 127.5 - 1.0)]))
+
+
+def every_metric(**overrides) -> MetricsConfig:
+    return MetricsConfig(name="all", names=["swd", "fid", "kid", "pr", "ppl"], num_images=100, minibatch=16,
+                         swd=SWDConfig(nhoods_per_image=16, dir_repeats=1, dirs_per_repeat=32),
+                         kid=KIDConfig(num_subsets=10, max_subset_size=20), pr=PRConfig(k=3),
+                         ppl=PPLConfig(num_samples=40, minibatch=8), **overrides)
+
+
+def test_count_tag_follows_the_papers_names() -> None:
+    assert [count_tag(n) for n in (50000, 10000, 1000, 1024, 48)] == ["50k", "10k", "1k", "1024", "48"]
+
+
+@pytest.mark.slow
+def test_evaluate_logs_every_metric_under_the_papers_names_and_caches_the_real_features(
+        tiny_dataset: Path, tmp_path: Path, monkeypatch) -> None:
+    networks, G = stand_in_networks(), tiny_generator()
+    out = evaluate(G, tiny_dataset, 16, every_metric(), tmp_path, networks=networks)
+    assert set(out) == {"metrics/swd_16", "metrics/swd_mean", "metrics/fid48", "metrics/kid48",
+                        "metrics/kid48_std", "metrics/pr48_3_precision", "metrics/pr48_3_recall",
+                        "metrics/ppl_wend"}
+    assert all(np.isfinite(v) for v in out.values())
+    assert out["metrics/fid48"] > 0 and out["metrics/ppl_wend"] > 0
+    assert 0 <= out["metrics/pr48_3_precision"] <= 1 and 0 <= out["metrics/pr48_3_recall"] <= 1
+    (folder,) = tmp_path.iterdir()  # one folder for the dataset, one file per feature network
+    assert folder == cache.dataset_folder(tmp_path, tiny_dataset)
+    assert sorted(p.name for p in folder.iterdir()) == ["tiny-a-16px-48-seed0.npy",
+                                                        "tiny-b-16px-48-seed0.npy"]
 
     def no_reals(*args, **kwargs):
-        raise AssertionError("the cached real statistics were not used")
+        raise AssertionError("the cached real features were not used")
 
     monkeypatch.setattr(evaluate_module, "real_batches", no_reals)
-    cfg.names = ["fid"]
-    again = evaluate(tiny_generator(), tiny_dataset, 16, cfg, tmp_path, fid_extractor=("tiny", features))
-    assert np.isfinite(again["metrics/fid"])
+    cfg = every_metric()
+    cfg.names = ["fid", "kid", "pr"]
+    again = evaluate(G, tiny_dataset, 16, cfg, tmp_path, networks=networks)
+    assert again == {k: v for k, v in out.items() if k in again}  # same fakes, same cached reals
 
 
-def test_evaluate_fid_without_weights_fails_before_any_work(tiny_dataset: Path, tmp_path: Path,
-                                                            monkeypatch) -> None:
-    monkeypatch.setattr(fid_lib, "WEIGHTS_URL", "http://127.0.0.1:9/stylegan-exp-test-missing.h5")
-    fid_lib._inception_model.cache_clear()
-    cfg = MetricsConfig(names=["swd", "fid"])
-    with pytest.raises(MetricError, match="^FID needs the Inception-v3 ImageNet weights from http://127"):
-        evaluate(None, tiny_dataset, 16, cfg, tmp_path)  # no generator needed: nothing was generated
-    assert not list(tmp_path.iterdir())
+def test_evaluate_without_a_network_fails_in_one_line_before_any_work(tiny_dataset: Path,
+                                                                     tmp_path: Path) -> None:
+    url = (tmp_path / "no-such-inception.tgz").as_uri()
+    cfg = MetricsConfig(names=["swd", "kid"], fid=FIDConfig(standard=NetworkFile(url)))
+    cache_dir = tmp_path / "cache"
+    with pytest.raises(MetricError) as info:
+        evaluate(None, tiny_dataset, 16, cfg, cache_dir)  # no generator needed: nothing was generated
+    message = str(info.value)
+    assert message.startswith(f"KID needs the 2015-12-05 Inception graph from {url}: ")
+    assert "No such file" in message and "\n" not in message
+    assert not cache_dir.exists()
 
 
-def test_evaluate_refuses_unknown_metrics(tiny_dataset: Path, tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="unknown metrics \\['is'\\]"):
+def test_evaluate_refuses_unknown_metrics_too_small_images_for_ppl_and_too_few_for_pr(tiny_dataset: Path,
+                                                                        tmp_path: Path) -> None:
+    with pytest.raises(MetricError, match="unknown metrics \\['is'\\]"):
         evaluate(None, tiny_dataset, 16, MetricsConfig(names=["is"]), tmp_path)
+    with pytest.raises(MetricError, match="PPL's VGG16 needs images of at least 32px with ppl.crop=True"):
+        evaluate(None, tiny_dataset, 16, MetricsConfig(names=["ppl"]), tmp_path)
+    with pytest.raises(MetricError, match="metrics pr need at least 4 images; .* give 3$"):
+        evaluate(None, tiny_dataset, 16, MetricsConfig(names=["pr"], num_images=3), tmp_path)
 
 
-def test_statistics_cache_key_follows_the_dataset(tiny_dataset: Path, tmp_path: Path) -> None:
-    p = fid_lib.statistics_path(tmp_path, tiny_dataset, 16, 48)
-    assert p == fid_lib.statistics_path(tmp_path, tiny_dataset, 16, 48)
-    assert p != fid_lib.statistics_path(tmp_path, tiny_dataset, 8, 48)
-    assert p != fid_lib.statistics_path(tmp_path, tiny_dataset, 16, 40)
-    assert p != fid_lib.statistics_path(tmp_path, tiny_dataset, 16, 48, "tiny")
+def test_feature_cache_folder_follows_the_dataset(tiny_dataset: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "tiny"
+    shutil.copytree(tiny_dataset, copy)
+    folder = cache.dataset_folder(tmp_path, copy)
+    assert folder == cache.dataset_folder(tmp_path, copy) and folder.name.startswith("tiny-")
+    assert folder != cache.dataset_folder(tmp_path, tiny_dataset)  # another place, another dataset
+    info = copy / "dataset.json"
+    info.write_text(info.read_text() + " ")  # repacked
+    assert cache.dataset_folder(tmp_path, copy) != folder
+    assert cache.features_path(folder, "a", 16, 48, 0) != cache.features_path(folder, "a", 8, 48, 0)
 
 
 # ---------------------------------------------------------------------------------------------- balance

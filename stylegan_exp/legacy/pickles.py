@@ -7,19 +7,15 @@ class is refused. http(s) sources are downloaded once into a cache.
 
 from __future__ import annotations
 
-import hashlib
 import pickle
 import re
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
-from stylegan_exp.atomic import atomic_open
+from stylegan_exp.download import DownloadError, fetch
 from stylegan_exp.snapshot import SnapshotError
 
 DEFAULT_CACHE_DIR = Path("~/.cache/stylegan_exp")
@@ -103,30 +99,14 @@ class LegacyNetwork:
         return merged
 
 
-def _fetch(url: str, cache_dir: Path) -> Path:
-    """Download `url` once into `cache_dir` (atomically, with a progress bar) and return the file."""
-    cache_dir = cache_dir.expanduser()
-    name = re.sub(r"[^A-Za-z0-9._-]", "_", url.rstrip("/").rsplit("/", 1)[-1].split("?")[0]) or "network.pkl"
-    target = cache_dir / f"{hashlib.sha1(url.encode()).hexdigest()[:10]}_{name}"
-    if target.is_file():
-        return target
-    with atomic_open(target) as out, urllib.request.urlopen(url, timeout=60) as response:
-        total = int(response.headers.get("Content-Length") or 0) or None
-        with tqdm(total=total, unit="B", unit_scale=True, desc=name, leave=False) as bar:
-            while chunk := response.read(1 << 20):
-                out.write(chunk)
-                bar.update(len(chunk))
-    return target
-
-
 def read_networks(path_or_url: str | Path, cache_dir: str | Path | None = None
                   ) -> tuple[LegacyNetwork, LegacyNetwork, LegacyNetwork]:
     """(G, D, Gs) of an original pickle at a local path or an http(s) URL (cached download)."""
     source = str(path_or_url)
     if re.match(r"^https?://", source):
         try:
-            path = _fetch(source, Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE_DIR)
-        except (urllib.error.URLError, OSError, ValueError) as exc:
+            path = fetch(source, Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE_DIR)
+        except DownloadError as exc:
             raise LegacyImportError(f"cannot download {source}: {exc}") from exc
     else:
         path = Path(source).expanduser()

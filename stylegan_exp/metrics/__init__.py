@@ -1,4 +1,4 @@
-"""Image-quality metrics (FID, SWD) for a generator against its training set."""
+"""Image-quality metrics (FID, KID, precision/recall, PPL, SWD) of a generator against its training set."""
 
 
 class MetricError(RuntimeError):

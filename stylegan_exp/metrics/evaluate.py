@@ -1,25 +1,63 @@
-"""One entry point for the training loop and sample.py: a generator's metrics against its dataset."""
+"""One entry point for the training loop and sample.py: a generator's metrics against its dataset.
+
+Results are keyed by the papers' names, with the number of images actually used in them:
+`metrics/fid50k`, `metrics/kid50k` (+ `_std`), `metrics/pr50k3_precision` / `_recall`, `metrics/ppl_wend`,
+and `metrics/swd_<res>` / `metrics/swd_mean` — `fid1k` on 1,000 images, `fid48` and `pr48_3` on 48.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
+from tqdm import tqdm
 
 from stylegan_exp.config import MetricsConfig
 from stylegan_exp.data.records import load_info, make_dataset
-from stylegan_exp.metrics import fid as fid_lib
+from stylegan_exp.metrics import MetricError
+from stylegan_exp.metrics import features as cache
+from stylegan_exp.metrics import networks as nets
+from stylegan_exp.metrics.fid import fid
+from stylegan_exp.metrics.kid import kid
+from stylegan_exp.metrics.ppl import DistanceFn, lpips_distance, min_size, perceptual_path_length
+from stylegan_exp.metrics.pr import precision_recall
 from stylegan_exp.metrics.swd import SWD
 from stylegan_exp.nets.generator import Generator
 
 log = logging.getLogger(__name__)
 
-METRICS = ("fid", "swd")
+METRICS = ("fid", "kid", "pr", "ppl", "swd")
 _SHUFFLE_BYTES = 2**30  # bound on the decoded images held by the shuffle buffer that picks the reals
+
+
+@dataclass
+class Networks:
+    """The feature networks as (cache name, feature function), and PPL's perceptual distance."""
+
+    inception: tuple[str, nets.FeatureFn] | None = None
+    vgg: tuple[str, nets.FeatureFn] | None = None
+    perceptual: DistanceFn | None = None
+
+
+def load_networks(cfg: MetricsConfig, cache_dir: Path) -> Networks:
+    """The networks `cfg.names` needs, downloaded first if needed (MetricError when they cannot be)."""
+    names = set(cfg.names)
+    inception_users = "/".join(m.upper() for m in ("fid", "kid") if m in names)
+    return Networks(
+        inception=nets.inception_features(cfg.fid, cache_dir, inception_users) if inception_users else None,
+        vgg=nets.vgg_fc2_features(cfg.pr, cache_dir) if "pr" in names else None,
+        perceptual=lpips_distance(nets.vgg_lpips_taps(cfg.ppl, cache_dir)) if "ppl" in names else None,
+    )
+
+
+def count_tag(n: int) -> str:
+    """The papers' image count in a metric name: 50000 → "50k", 1000 → "1k", 1024 → "1024"."""
+    return f"{n // 1000}k" if n % 1000 == 0 else str(n)
 
 
 def real_batches(data_dir: Path, resolution: int, num_images: int, batch_size: int,
@@ -45,27 +83,44 @@ def fake_batches(Gs: Generator, num_images: int, batch_size: int, seed: int = 0)
         yield np.clip(Gs(tf.constant(z)).numpy(), -1.0, 1.0)
 
 
-def evaluate(Gs: Generator, data_dir: Path, resolution: int, cfg: MetricsConfig, cache_dir: Path, *,
-             fid_extractor: tuple[str, fid_lib.FeatureFn] | None = None) -> dict[str, float]:
-    """The metrics in `cfg.names` as {"metrics/fid": …, "metrics/swd_<res>": …, "metrics/swd_mean": …}.
+def feature_pass(batches: Iterable[np.ndarray], extractors: dict[str, nets.FeatureFn], total: int,
+                 desc: str) -> dict[str, np.ndarray]:
+    """Every extractor's features of the same batches, read once, with a progress bar."""
+    out: dict[str, list[np.ndarray]] = {name: [] for name in extractors}
+    with tqdm(total=total, desc=desc, unit="img", leave=False, disable=None) as bar:
+        for batch in batches:
+            for name, extract in extractors.items():
+                out[name].append(extract(np.asarray(batch, np.float32)))
+            bar.update(len(batch))
+    return {name: np.concatenate(chunks) for name, chunks in out.items()}
 
-    Reals and fakes are equally many: num_images, or the dataset size if smaller (SWD compares sorted
-    sets one to one). `fid_extractor` = (cache name, feature function) replaces Inception-v3, for tests.
-    Raises MetricError when FID cannot get its network weights.
+
+def evaluate(Gs: Generator, data_dir: Path, resolution: int, cfg: MetricsConfig, cache_dir: Path, *,
+             networks: Networks | None = None) -> dict[str, float]:
+    """The metrics in `cfg.names`, keyed as the module docstring says.
+
+    Reals and fakes are equally many: num_images, or the dataset size if smaller. `networks` replaces
+    the downloaded networks (tests). Raises MetricError, before any work, when a network cannot be had.
     """
     unknown = sorted(set(cfg.names) - set(METRICS))
     if unknown:
-        raise ValueError(f"unknown metrics {unknown} in metrics.names; known: {list(METRICS)}")
+        raise MetricError(f"unknown metrics {unknown} in metrics.names; known: {list(METRICS)}")
     if not cfg.names:
         return {}
+    if "ppl" in cfg.names and networks is None and resolution < min_size(cfg.ppl.crop):
+        raise MetricError(f"PPL's VGG16 needs images of at least {min_size(cfg.ppl.crop)}px with "
+                          f"ppl.crop={cfg.ppl.crop}, got {resolution}px")
     data_dir, cache_dir = Path(data_dir), Path(cache_dir).expanduser()
     count = load_info(data_dir).count
     n = min(cfg.num_images, count)
+    need = cfg.pr.k + 1 if "pr" in cfg.names else 2
+    if n < need:
+        raise MetricError(f"metrics {'/'.join(cfg.names)} need at least {need} images; the dataset and "
+                          f"metrics.num_images give {n}")
     if n < cfg.num_images:
         log.warning("metrics on %d images: the dataset %s has fewer than metrics.num_images=%d",
                     n, data_dir, cfg.num_images)
-    if "fid" in cfg.names and fid_extractor is None:  # before any other work: missing weights fail fast
-        fid_extractor = (fid_lib.INCEPTION_NAME, fid_lib.inception_features(cfg.fid.batch_size))
+    networks = networks or load_networks(cfg, cache_dir)  # before any other work: missing weights fail fast
     start = time.time()
     results: dict[str, float] = {}
     if "swd" in cfg.names:
@@ -73,12 +128,30 @@ def evaluate(Gs: Generator, data_dir: Path, resolution: int, cfg: MetricsConfig,
         real = swd.descriptors(real_batches(data_dir, resolution, n, cfg.minibatch, cfg.seed))
         fake = swd.descriptors(fake_batches(Gs, n, cfg.minibatch, cfg.seed))
         results.update({f"metrics/{k}": v for k, v in swd.distance(real, fake).items()})
-    if "fid" in cfg.names:
-        feature_name, extractor = fid_extractor
-        path = fid_lib.statistics_path(cache_dir, data_dir, resolution, n, feature_name)
-        stats = fid_lib.real_statistics(
-            path, lambda: real_batches(data_dir, resolution, n, cfg.minibatch, cfg.seed), extractor)
-        results["metrics/fid"] = fid_lib.fid(stats, fake_batches(Gs, n, cfg.minibatch, cfg.seed), extractor)
+    extractors = dict(([networks.inception] if {"fid", "kid"} & set(cfg.names) else [])
+                      + ([networks.vgg] if "pr" in cfg.names else []))
+    if extractors:
+        folder = cache.dataset_folder(cache_dir, data_dir)
+        paths = {name: cache.features_path(folder, name, resolution, n, cfg.seed) for name in extractors}
+        reals = cache.cached_features(paths, lambda missing: feature_pass(
+            real_batches(data_dir, resolution, n, cfg.minibatch, cfg.seed),
+            {name: extractors[name] for name in missing}, n, "reals"))
+        fakes = feature_pass(fake_batches(Gs, n, cfg.minibatch, cfg.seed), extractors, n, "fakes")
+        tag = count_tag(n)
+        if "fid" in cfg.names:
+            results[f"metrics/fid{tag}"] = fid(reals[networks.inception[0]], fakes[networks.inception[0]])
+        if "kid" in cfg.names:
+            mean, std = kid(reals[networks.inception[0]], fakes[networks.inception[0]], cfg.kid.num_subsets,
+                            cfg.kid.max_subset_size, np.random.RandomState(cfg.seed))
+            results.update({f"metrics/kid{tag}": mean, f"metrics/kid{tag}_std": std})
+        if "pr" in cfg.names:
+            precision, recall = precision_recall(reals[networks.vgg[0]], fakes[networks.vgg[0]], cfg.pr.k,
+                                                 cfg.pr.row_batch_size)
+            name = f"pr{tag}{'' if tag.endswith('k') else '_'}{cfg.pr.k}"  # pr50k3, pr48_3
+            results.update({f"metrics/{name}_precision": precision, f"metrics/{name}_recall": recall})
+    if "ppl" in cfg.names:
+        results[f"metrics/ppl_{cfg.ppl.space}{cfg.ppl.sampling}"] = perceptual_path_length(
+            Gs, networks.perceptual, cfg.ppl, cfg.seed)
     log.info("metrics on %d images in %.1fs: %s", n, time.time() - start,
              "  ".join(f"{k.removeprefix('metrics/')} {v:.4g}" for k, v in results.items()))
     return results
