@@ -13,6 +13,8 @@ from typing import Any, ClassVar
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 
+from stylegan_exp.sample.export_config import ExportTask
+
 
 class ConfigError(ValueError):
     """A composed config that is well-typed but cannot be run."""
@@ -396,7 +398,8 @@ class MetricsTask:
 
 
 TASKS: dict[str, type] = {"random": RandomTask, "figures": FiguresTask, "video": VideoTask,
-                          "rank": RankTask, "invert": InvertTask, "edit": EditTask, "metrics": MetricsTask}
+                          "rank": RankTask, "invert": InvertTask, "edit": EditTask, "metrics": MetricsTask,
+                          "export": ExportTask}
 
 
 @dataclass

@@ -19,6 +19,8 @@ from stylegan_exp.config import (
     VideoTask,
 )
 from stylegan_exp.sample.edit import edit
+from stylegan_exp.sample.export import export
+from stylegan_exp.sample.export_config import ExportTask
 from stylegan_exp.sample.figures import figures
 from stylegan_exp.sample.generate import SampleError, resolve_snapshot, sample
 from stylegan_exp.sample.invert import invert
@@ -55,6 +57,7 @@ RUNNERS: dict[type, TaskRunner] = {
     InvertTask: invert,
     EditTask: edit,
     MetricsTask: write_metrics,
+    ExportTask: export,
 }
 
 
