@@ -91,13 +91,16 @@ def onnx_model(function: tf.types.experimental.GenericFunction, opset: int) -> b
     return proto.SerializeToString()
 
 
-def _check_task(task: ExportTask) -> list[ExportFormat]:
+def _check_task(task: ExportTask, randomize_noise: bool) -> list[ExportFormat]:
     """Refuse, before any work, what cannot be exported."""
     formats = list(dict.fromkeys(task.formats))
     if not formats:
         raise SampleError("task.formats is empty: give one or more of " + ", ".join(ExportFormat))
     if ExportFormat.tflite in formats and not task.tflite_weights:
         raise SampleError("task.tflite_weights is empty: give float32 and/or float16")
+    if ExportFormat.tflite in formats and randomize_noise:
+        raise SampleError("randomize_noise=true cannot go to TFLite (its builtins cannot shape fresh noise "
+                          "maps): export tflite with fixed noise, or drop it from task.formats")
     if ExportFormat.onnx in formats:
         if task.onnx_opset < MIN_ONNX_OPSET:
             raise SampleError(f"task.onnx_opset={task.onnx_opset}: the seed signature needs opset ≥ "
@@ -201,7 +204,7 @@ def export_files(module: ExportedGenerator, task: ExportTask, formats: list[Expo
 def export(cfg: SampleConfig, snap: Snapshot, run_dir: Path, stage: Stage = FULL_NETWORK) -> list[Path]:
     """Export the snapshot's Gs at `stage` (the full network by default) in `cfg.task.formats`."""
     task: ExportTask = cfg.task
-    formats = _check_task(task)
+    formats = _check_task(task, cfg.randomize_noise)
     run_dir = Path(run_dir)
     Gs = load_gs(snap)
     module = ExportedGenerator(Gs, stage, randomize_noise=cfg.randomize_noise)
