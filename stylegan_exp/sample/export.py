@@ -113,7 +113,8 @@ def _check_task(task: ExportTask, randomize_noise: bool) -> list[ExportFormat]:
     return formats
 
 
-def _bytes_of(path: Path) -> int:
+def size_on_disk(path: Path) -> int:
+    """Bytes of a file, or of every file in a folder (a SavedModel)."""
     if path.is_dir():
         return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
     return path.stat().st_size
@@ -168,7 +169,13 @@ def verify(path: Path, Gs: Generator, stage: Stage, seeds: list[int], psi: float
 def _write_saved_model(module: ExportedGenerator, path: Path) -> Path:
     """Saved beside `path` and renamed into place, so a failed save leaves no partial folder."""
     scratch = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    tf.saved_model.save(module, str(scratch / path.name), signatures=module.signatures())
+    tf_log = logging.getLogger("tensorflow")
+    level = tf_log.level
+    tf_log.setLevel(logging.ERROR)  # it warns that captured variables' input names get renamed: harmless
+    try:
+        tf.saved_model.save(module, str(scratch / path.name), signatures=module.signatures())
+    finally:
+        tf_log.setLevel(level)
     os.replace(scratch / path.name, path)
     scratch.rmdir()
     return path
@@ -211,7 +218,7 @@ def export(cfg: SampleConfig, snap: Snapshot, run_dir: Path, stage: Stage = FULL
     cutoff = Gs.num_layers if cfg.truncation_cutoff is None else cfg.truncation_cutoff
     files = export_files(module, task, formats, run_dir)
     for key, entry in files.items():
-        entry["bytes"] = _bytes_of(run_dir / entry["path"])
+        entry["bytes"] = size_on_disk(run_dir / entry["path"])
         if cfg.randomize_noise:
             continue  # fresh noise on every call: nothing to compare
         entry["verified"] = verify(run_dir / entry["path"], Gs, stage, list(task.verify_seeds),
