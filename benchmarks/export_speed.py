@@ -119,7 +119,8 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    logging.getLogger("tensorflow").setLevel(logging.WARNING)
+    for name in ("absl", "tensorflow"):  # SavedModel and the converters log every step at INFO
+        logging.getLogger(name).setLevel(logging.WARNING)
     args = parse_args(argv)
     model = OmegaConf.to_container(OmegaConf.load(args.model_config), resolve=True)
     rows = []

@@ -169,13 +169,7 @@ def verify(path: Path, Gs: Generator, stage: Stage, seeds: list[int], psi: float
 def _write_saved_model(module: ExportedGenerator, path: Path) -> Path:
     """Saved beside `path` and renamed into place, so a failed save leaves no partial folder."""
     scratch = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    tf_log = logging.getLogger("tensorflow")
-    level = tf_log.level
-    tf_log.setLevel(logging.ERROR)  # it warns that captured variables' input names get renamed: harmless
-    try:
-        tf.saved_model.save(module, str(scratch / path.name), signatures=module.signatures())
-    finally:
-        tf_log.setLevel(level)
+    tf.saved_model.save(module, str(scratch / path.name), signatures=module.signatures())
     os.replace(scratch / path.name, path)
     scratch.rmdir()
     return path
