@@ -173,3 +173,22 @@ def test_export_refuses_bad_input_with_one_line(snapshot, tmp_path):
         assert not [p for p in (tmp_path / f"run{i}").iterdir() if p.name not in ("config.yaml", ".hydra")]
     with pytest.raises(ConfigCompositionException, match="task.formats"):  # before any work
         run_task(snapshot, tmp_path / "bad-format", "task=export", "task.formats=[jpeg]")
+
+
+@pytest.mark.slow
+def test_export_of_an_original_pkl_matches_the_original_network(tmp_path):
+    from test_legacy import MODELS, ref_g_style, write_pkl
+
+    kw = MODELS["res32"]
+    raw = write_pkl(tmp_path / "net.pkl", kw)
+    run_task(tmp_path / "net.pkl", tmp_path / "out", "task=export", "task.formats=[saved_model]")
+    seeds = [0, 5]
+    z = seed_latents(seeds, kw["latent_size"])
+    ref = ref_g_style(raw["Gs"], kw, z, 0.7, 5).transpose(0, 2, 3, 1)
+    model = tf.saved_model.load(str(tmp_path / "out" / "saved_model"))
+    scalars = {"truncation_psi": tf.constant(0.7), "truncation_cutoff": tf.constant(5)}
+    by_z = model.signatures["z"](z=tf.constant(z), **scalars)["images_float"].numpy()
+    by_seed = model.signatures["seed"](seed=tf.constant(seeds, tf.int64), **scalars)["images_float"].numpy()
+    assert np.abs(by_z - ref).max() < 1e-3
+    np.testing.assert_array_equal(by_seed, by_z)
+    assert json.loads((tmp_path / "out" / "export.json").read_text())["resolution"] == 32
