@@ -106,9 +106,10 @@ def _check_task(task: ExportTask, randomize_noise: bool) -> list[ExportFormat]:
             raise SampleError(f"task.onnx_opset={task.onnx_opset}: the seed signature needs opset ≥ "
                               f"{MIN_ONNX_OPSET} (bitwise ops)")
         try:
+            import onnxruntime  # noqa: F401  (checks the converted files)
             import tf2onnx  # noqa: F401
-        except ImportError:
-            raise SampleError("task.formats has onnx but tf2onnx is not installed: "
+        except ImportError as exc:
+            raise SampleError(f"task.formats has onnx but {exc.name} is not installed: "
                               "pip install 'stylegan_exp[export]'") from None
     return formats
 
