@@ -20,7 +20,7 @@ class TFLiteWeights(StrEnum):
 @dataclass
 class ExportTask:
     """Gs as files that generate without this package (`formats`), described in export.json and checked
-    against Gs on `verify_seeds`. ONNX needs opset ≥ 18 for the seed signature's bitwise ops."""
+    against Gs on `verify_seeds` (empty: no check). ONNX needs opset ≥ 18 (the seed signature's bit ops)."""
 
     name: str = "export"
     formats: list[ExportFormat] = field(default_factory=lambda: [ExportFormat.saved_model,
