@@ -1,11 +1,11 @@
 """Images per second of each exported format on this CPU, beside the eager Gs they came from.
 
-Exports a randomly initialised generator of the given model config (the weights do not change the cost) with
+Exports a randomly initialised generator of a `model` preset (the weights do not change the cost) with
 the same code as `sample.py task=export`, then times each file through the export's own reader on a batch
 of z (and of seeds where the file has the seed signature). Rounds alternate between the formats so that
 load from other processes is shared among them; the median round counts.
 
-    .venv/bin/python benchmarks/export_speed.py                          # small.yaml at 64², batch 8
+    .venv/bin/python benchmarks/export_speed.py                          # model=small at 64², batch 8
     .venv/bin/python benchmarks/export_speed.py --resolutions 32 128 --batch 1
 """
 
@@ -25,10 +25,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from omegaconf import OmegaConf  # noqa: E402
 from tqdm import tqdm  # noqa: E402
-from train_speed import aligned, machine_info, write_results  # noqa: E402
+from train_speed import aligned, load_model, machine_info, write_results  # noqa: E402
 
+from stylegan_exp.config import ModelConfig  # noqa: E402
 from stylegan_exp.nets.build import build_generator  # noqa: E402
 from stylegan_exp.resolution import log2_int  # noqa: E402
 from stylegan_exp.sample.export import export_files, size_on_disk  # noqa: E402
@@ -37,7 +37,6 @@ from stylegan_exp.sample.export_graph import ExportedGenerator  # noqa: E402
 from stylegan_exp.sample.export_reader import Exported  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_MODEL = REPO / "conf" / "model" / "small.yaml"
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "export_speed.json"
 PSI, CUTOFF = 0.7, 8
 log = logging.getLogger("export_speed")
@@ -46,7 +45,7 @@ log = logging.getLogger("export_speed")
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--model-config", type=Path, default=DEFAULT_MODEL)
+    p.add_argument("--model", default="small", help="the `model` preset (conf/model/<name>.yaml)")
     p.add_argument("--resolutions", type=int, nargs="+", default=[64])
     p.add_argument("--batch", type=int, default=8, help="images per call")
     p.add_argument("--calls", type=int, default=5, help="timed calls per format in each round")
@@ -92,7 +91,7 @@ def measure(calls: dict[str, Callable[[], Any]], args: argparse.Namespace) -> di
     return {name: statistics.median(values) for name, values in per_round.items()}
 
 
-def bench_resolution(model: dict[str, Any], res: int, args: argparse.Namespace) -> list[dict[str, Any]]:
+def bench_resolution(model: ModelConfig, res: int, args: argparse.Namespace) -> list[dict[str, Any]]:
     tf.random.set_seed(0)
     Gs = build_generator(model, res)
     task = ExportTask(formats=list(args.formats))
@@ -122,7 +121,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for name in ("absl", "tensorflow"):  # SavedModel and the converters log every step at INFO
         logging.getLogger(name).setLevel(logging.WARNING)
     args = parse_args(argv)
-    model = OmegaConf.to_container(OmegaConf.load(args.model_config), resolve=True)
+    model = load_model(args.model)
     rows = []
     for res in args.resolutions:
         log.info("%d²: exporting %s, then %d rounds of %d calls of %d images", res,

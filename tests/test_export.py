@@ -5,30 +5,28 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import pytest
 import tensorflow as tf
-from hydra import compose, initialize_config_dir
+from conftest import REPO, compose_config
 from hydra.errors import ConfigCompositionException
 
-from stylegan_exp.config import ModelConfig, register_configs
+from stylegan_exp.config import StyleGANConfig
 from stylegan_exp.data.images import load_image
 from stylegan_exp.nets.build import build_discriminator, build_generator
 from stylegan_exp.nets.layers import variables_by_path
 from stylegan_exp.run import start_sampling
 from stylegan_exp.sample.export_graph import ExportedGenerator, Stage
-from stylegan_exp.sample.generate import generate, load_gs, seed_latents
+from stylegan_exp.sample.generate import generate, seed_latents
 from stylegan_exp.sample.randomstate import randn
-from stylegan_exp.train.checkpoint import save_snapshot
+from stylegan_exp.snapshot import load_snapshot, save_snapshot
 
-REPO = Path(__file__).resolve().parents[1]
 RES = 32
 # fused up-scaling from 32² on, so the export covers both the resample+conv and the transposed-conv paths
-TINY_MODEL = asdict(ModelConfig(name="tiny", fmap_base=64, fmap_max=16, latent_size=16, dlatent_size=16,
-                                mapping_layers=2, mapping_fmaps=16, fused_scale_min_res=32))
+TINY_MODEL = StyleGANConfig(name="tiny", fmap_base=64, fmap_max=16, latent_size=16, dlatent_size=16,
+                            mapping_layers=2, mapping_fmaps=16, fused_scale_min_res=32)
 SEEDS = [0, 1, 5, 123456789, 2**32 - 1]
 CASES = [(0.7, 8), (1.0, 8), (0.5, None)]  # (ψ, cutoff); None = every layer
 ALL_LAYERS = 99
@@ -39,10 +37,7 @@ UINT8_TOLERANCE = {"tflite_float16": 8}
 
 
 def run_task(snapshot: Path, run_dir: Path, *overrides: str) -> list[Path]:
-    register_configs()
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        cfg = compose("sample", overrides=[f"snapshot={snapshot}", *overrides])
-    return start_sampling(cfg, str(run_dir))
+    return start_sampling(compose_config("sample", f"snapshot={snapshot}", *overrides), str(run_dir))
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +84,7 @@ def test_randn_in_graph_equals_numpy_randomstate():
 
 
 def test_export_stage_calls_the_generator_at_its_level_and_fade(snapshot):
-    Gs = load_gs(snapshot)
+    Gs = load_snapshot(snapshot).network("Gs")
     z = seed_latents([3, 4], Gs.latent_size)
     module = ExportedGenerator(Gs, Stage(level=4, fade=0.25))
     out = module.from_z(tf.constant(z), tf.constant(0.7), tf.constant(8))
@@ -100,7 +95,7 @@ def test_export_stage_calls_the_generator_at_its_level_and_fade(snapshot):
 
 @pytest.mark.slow
 def test_exported_files_match_gs_in_a_fresh_process(snapshot, exported, tmp_path):
-    Gs = load_gs(snapshot)
+    Gs = load_snapshot(snapshot).network("Gs")
     meta = json.loads((exported / "export.json").read_text())
     assert set(meta["files"]) == set(FLOAT_TOLERANCE)
     assert meta["resolution"] == RES and meta["latent_size"] == 16 and meta["noise"] == "fixed"

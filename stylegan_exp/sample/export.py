@@ -10,6 +10,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +33,8 @@ from stylegan_exp.sample.export_graph import (
     ExportedGenerator,
     Stage,
 )
-from stylegan_exp.sample.generate import SampleError, load_gs, seed_latents
-from stylegan_exp.train.checkpoint import Snapshot
+from stylegan_exp.sample.generate import SampleError, seed_latents
+from stylegan_exp.snapshot import Snapshot
 
 log = logging.getLogger(__name__)
 
@@ -208,7 +209,7 @@ def export(cfg: SampleConfig, snap: Snapshot, run_dir: Path, stage: Stage = FULL
     task: ExportTask = cfg.task
     formats = _check_task(task, cfg.randomize_noise)
     run_dir = Path(run_dir)
-    Gs = load_gs(snap)
+    Gs = snap.network("Gs")
     module = ExportedGenerator(Gs, stage, randomize_noise=cfg.randomize_noise)
     cutoff = Gs.num_layers if cfg.truncation_cutoff is None else cfg.truncation_cutoff
     files = export_files(module, task, formats, run_dir)
@@ -227,9 +228,10 @@ def export(cfg: SampleConfig, snap: Snapshot, run_dir: Path, stage: Stage = FULL
     description = {
         "snapshot": str(snap.path),
         "kimg": snap.kimg,
-        "model": snap.model,
+        "arch": snap.model.ARCH,
+        "model": asdict(snap.model),
         "resolution": 2**level,
-        "num_channels": Gs.size.num_channels,
+        "num_channels": Gs.num_channels,
         "latent_size": Gs.latent_size,
         "num_layers": Gs.num_layers,
         "stage": {"level": level, "fade": stage.fade},

@@ -25,7 +25,7 @@ class Stage:
     fade: float = 0.0
 
     def resolved_level(self, Gs: Generator) -> int:
-        return Gs.size.resolution_log2 if self.level is None else self.level
+        return Gs.resolution_log2 if self.level is None else self.level
 
 
 FULL_NETWORK = Stage()
