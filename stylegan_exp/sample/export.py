@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import tensorflow as tf
@@ -47,7 +47,7 @@ TRUNCATION = ("w' = w_avg + truncation_psi * (w - w_avg) on the style layers bel
 
 
 @contextmanager
-def _held_stderr() -> Iterator[tempfile.SpooledTemporaryFile]:
+def _held_stderr() -> Iterator[BinaryIO]:
     """Hold the converters' C++ chatter (written straight to fd 2) back; yields it for error messages."""
     with tempfile.TemporaryFile(mode="w+b") as held:
         saved = os.dup(2)
@@ -59,7 +59,7 @@ def _held_stderr() -> Iterator[tempfile.SpooledTemporaryFile]:
             os.close(saved)
 
 
-def _converter_error(what: str, exc: Exception, held: Any) -> SampleError:
+def _converter_error(what: str, exc: Exception, held: BinaryIO) -> SampleError:
     held.seek(0)
     lines = [line for line in (str(exc) + "\n" + held.read().decode(errors="replace")).splitlines()
              if "error" in line.lower()] or [str(exc)]
