@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -124,7 +125,7 @@ def load_snapshot(source: str | Path, cache_dir: str | Path | None = None) -> Sn
         with np.load(path, allow_pickle=False) as data:
             meta = json.loads(str(data[_META_KEY]))
             weights = {k: data[k] for k in data.files if k != _META_KEY}
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         raise SnapshotError(f"{path} is not a readable network snapshot ({exc})") from exc
     # Snapshots written before architectures were recorded are all StyleGAN.
     model = _model_of(path, meta.get("arch", StyleGANConfig.ARCH), meta["model"])

@@ -12,6 +12,7 @@ from pathlib import Path
 from stylegan_exp.atomic import write_atomic
 from stylegan_exp.config import (
     EditTask,
+    ExportTask,
     FiguresTask,
     InvertTask,
     MetricsTask,
@@ -22,6 +23,7 @@ from stylegan_exp.config import (
 )
 from stylegan_exp.resolution import log2_int
 from stylegan_exp.sample.edit import edit
+from stylegan_exp.sample.export import export
 from stylegan_exp.sample.figures import figures
 from stylegan_exp.sample.generate import SampleError, resolve_snapshot, sample
 from stylegan_exp.sample.invert import invert
@@ -58,6 +60,7 @@ RUNNERS: dict[type, TaskRunner] = {
     InvertTask: invert,
     EditTask: edit,
     MetricsTask: write_metrics,
+    ExportTask: export,
 }
 
 

@@ -1,0 +1,124 @@
+"""Run an exported generator without stylegan_exp: only numpy and the format's runtime (tensorflow for a
+SavedModel, ai_edge_litert or tensorflow for TFLite, onnxruntime for ONNX). `sample.py task=export` copies
+this file into every export as `generate.py`:
+
+    python generate.py saved_model --seeds 0 1 2 --psi 0.7 --out images/
+    python generate.py generator-float16.tflite --seeds 5      # z drawn as sample.py draws it
+
+A file without the `seed` signature (TFLite) gets z = RandomState(seed).randn(latent_size), as in sample.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+Z_SIGNATURE = "z"
+SEED_SIGNATURE = "seed"
+
+
+def seed_latents(seeds: list[int], latent_size: int) -> np.ndarray:
+    """What sample.py feeds the generator for these seeds."""
+    return np.stack([np.random.RandomState(s).randn(latent_size) for s in seeds]).astype(np.float32)
+
+
+def _tflite_interpreter(path: Path) -> Any:
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        import tensorflow as tf
+
+        Interpreter = tf.lite.Interpreter
+    with warnings.catch_warnings():  # tf.lite.Interpreter warns that it moves to ai_edge_litert
+        warnings.simplefilter("ignore")
+        return Interpreter(model_path=str(path))
+
+
+class Exported:
+    """One exported file (a SavedModel folder, a .tflite or an .onnx file) and the signatures it carries."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if not self.path.exists():
+            raise FileNotFoundError(f"exported generator not found: {self.path}")
+        if self.path.is_dir():
+            import tensorflow as tf
+
+            self._model = tf.saved_model.load(str(self.path))
+            self.signatures = sorted(k for k in self._model.signatures if k != "serving_default")
+        elif self.path.suffix == ".tflite":
+            self._model = _tflite_interpreter(self.path)
+            self.signatures = sorted(self._model.get_signature_list())
+        elif self.path.suffix == ".onnx":
+            import onnxruntime
+
+            self._model = onnxruntime.InferenceSession(str(self.path), providers=["CPUExecutionProvider"])
+            names = {i.name for i in self._model.get_inputs()}
+            self.signatures = [SEED_SIGNATURE if SEED_SIGNATURE in names else Z_SIGNATURE]
+        else:
+            raise ValueError(f"{self.path}: not an exported generator (SavedModel folder, .tflite or .onnx)")
+
+    def run(self, signature: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Outputs `images` (uint8 NHWC) and `images_float` (the network's [-1, 1] output) as numpy."""
+        if signature not in self.signatures:
+            raise ValueError(f"{self.path.name} has no {signature!r} signature (it has {self.signatures})")
+        if self.path.is_dir():
+            import tensorflow as tf
+
+            outputs = self._model.signatures[signature](**{k: tf.constant(v) for k, v in inputs.items()})
+            return {k: v.numpy() for k, v in outputs.items()}
+        if self.path.suffix == ".tflite":
+            return dict(self._model.get_signature_runner(signature)(**inputs))
+        names = [o.name for o in self._model.get_outputs()]
+        return dict(zip(names, self._model.run(names, inputs), strict=True))
+
+    @property
+    def latent_size(self) -> int:
+        if self.path.is_dir():
+            return int(self._model.signatures[Z_SIGNATURE].structured_input_signature[1]["z"].shape[1])
+        if self.path.suffix == ".tflite":
+            details = self._model.get_signature_runner(Z_SIGNATURE).get_input_details()
+            return int(details["z"]["shape_signature"][1])
+        shapes = {i.name: i.shape for i in self._model.get_inputs()}
+        if Z_SIGNATURE not in shapes:
+            raise ValueError(f"{self.path.name} takes seeds, not z")
+        return int(shapes[Z_SIGNATURE][1])
+
+    def generate(self, *, seeds: list[int] | None = None, z: np.ndarray | None = None, psi: float = 0.7,
+                 cutoff: int = 8) -> dict[str, np.ndarray]:
+        """Images for `seeds` (through the seed signature when the file has one) or for latents `z`."""
+        scalars = {"truncation_psi": np.array(psi, np.float32),
+                   "truncation_cutoff": np.array(cutoff, np.int32)}
+        if seeds is not None and SEED_SIGNATURE in self.signatures:
+            return self.run(SEED_SIGNATURE, {SEED_SIGNATURE: np.asarray(seeds, np.int64), **scalars})
+        if z is None:
+            if seeds is None:
+                raise ValueError("give seeds or z")
+            z = seed_latents(seeds, self.latent_size)
+        return self.run(Z_SIGNATURE, {Z_SIGNATURE: np.asarray(z, np.float32), **scalars})
+
+
+def main(argv: list[str] | None = None) -> None:
+    from PIL import Image
+
+    parser = argparse.ArgumentParser(description="Images from an exported StyleGAN generator.")
+    parser.add_argument("model", help="a SavedModel folder, .tflite or .onnx file")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3])
+    parser.add_argument("--psi", type=float, default=0.7, help="truncation ψ (1 = none)")
+    parser.add_argument("--cutoff", type=int, default=8, help="truncate style layers below this one")
+    parser.add_argument("--out", default=".", help="folder for example-<seed>.png")
+    args = parser.parse_args(argv)
+    images = Exported(args.model).generate(seeds=args.seeds, psi=args.psi, cutoff=args.cutoff)["images"]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for seed, image in zip(args.seeds, images, strict=True):
+        Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(out / f"example-{seed}.png")
+        print(out / f"example-{seed}.png")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,191 @@
+"""sample.py task=export on a tiny 32² snapshot: the exported files are opened in a fresh Python process that
+does not import stylegan_exp and compared with Gs; numpy's RandomState in graph ops; refusals."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import REPO, compose_config
+from hydra.errors import ConfigCompositionException
+
+from stylegan_exp.config import StyleGANConfig
+from stylegan_exp.data.images import load_image
+from stylegan_exp.nets.build import build_discriminator, build_generator
+from stylegan_exp.nets.layers import variables_by_path
+from stylegan_exp.run import start_sampling
+from stylegan_exp.sample.export_graph import ExportedGenerator
+from stylegan_exp.sample.generate import generate, seed_latents
+from stylegan_exp.sample.randomstate import randn
+from stylegan_exp.snapshot import load_snapshot, save_snapshot
+
+RES = 32
+# fused up-scaling from 32² on, so the export covers both the resample+conv and the transposed-conv paths
+TINY_MODEL = StyleGANConfig(name="tiny", fmap_base=64, fmap_max=16, latent_size=16, dlatent_size=16,
+                            mapping_layers=2, mapping_fmaps=16, fused_scale_min_res=32)
+SEEDS = [0, 1, 5, 123456789, 2**32 - 1]
+CASES = [(0.7, 8), (1.0, 8), (0.5, None)]  # (ψ, cutoff); None = every layer
+ALL_LAYERS = 99
+# Bounds the measured errors must stay within (measured on this model: see the README's export section).
+FLOAT_TOLERANCE = {"saved_model": 1e-4, "onnx_z": 1e-4, "onnx_seed": 1e-4, "tflite_float32": 1e-4,
+                   "tflite_float16": 0.05}
+UINT8_TOLERANCE = {"tflite_float16": 8}
+
+
+def run_task(snapshot: Path, run_dir: Path, *overrides: str) -> list[Path]:
+    return start_sampling(compose_config("sample", f"snapshot={snapshot}", *overrides), str(run_dir))
+
+
+@pytest.fixture(scope="module")
+def snapshot(tmp_path_factory) -> Path:
+    """Random weights with noise inputs and w_avg that matter (both are zero at init), the same every run."""
+    tf.random.set_seed(0)
+    G = build_generator(TINY_MODEL, RES)
+    for name, var in variables_by_path(G).items():
+        if name.endswith("noise/weight"):
+            var.assign(np.full(var.shape, 0.5, np.float32))
+    G.w_avg.assign(np.random.RandomState(0).randn(*G.w_avg.shape).astype(np.float32) * 0.3)
+    path = tmp_path_factory.mktemp("run") / "network-snapshot-000000.npz"
+    return save_snapshot(path, {"G": G, "D": build_discriminator(TINY_MODEL, RES), "Gs": G}, model=TINY_MODEL,
+                         resolution=RES, num_channels=3, kimg=0.0)
+
+
+@pytest.fixture(scope="module")
+def exported(snapshot, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("export")
+    run_task(snapshot, out, "task=export", "task.formats=[saved_model,tflite,onnx]")
+    return out
+
+
+def fresh_python(*args: str) -> subprocess.CompletedProcess:
+    """A new interpreter without this repo on its path (the venv may still have the package installed)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env, cwd="/")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+@pytest.mark.slow
+def test_randn_in_graph_equals_numpy_randomstate():
+    seeds = np.concatenate([np.arange(300), [2**31 - 1, 2**31, 2**32 - 1],
+                            np.random.RandomState(7).randint(0, 2**32 - 1, 300, dtype=np.int64)])
+    for n in (512, 7, 1):
+        got = tf.function(randn)(tf.constant(seeds), n).numpy()
+        want = np.stack([np.random.RandomState(s).randn(n) for s in seeds])
+        np.testing.assert_array_equal(got.astype(np.float32), want.astype(np.float32))  # what sample.py uses
+        np.testing.assert_allclose(got, want, rtol=2e-15, atol=0)  # float64: a few ulp (libm vs Eigen log)
+    assert randn(tf.constant([], tf.int64), 4).shape == (0, 4)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="seeds must be in"):
+        randn(tf.constant([2**32], tf.int64), 4)
+
+
+def test_a_growing_snapshot_exports_as_trained(snapshot):
+    """At lod 1.75 a 32² generator runs at 16² with 0.75 of 8² faded in, upscaled to 32², as sample.py."""
+    Gs = load_snapshot(snapshot).network("Gs")
+    Gs.lod = 1.75
+    z = seed_latents([3, 4], Gs.latent_size)
+    out = ExportedGenerator(Gs).from_z(tf.constant(z), tf.constant(0.7), tf.constant(8))
+    w = Gs.truncate(Gs.map(tf.constant(z)), 0.7, 8)
+    want = np.repeat(np.repeat(Gs.synthesis(w, 4, 0.75, randomize_noise=False).numpy(), 2, axis=1), 2, axis=2)
+    assert out["images"].shape == (2, 32, 32, 3) and out["images"].dtype == tf.uint8
+    np.testing.assert_allclose(out["images_float"].numpy(), want, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_exported_files_match_gs_in_a_fresh_process(snapshot, exported, tmp_path):
+    Gs = load_snapshot(snapshot).network("Gs")
+    meta = json.loads((exported / "export.json").read_text())
+    assert set(meta["files"]) == set(FLOAT_TOLERANCE)
+    assert meta["resolution"] == RES and meta["latent_size"] == 16 and meta["noise"] == "fixed"
+    assert meta["signatures"]["seed"]["inputs"]["seed"] == {"shape": [None], "dtype": "int64"}
+    assert meta["signatures"]["z"]["outputs"]["images"] == {"shape": [None, RES, RES, 3], "dtype": "uint8"}
+    for entry in meta["files"].values():
+        assert entry["bytes"] > 0 and (exported / entry["path"]).exists()
+    assert meta["files"]["tflite_float16"]["bytes"] < meta["files"]["tflite_float32"]["bytes"]
+    assert meta["files"]["tflite_float32"]["signatures"] == ["z"]  # no float64 in TFLite builtins
+
+    reference = {"seeds": np.array(SEEDS, np.int64), "z": seed_latents(SEEDS, Gs.latent_size),
+                 "cases": np.array([(psi, ALL_LAYERS if cut is None else cut) for psi, cut in CASES])}
+    for i, (psi, cutoff) in enumerate(CASES):
+        z = tf.constant(reference["z"])
+        reference[f"float_{i}"] = Gs(z, psi=psi, cutoff=cutoff, randomize_noise=False).numpy()
+        reference[f"uint8_{i}"] = generate(Gs, SEEDS, psi=psi, cutoff=cutoff)  # sample.py's images
+    np.savez(tmp_path / "reference.npz", **reference)
+
+    report = json.loads(fresh_python(str(REPO / "tests" / "export_check.py"), str(exported),
+                                     str(tmp_path / "reference.npz")).stdout.strip().splitlines()[-1])
+    assert not report["imported_stylegan_exp"]
+    rows = report["results"]
+    print("\nfile             signature  psi  cutoff  max|float err|  max uint8 err  uint8 mismatches")
+    for r in rows:
+        print(f"{r['file']:16} {r['signature']:9} {r['psi']:4} {r['cutoff']:6}  "
+              f"{r['max_abs_float_error']:13.2e}  {r['max_uint8_error']:13}  {r['uint8_mismatches']:6}")
+    assert {(r["file"], r["signature"]) for r in rows} == {
+        ("saved_model", "z"), ("saved_model", "seed"), ("tflite_float32", "z"), ("tflite_float16", "z"),
+        ("onnx_z", "z"), ("onnx_seed", "seed")}
+    for r in rows:
+        assert r["images_shape"] == [len(SEEDS), RES, RES, 3] and r["images_dtype"] == "uint8"
+        assert r["max_abs_float_error"] <= FLOAT_TOLERANCE[r["file"]], r
+        if FLOAT_TOLERANCE[r["file"]] <= 1e-4:  # uint8 equal but where 1e-4 can cross a rounding boundary
+            assert r["uint8_mismatches_beyond_1e-4"] == 0, r
+        else:
+            assert r["max_uint8_error"] <= UINT8_TOLERANCE[r["file"]], r
+    # every file checked itself at export time, with the same measure
+    verified = meta["files"]["saved_model"]["verified"]
+    assert max(v["max_abs_float_error"] for v in verified.values()) <= 1e-4
+
+
+@pytest.mark.slow
+def test_generate_py_seed_gives_sample_py_image(snapshot, exported, tmp_path):
+    (sampled,) = run_task(snapshot, tmp_path / "sample", "seeds=[5]")
+    for model in ("saved_model", "generator-seed.onnx", "generator-float32.tflite"):
+        out = tmp_path / model
+        fresh_python(str(exported / "generate.py"), str(exported / model), "--seeds", "5", "--out", str(out))
+        diff = np.abs(load_image(out / "example-5.png").astype(int) - load_image(sampled).astype(int))
+        assert diff.max() <= 1 and np.mean(diff > 0) < 0.01, (model, diff.max(), np.mean(diff > 0))
+
+
+def test_export_refuses_bad_input_with_one_line(snapshot, tmp_path):
+    corrupt = tmp_path / "corrupt.npz"
+    corrupt.write_bytes(snapshot.read_bytes()[:1000])
+    (tmp_path / "empty.npz").write_bytes(b"")
+    cases = [
+        ((tmp_path / "missing.npz", "task=export"), "network snapshot not found"),
+        ((corrupt, "task=export"), "corrupt.npz is not a readable network snapshot"),
+        ((tmp_path / "empty.npz", "task=export"), "empty.npz is not a readable network snapshot"),
+        ((snapshot, "task=export", "task.formats=[]"), "task.formats is empty"),
+        ((snapshot, "task=export", "task.formats=[tflite]", "task.tflite_weights=[]"),
+         "tflite_weights is empty"),
+        ((snapshot, "task=export", "task.formats=[onnx]", "task.onnx_opset=17"), "onnx_opset=17"),
+        ((snapshot, "task=export", "randomize_noise=true"), "randomize_noise=true cannot go to TFLite"),
+    ]
+    for i, ((snap, *overrides), message) in enumerate(cases):
+        with pytest.raises(SystemExit, match=message) as info:
+            run_task(snap, tmp_path / f"run{i}", *overrides)
+        assert "\n" not in str(info.value.code)
+        assert not [p for p in (tmp_path / f"run{i}").iterdir() if p.name not in ("config.yaml", ".hydra")]
+    with pytest.raises(ConfigCompositionException, match="task.formats"):  # before any work
+        run_task(snapshot, tmp_path / "bad-format", "task=export", "task.formats=[jpeg]")
+
+
+@pytest.mark.slow
+def test_export_of_an_original_pkl_matches_the_original_network(tmp_path):
+    from test_legacy import MODELS, ref_g_style, write_pkl
+
+    kw = MODELS["res32"]
+    raw = write_pkl(tmp_path / "net.pkl", kw)
+    run_task(tmp_path / "net.pkl", tmp_path / "out", "task=export", "task.formats=[saved_model]")
+    seeds = [0, 5]
+    z = seed_latents(seeds, kw["latent_size"])
+    ref = ref_g_style(raw["Gs"], kw, z, 0.7, 5).transpose(0, 2, 3, 1)
+    model = tf.saved_model.load(str(tmp_path / "out" / "saved_model"))
+    scalars = {"truncation_psi": tf.constant(0.7), "truncation_cutoff": tf.constant(5)}
+    by_z = model.signatures["z"](z=tf.constant(z), **scalars)["images_float"].numpy()
+    by_seed = model.signatures["seed"](seed=tf.constant(seeds, tf.int64), **scalars)["images_float"].numpy()
+    assert np.abs(by_z - ref).max() < 1e-3
+    np.testing.assert_array_equal(by_seed, by_z)
+    assert json.loads((tmp_path / "out" / "export.json").read_text())["resolution"] == 32
