@@ -23,6 +23,7 @@ from stylegan_exp.data.manifest import (
     Outcome,
     StageResult,
     error_text,
+    output_name,
     resolve_inputs,
     run_stage,
     stage_cli,
@@ -55,10 +56,6 @@ def is_grayscale(rgb: np.ndarray, tolerance: float) -> bool:
     """Equal channels up to `tolerance` (mean absolute difference), as JPEG chroma noise allows."""
     r, g, b = (rgb[:, :, i].astype(np.int16) for i in range(3))
     return float(np.mean(np.abs(r - g)) + np.mean(np.abs(g - b))) / 2 <= tolerance
-
-
-def output_name(key: str, image_format: str) -> str:
-    return str(Path(key).with_suffix(".jpg" if image_format in ("jpeg", "jpg") else ".png").as_posix())
 
 
 def check_file(key: str, path: Path, cfg: CleanConfig) -> list[Outcome]:

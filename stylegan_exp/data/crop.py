@@ -17,15 +17,16 @@ from pathlib import Path
 
 import numpy as np
 
+from stylegan_exp.atomic import write_atomic
 from stylegan_exp.data.images import encode_image, load_image
 from stylegan_exp.data.manifest import (
     Outcome,
     StageError,
     StageResult,
+    output_name,
     resolve_inputs,
     run_stage,
     stage_cli,
-    write_atomic,
 )
 from stylegan_exp.data.prepare_config import CropConfig, RunOptions
 
@@ -108,13 +109,12 @@ def crop_file(key: str, path: Path, cascade: str, cfg: CropConfig) -> list[Outco
     boxes = detect_faces(rgb, cascade, cfg)
     if not boxes:
         return [Outcome(None, False, "no-face")]
-    stem = Path(key).with_suffix("").as_posix()
-    suffix = ".jpg" if cfg.image_format in ("jpeg", "jpg") else ".png"
     outcomes = []
     for i, box in enumerate(boxes):
         x, y, side = square_box(box, cfg.margin, rgb.shape[1], rgb.shape[0])
         data = encode_image(np.ascontiguousarray(rgb[y : y + side, x : x + side]), cfg.image_format)
-        outcomes.append(Outcome(f"{stem}_face{i}{suffix}", True, "face", data, {"box": [x, y, side]}))
+        outcomes.append(Outcome(output_name(key, cfg.image_format, f"_face{i}"), True, "face", data,
+                                {"box": [x, y, side]}))
     return outcomes
 
 

@@ -41,7 +41,10 @@ _MODE_CHANNELS = {
     "PA": 4,
 }
 _CHANNEL_MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
-_SUFFIX_FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg"}
+# What every folder scan (prepare's stages, the dataset tool, rank, invert) counts as an image file.
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+# What encode_image and save_image write.
+ENCODINGS = ("png", "jpeg")
 
 
 class ImageError(ValueError):
@@ -108,6 +111,26 @@ def load_image(path: str | os.PathLike, channels: int | None = None) -> np.ndarr
     return decode_image(data, channels, name=str(path))
 
 
+def image_format(name: str) -> str:
+    """The one jpg/jpeg normaliser: "JPG", "jpeg" or ".jpg" → "jpeg"; other names lower-cased."""
+    fmt = name.lower().removeprefix(".")
+    return "jpeg" if fmt == "jpg" else fmt
+
+
+def suffix_for(fmt: str) -> str:
+    """The file suffix written for an encoding: .jpg for JPEG, .png for everything else."""
+    return ".jpg" if image_format(fmt) == "jpeg" else ".png"
+
+
+def resample(array: np.ndarray, width: int, height: int) -> np.ndarray:
+    """The one Pillow-side resampler (Lanczos) for uint8 HW, HW1 or HWC arrays; tensors use
+    nets.layers.downscale2d/upscale2d."""
+    single = array.ndim == 3 and array.shape[2] == 1
+    image = Image.fromarray(array[:, :, 0] if single else array)
+    out = np.asarray(image.resize((width, height), Image.Resampling.LANCZOS))
+    return out[:, :, None] if single else out
+
+
 def encode_image(array: np.ndarray, fmt: str, jpeg_quality: int = 95) -> bytes:
     """Encode a uint8 HW1/HW3 (or HW) array as PNG or JPEG bytes."""
     array = np.asarray(array)
@@ -117,12 +140,11 @@ def encode_image(array: np.ndarray, fmt: str, jpeg_quality: int = 95) -> bytes:
         or (array.ndim == 3 and array.shape[2] not in (1, 3))
     ):
         raise ValueError(f"expected a uint8 HW, HW1 or HW3 array, got {array.dtype} {array.shape}")
-    fmt = fmt.lower()
-    if fmt not in ("png", "jpeg", "jpg"):
+    if image_format(fmt) not in ENCODINGS:
         raise ValueError(f"unsupported image format {fmt!r} (png or jpeg)")
     image = Image.fromarray(array[:, :, 0] if array.ndim == 3 and array.shape[2] == 1 else array)
     buffer = io.BytesIO()
-    if fmt == "png":
+    if image_format(fmt) == "png":
         image.save(buffer, format="PNG")
     else:
         image.save(buffer, format="JPEG", quality=jpeg_quality)
@@ -132,8 +154,8 @@ def encode_image(array: np.ndarray, fmt: str, jpeg_quality: int = 95) -> bytes:
 def save_image(array: np.ndarray, path: str | os.PathLike) -> None:
     """Write an image atomically (temp file in the same folder, then rename): never a half-written file."""
     path = Path(path)
-    fmt = _SUFFIX_FORMATS.get(path.suffix.lower())
-    if fmt is None:
+    fmt = image_format(path.suffix)
+    if fmt not in ENCODINGS:
         raise ImageError(f"{path}: unsupported image suffix (use .png, .jpg or .jpeg)")
     write_atomic(path, encode_image(array, fmt))
 

@@ -16,7 +16,6 @@ import multiprocessing
 import os
 import re
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -27,10 +26,10 @@ import numpy as np
 from PIL import Image, ImageDraw
 from tqdm import tqdm
 
-from stylegan_exp.data.images import ImageError, load_image, save_image
+from stylegan_exp.atomic import write_atomic
+from stylegan_exp.data.images import IMAGE_SUFFIXES, ImageError, load_image, save_image, suffix_for
 from stylegan_exp.data.prepare_config import RunOptions
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 MANIFEST = "manifest"
 _THUMB = 96
 _SHEET_SAMPLES = 16
@@ -116,6 +115,13 @@ def stable_hash(key: str) -> int:
     return int.from_bytes(hashlib.sha1(key.encode()).digest()[:8], "big")
 
 
+def output_name(key: str, image_format: str, tag: str = "") -> str:
+    """Where a stage writes what it made from input `key`: the same relative path, `tag` added to the
+    stem, with the suffix of the encoding."""
+    path = Path(key)
+    return path.with_name(f"{path.stem}{tag}{suffix_for(image_format)}").as_posix()
+
+
 def in_shard(key: str, index: int, count: int) -> bool:
     return stable_hash(key) % count == index
 
@@ -192,19 +198,6 @@ class Manifest:
 
     def close(self) -> None:
         self._file.close()
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Temp file in the same folder, then rename: a kill never leaves a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # ----------------------------------------------------------------------------------------------

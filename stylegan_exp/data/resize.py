@@ -18,11 +18,19 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
-from stylegan_exp.data.images import ImageError, encode_image, load_image, save_image
-from stylegan_exp.data.manifest import Outcome, StageError, StageResult, resolve_inputs, run_stage, stage_cli
+from stylegan_exp.data.images import ImageError, encode_image, load_image, resample, save_image
+from stylegan_exp.data.manifest import (
+    Outcome,
+    StageError,
+    StageResult,
+    output_name,
+    resolve_inputs,
+    run_stage,
+    stage_cli,
+)
 from stylegan_exp.data.prepare_config import ResizeConfig, RunOptions
+from stylegan_exp.resolution import MIN_RESOLUTION, is_resolution
 
 POLICIES = ("crop", "pad")
 
@@ -65,8 +73,7 @@ def resize_image(rgb: np.ndarray, cfg: ResizeConfig) -> np.ndarray:
         )
     if square.shape[0] == cfg.resolution:
         return np.ascontiguousarray(square)
-    image = Image.fromarray(square).resize((cfg.resolution, cfg.resolution), Image.Resampling.LANCZOS)
-    return np.asarray(image)
+    return resample(square, cfg.resolution, cfg.resolution)
 
 
 def resize_file(key: str, path: Path, cfg: ResizeConfig) -> list[Outcome]:
@@ -78,19 +85,18 @@ def resize_file(key: str, path: Path, cfg: ResizeConfig) -> list[Outcome]:
         out = resize_image(rgb, cfg)
     except ImageError as exc:
         return [Outcome(None, False, "upscale-failed", extra={"error": str(exc)})]
-    suffix = ".jpg" if cfg.image_format in ("jpeg", "jpg") else ".png"
     reason = "resized" if side != cfg.resolution else "as-is"
-    return [
-        Outcome(Path(key).with_suffix(suffix).as_posix(), True, reason, encode_image(out, cfg.image_format))
-    ]
+    return [Outcome(output_name(key, cfg.image_format), True, reason, encode_image(out, cfg.image_format))]
 
 
 def run(
     src: str | os.PathLike, dst: str | os.PathLike, cfg: ResizeConfig, options: RunOptions
 ) -> StageResult:
     """Resize SRC's images into DST."""
-    if cfg.resolution < 4 or cfg.resolution & (cfg.resolution - 1):
-        raise StageError(f"resize resolution must be a power of two >= 4, got {cfg.resolution}")
+    if not is_resolution(cfg.resolution):
+        raise StageError(
+            f"resize resolution must be a power of two >= {MIN_RESOLUTION}, got {cfg.resolution}"
+        )
     if cfg.policy not in POLICIES:
         raise StageError(f"resize policy must be one of {', '.join(POLICIES)}, got {cfg.policy!r}")
     if cfg.upscale_command and "{input}" not in cfg.upscale_command:
