@@ -81,7 +81,7 @@ def run(
 
     def manifest(problems: list) -> dict[str, bytes]:
         for item, weight, problem in zip(items, weights, problems, strict=True):
-            line = {"source": str(item.path.resolve()), "output": None, "kept": False, "weight": weight}
+            line = {"source": os.path.abspath(item.path), "output": None, "kept": False, "weight": weight}
             if problem is not None:
                 line["reason"] = problem.reason
                 if problem.reason in ("unreadable", "corrupt"):

@@ -44,25 +44,45 @@ class SelectConfig:
 @dataclass
 class CropConfig:
     """lbpcascade_animeface settings; `cascade` is a local XML path or null to download and cache
-    it. `margin` widens the detected box by that fraction on each side before squaring it."""
+    it. No kept face is smaller than `min_face_size`; an image whose faces all are is dropped as
+    face-too-small (looked for on a copy downscaled to `small_face_scan` px), one without any as
+    no-face. `margin` widens the detected box by that fraction on each side before squaring it.
+    Images over `max_pixels` are dropped as too-large from their header; transparency is composited
+    on `background` (prepare.py uses clean's settings for both)."""
 
     cascade: str | None = None
     min_face_size: int = 256
+    small_face_scan: int = 256
     scale_factor: float = 1.1
     min_neighbors: int = 5
     margin: float = 0.25
+    max_pixels: int = 50_000_000
+    background: list[int] = field(default_factory=lambda: [255, 255, 255])
     image_format: str = "png"
 
 
 @dataclass
 class CleanConfig:
-    """What counts as bad: std below `monochrome_std`, mean channel difference below
-    `gray_tolerance`, shorter side below `min_size`. Alpha is composited on `background`."""
+    """What counts as bad: more than `max_pixels` (refused from the header, before decoding), every
+    channel's spatial std below `monochrome_std` (one colour of any hue), mean channel difference
+    below `gray_tolerance`, shorter side below `min_size`. Alpha is composited on `background`.
+    `drop_photos` drops photographs of real people: every one of OpenCV's bundled human-face cascades
+    in `photo_cascades` (names under cv2.data.haarcascades, or paths) finds a face at least
+    `photo_min_face` of the shorter side with `photo_min_neighbors`, and under `photo_max_edges` of
+    the pixels of a 64x64 copy are strong edges (drawn outlines)."""
 
     min_size: int = 64
+    max_pixels: int = 50_000_000
     monochrome_std: float = 4.0
     gray_tolerance: float = 2.0
     drop_grayscale: bool = True
+    drop_photos: bool = False
+    photo_cascades: list[str] = field(
+        default_factory=lambda: ["haarcascade_frontalface_default.xml", "haarcascade_frontalface_alt2.xml"]
+    )
+    photo_min_neighbors: int = 5
+    photo_min_face: float = 0.2
+    photo_max_edges: float = 0.225
     background: list[int] = field(default_factory=lambda: [255, 255, 255])
     image_format: str = "png"
 

@@ -168,6 +168,8 @@ def _write_dataset(
 
 
 def _header_problem(item: PackItem) -> tuple[ImageInfo | None, Problem | None]:
+    if item.path.is_symlink() and not item.path.exists():
+        return None, Problem("broken-link", "is a broken link (dangling or a loop)")
     try:
         if item.path.stat().st_size == 0:
             return None, Problem("empty", "is unreadable (empty file)")
@@ -217,6 +219,7 @@ def _keeps_bytes(info: ImageInfo, fmt: str, channels: int) -> bool:
         and info.format in _KEPT_FORMATS
         and info.mode in _KEPT_MODES
         and info.channels == channels
+        and info.orientation == 1  # tf.data ignores EXIF orientation; Pillow (and we) apply it.
     )
 
 
@@ -307,7 +310,9 @@ def pack_files(
 def _scan(src: Path) -> list[Path]:
     if not src.is_dir():
         raise DatasetError(f"source folder {src} does not exist")
-    files = sorted(p for p in src.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    files = sorted(
+        p for p in src.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and (p.is_file() or p.is_symlink())
+    )
     if not files:
         raise DatasetError(f"source folder {src} holds no images ({', '.join(IMAGE_SUFFIXES)})")
     return files
