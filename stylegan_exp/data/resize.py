@@ -1,8 +1,8 @@
 """Stage 5, resize: every image to one square power-of-two resolution.
 
 Non-square images are centre-cropped or padded (`policy`); downscaling is Lanczos; upscaling is
-Lanczos or an external upscaler (e.g. waifu2x) run from a command template with {input}, {output}
-and {scale}, whose result is then brought to the exact size with Lanczos.
+Lanczos, waifu2x (data/waifu2x.py) or an external upscaler run from a command template with {input},
+{output} and {scale}, whose result is then brought to the exact size with Lanczos.
 CLI: ``python -m stylegan_exp.data.resize SRC DST [--resolution 256] [--policy crop|pad] …``.
 """
 
@@ -33,6 +33,7 @@ from stylegan_exp.data.prepare_config import ResizeConfig, RunOptions
 from stylegan_exp.resolution import MIN_RESOLUTION, is_resolution
 
 POLICIES = ("crop", "pad")
+UPSCALERS = ("lanczos", "waifu2x")
 
 
 def make_square(rgb: np.ndarray, policy: str, background: list[int]) -> np.ndarray:
@@ -67,10 +68,13 @@ def resize_image(rgb: np.ndarray, cfg: ResizeConfig) -> np.ndarray:
     """Square, then scale to cfg.resolution (see the module docstring)."""
     square = make_square(rgb, cfg.policy, cfg.background)
     side = square.shape[0]
-    if side < cfg.resolution and cfg.upscale_command:
-        square = _external_upscale(
-            square, cfg.upscale_command, 2 ** math.ceil(math.log2(cfg.resolution / side))
-        )
+    factor = 2 ** math.ceil(math.log2(cfg.resolution / side)) if side < cfg.resolution else 1
+    if factor > 1 and cfg.upscale_command:
+        square = _external_upscale(square, cfg.upscale_command, factor)
+    elif factor > 1 and cfg.upscaler == "waifu2x":
+        from stylegan_exp.data import waifu2x
+
+        square = waifu2x.upscale(square, factor, cfg)
     if square.shape[0] == cfg.resolution:
         return np.ascontiguousarray(square)
     return resample(square, cfg.resolution, cfg.resolution)
@@ -99,8 +103,14 @@ def run(
         )
     if cfg.policy not in POLICIES:
         raise StageError(f"resize policy must be one of {', '.join(POLICIES)}, got {cfg.policy!r}")
+    if cfg.upscaler not in UPSCALERS:
+        raise StageError(f"resize upscaler must be one of {', '.join(UPSCALERS)}, got {cfg.upscaler!r}")
     if cfg.upscale_command and "{input}" not in cfg.upscale_command:
         raise StageError(f"upscale_command needs {{input}} and {{output}}: {cfg.upscale_command!r}")
+    if cfg.upscaler == "waifu2x" and not cfg.upscale_command:
+        from stylegan_exp.data import waifu2x
+
+        waifu2x.check(cfg)
     return run_stage("resize", resolve_inputs(src), dst, partial(resize_file, cfg=cfg), options)
 
 
