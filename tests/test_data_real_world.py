@@ -342,3 +342,75 @@ def test_photo_filter_is_on_in_the_anime_preset():
     with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
         assert compose("prepare").clean.drop_photos is True
         assert compose("prepare", overrides=["prepare/clean=default"]).clean.drop_photos is False
+
+
+# ----------------------------------------------------------------------------------------------
+# Dedupe
+
+
+def _hex(value: int, bits: int) -> str:
+    return f"{value:0{bits // 4}x}"
+
+
+def _entry(source: str, fine: int, area: int) -> dict:
+    """A hashed file whose 64-bit hashes all agree (so it is a candidate of every other) and whose
+    256-bit hashes are `fine` in every variant."""
+    return {"source": source, "phash": [_hex(0, 64)] * 6, "fine": [_hex(fine, 256)] * 6, "area": area,
+            "scale": 1, "bytes": 1000}
+
+
+def test_dedupe_never_chains_different_images():
+    """A ~ B and B ~ C but A and C far apart: C is not dropped as a duplicate of A (union-find would)."""
+    from stylegan_exp.data.dedupe import best_of_groups
+    from stylegan_exp.data.prepare_config import DedupeConfig
+
+    b, c = (1 << 30) - 1, ((1 << 30) - 1) << 30  # 30 bits from A; C is 60 bits from A, 60 from B.
+    c ^= (1 << 30) - 1 & ~((1 << 10) - 1)  # Make B ~ C: they now share 20 of B's bits -> 40 apart.
+    entries = [_entry("a", 0, 300), _entry("b", b, 200), _entry("c", c, 100)]
+    cfg = DedupeConfig(fine_distance=44)
+    assert bin(b).count("1") <= 44 and bin(b ^ c).count("1") <= 44 < bin(c).count("1")
+    assert best_of_groups(entries, cfg) == {"b": "a"}
+
+
+def _face_and_copies(shared_data: Path, folder: Path) -> dict[str, str]:
+    """A real 256² face, then its 2x Lanczos and bicubic upscales, 0.5x, JPEG q30, 3% crop and mirror."""
+    face = Image.open(sorted((shared_data / "anime_faces_256").glob("*.png"))[3]).convert("RGB")
+    face.save(folder / "a_original.png")
+    face.resize((512, 512), Image.Resampling.LANCZOS).save(folder / "b_up_lanczos.png")
+    face.resize((512, 512), Image.Resampling.BICUBIC).save(folder / "c_up_bicubic.png")
+    face.resize((128, 128), Image.Resampling.LANCZOS).save(folder / "d_half.png")
+    face.save(folder / "e_q30.jpg", quality=30)
+    face.crop((4, 3, 249, 248)).save(folder / "f_crop.png")
+    face.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(folder / "g_mirror.png")
+    other = sorted((shared_data / "anime_faces_256").glob("*.png"))[4]
+    shutil.copy(other, folder / "h_other_face.png")
+    return {p.name: p.name for p in folder.iterdir()}
+
+
+def test_dedupe_finds_every_copy_and_keeps_the_original(tmp_path, shared_data):
+    from stylegan_exp.data.dedupe import run as dedupe
+    from stylegan_exp.data.prepare_config import DedupeConfig
+
+    src = tmp_path / "src"
+    src.mkdir()
+    _face_and_copies(shared_data, src)
+    entries = Manifest.read(dedupe(src, tmp_path / "out", DedupeConfig(), OPTS).manifest)
+    got = {e["source"]: (e["reason"], e.get("of")) for e in entries}
+    assert got.pop("a_original.png") == ("unique", None) and got.pop("h_other_face.png") == ("unique", None)
+    assert got == {name: ("near-duplicate", "a_original.png") for name in got}, got
+    # Without mirror, the mirrored copy is a face of its own.
+    no_mirror = Manifest.read(dedupe(src, tmp_path / "plain", DedupeConfig(mirror=False), OPTS).manifest)
+    assert {e["source"]: e["reason"] for e in no_mirror}["g_mirror.png"] == "unique"
+
+
+def test_one_dedupe_default_for_cli_and_prepare():
+    from hydra import compose, initialize_config_dir
+
+    from stylegan_exp.data.prepare_config import DedupeConfig, register_prepare_configs
+
+    register_prepare_configs()
+    conf = Path(__file__).resolve().parents[1] / "conf"
+    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+        composed = compose("prepare").dedupe
+    assert (composed.max_distance, composed.fine_distance, composed.mirror) == (8, 44, True)
+    assert DedupeConfig() == DedupeConfig(**composed)

@@ -13,7 +13,7 @@ The member kept has the most detail: the largest effective size (a 2x upscale, w
 is empty, counts at half its size), then the smaller file dimensions (an upscale never wins over
 its original), then the most bytes (the least compressed). Hashing is resumable and shardable;
 grouping needs every shard's hashes and is cheap, so each shard redoes it.
-CLI: ``python -m stylegan_exp.data.dedupe SRC DST [--max-distance 10] [--no-mirror]``.
+CLI: ``python -m stylegan_exp.data.dedupe SRC DST [--max-distance 8] [--fine-distance 44] [--no-mirror]``.
 """
 
 from __future__ import annotations
@@ -212,17 +212,37 @@ def _words(hexes: list[str], columns: list[int], bits: int) -> np.ndarray:
     return np.array(words, np.uint64)
 
 
+def _owner_pairs(hashes: np.ndarray, owners: np.ndarray, max_distance: int) -> np.ndarray:
+    """Every pair of owners (i < j) with some hashes within max_distance bits: near_pairs works on
+    distinct values, so each pair of values stands for every pair of their occurrences."""
+    unique, inverse = np.unique(hashes, return_inverse=True)
+    order = np.argsort(inverse, kind="stable")
+    starts = np.searchsorted(inverse[order], np.arange(len(unique) + 1))
+    counts = np.diff(starts)
+    same = np.flatnonzero(counts > 1)
+    values = np.concatenate([near_pairs(unique, max_distance), np.stack([same, same], axis=1)])
+    a, b = values[:, 0], values[:, 1]
+    total = counts[a] * counts[b]
+    pair = np.repeat(np.arange(len(values)), total)
+    offset = np.arange(int(total.sum())) - np.repeat(np.cumsum(total) - total, total)
+    x = owners[order[starts[a[pair]] + offset // counts[b[pair]]]]
+    y = owners[order[starts[b[pair]] + offset % counts[b[pair]]]]
+    keep = x != y
+    return np.unique(np.sort(np.stack([x[keep], y[keep]], axis=1), axis=1), axis=0)
+
+
 def duplicate_pairs(entries: list[dict], cfg: DedupeConfig) -> np.ndarray:
     """Confirmed duplicate pairs (i < j): candidates within max_distance on any 64-bit variant,
     confirmed when one's whole image is within fine_distance of the other's variants on 256 bits."""
     columns = list(range(2 * len(_CROPS))) if cfg.mirror else list(range(0, 2 * len(_CROPS), 2))
-    n, v = len(entries), len(columns)
-    coarse = np.stack([_words(e["phash"], columns, 64)[:, 0] for e in entries]) if n else np.empty((0, v))
-    pairs = near_pairs(coarse.ravel(), cfg.max_distance) // v
-    pairs = np.unique(np.sort(pairs[pairs[:, 0] != pairs[:, 1]], axis=1), axis=0)
+    if len(entries) < 2:
+        return np.empty((0, 2), np.int64)
+    coarse = np.stack([_words(e["phash"], columns, 64)[:, 0] for e in entries])
+    owners = np.repeat(np.arange(len(entries)), len(columns))
+    pairs = _owner_pairs(coarse.ravel(), owners, cfg.max_distance)
     if len(pairs) == 0:
         return pairs
-    fine = np.stack([_words(e["fine"], columns, 256) for e in entries])  # (n, v, 4)
+    fine = np.stack([_words(e["fine"], columns, 256) for e in entries])  # (n, variants, 4)
     a, b = pairs[:, 0], pairs[:, 1]
 
     def distance(x: np.ndarray, y: np.ndarray) -> np.ndarray:  # whole image of x against every variant of y

@@ -93,8 +93,8 @@ class DedupeConfig:
     confirmed within `fine_distance` bits on 256-bit ones; `mirror`: a mirrored copy is a duplicate
     too (training mirrors). Defaults measured with benchmarks/data_pipeline.py (see the README)."""
 
-    max_distance: int = 10
-    fine_distance: int = 48
+    max_distance: int = 8
+    fine_distance: int = 44
     mirror: bool = True
 
 
