@@ -6,6 +6,7 @@ a folder appears whole or not at all.
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import tempfile
@@ -50,9 +51,12 @@ class FolderExistsError(FileExistsError):
 @contextmanager
 def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temp folder beside `path` that becomes `path` when the block finishes (an empty `path`
-    is replaced) and vanishes on any exception."""
+    is replaced) and vanishes on any exception. Temp folders that killed earlier attempts left
+    behind are removed first, so a rerun after a kill at any moment starts clean."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        shutil.rmtree(stale, ignore_errors=True)
     tmp = path.parent / f".{path.name}.{uuid.uuid4().hex[:12]}.tmp"
     tmp.mkdir()  # Not mkdtemp (0700): the folder gets the usual umask permissions.
     try:

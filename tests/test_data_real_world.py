@@ -3,6 +3,7 @@ odd file names, broken links, EXIF rotation, transparency, single-colour images,
 faces, photographs among illustrations — through every stage."""
 
 import io
+import json
 import os
 import shutil
 import struct
@@ -414,3 +415,189 @@ def test_one_dedupe_default_for_cli_and_prepare():
         composed = compose("prepare").dedupe
     assert (composed.max_distance, composed.fine_distance, composed.mirror) == (8, 44, True)
     assert DedupeConfig() == DedupeConfig(**composed)
+
+
+# ----------------------------------------------------------------------------------------------
+# Bad invocations
+
+
+def _prepare(tmp_path: Path, src: Path, **overrides) -> PrepareConfig:
+    cfg = PrepareConfig(source=str(src), stages=["clean", "dedupe", "resize", "pack"],
+                        work_dir=str(tmp_path / "work"), dataset_dir=str(tmp_path / "dataset"), run=OPTS,
+                        resize=ResizeConfig(resolution=32))
+    for key, value in overrides.items():
+        setattr(cfg, key, value)
+    return cfg
+
+
+def test_bad_invocations_fail_before_any_stage_runs(tmp_path, shared_data):
+    from stylegan_exp.data.manifest import StageError
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for path in sorted((shared_data / "anime_faces_256").glob("*.png"))[:2]:
+        shutil.copy(path, src / path.name)
+    (tmp_path / "a_file").write_text("x")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("no images")
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "precious.txt").write_text("keep")
+    cases = {
+        "a_file is a file, not a folder": {"work_dir": str(tmp_path / "a_file")},
+        "clean is a file": {"work_dir": str(tmp_path / "w2")},
+        "empty holds no images": {"source": str(tmp_path / "empty")},
+        "dataset_file is a file": {"dataset_dir": str(tmp_path / "dataset_file")},
+        "busy already holds files that are not a finished pack": {"dataset_dir": str(tmp_path / "busy")},
+    }
+    (tmp_path / "w2").mkdir()
+    (tmp_path / "w2" / "clean").write_text("x")
+    (tmp_path / "dataset_file").write_text("x")
+    for message, overrides in cases.items():
+        with pytest.raises(StageError, match=message):
+            run_prepare(_prepare(tmp_path, src, **overrides))
+        assert not (tmp_path / "work").exists()  # No stage ran.
+    # A stage that receives no images: clean drops everything, dedupe says so and names the folder.
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for i in range(2):
+        (flat / f"{i}.png").write_bytes(png_bytes(np.full((96, 96, 3), 40 * i, np.uint8)))
+    with pytest.raises(StageError, match=r"work/clean has no kept outputs"):
+        run_prepare(_prepare(tmp_path, flat))
+    assert (tmp_path / "work" / "clean").is_dir() and not (tmp_path / "work" / "dedupe").exists()
+
+
+def test_bad_invocation_is_one_error_line(tmp_path):
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    (tmp_path / "empty").mkdir()
+    done = subprocess.run(
+        [sys.executable, str(repo / "prepare.py"), f"source={tmp_path / 'empty'}",
+         f"work_dir={tmp_path / 'w'}", f"hydra.run.dir={tmp_path / 'hydra'}"],
+        capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(repo)), cwd=tmp_path, timeout=300,
+    )
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines() == [f"error: input {tmp_path / 'empty'} holds no images "
+                                               "(.jpg .jpeg .png .webp .bmp .gif .tif .tiff)"]
+    assert not (tmp_path / "w").exists()
+
+
+# ----------------------------------------------------------------------------------------------
+# pack: byte-reproducible, and a kill at any moment reruns to completion
+
+
+def _pack_cmd(src: Path, dst: Path) -> list[str]:
+    import sys
+
+    return [sys.executable, "-m", "stylegan_exp.data.pack", str(src), str(dst), "--no-progress",
+            "--no-contact-sheet", "--shard-size", "64"]
+
+
+@pytest.mark.slow
+def test_pack_is_reproducible_and_survives_kills(tmp_path, shared_data):
+    import signal
+    import subprocess
+    import time
+
+    from stylegan_exp.data.reader import verify_dataset
+
+    repo = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=str(repo))
+    src = tmp_path / "src"
+    src.mkdir()
+    for path in sorted((shared_data / "anime_faces_64").glob("*.jpg"))[:150]:
+        shutil.copy(path, src / path.name)
+    (src / "broken.jpg").write_bytes(b"not a jpeg")
+    for name in ("a", "b"):
+        subprocess.run(_pack_cmd(src, tmp_path / name), env=env, check=True, capture_output=True)
+    names = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert names == sorted(p.name for p in (tmp_path / "b").iterdir()) and "manifest.jsonl" in names
+    files = [name for name in names if name != "manifest.jsonl"]  # The manifest names its dataset folder.
+    for name in files:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+    # Kill packs at moments spread over a whole run (start-up, decoding, writing, renaming).
+    start = time.monotonic()
+    subprocess.run(_pack_cmd(src, tmp_path / "timing"), env=env, check=True, capture_output=True)
+    whole = time.monotonic() - start
+    target = tmp_path / "killed"
+    for fraction in (0.3, 0.6, 0.8, 0.9, 0.95, 0.99):
+        proc = subprocess.Popen(_pack_cmd(src, target), env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        time.sleep(whole * fraction)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        assert not target.exists() or (target / "manifest.jsonl").is_file()  # All or nothing.
+    done = subprocess.run(_pack_cmd(src, target), env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    verify_dataset(target)
+    for name in files:
+        assert (target / name).read_bytes() == (tmp_path / "a" / name).read_bytes(), name
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+# ----------------------------------------------------------------------------------------------
+# Permissions
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002])
+def test_outputs_honour_the_umask(tmp_path, shared_data, umask):
+    from stylegan_exp.data.pack import run as pack
+
+    old = os.umask(umask)
+    try:
+        src = tmp_path / "src"
+        src.mkdir()
+        for path in sorted((shared_data / "anime_faces_256").glob("*.png"))[:2]:
+            shutil.copy(path, src / path.name)
+        clean(src, tmp_path / "clean", CleanConfig(), RunOptions(workers=1, progress=False))
+        pack(str(tmp_path / "clean"), tmp_path / "ds", PackConfig(), RunOptions(progress=False))
+    finally:
+        os.umask(old)
+    written = [p for p in (tmp_path / "clean").iterdir()] + [p for p in (tmp_path / "ds").iterdir()]
+    assert len(written) >= 7
+    for path in written:
+        assert path.stat().st_mode & 0o777 == 0o666 & ~umask, path.name
+    assert (tmp_path / "ds").stat().st_mode & 0o777 == 0o777 & ~umask
+
+
+# ----------------------------------------------------------------------------------------------
+# End to end
+
+
+@pytest.mark.slow
+def test_prepare_then_train_on_the_folder_dataset(tmp_path, shared_data):
+    """prepare.py (with odd names and bad files planted among real faces) → train.py dataset=folder."""
+    import subprocess
+    import sys
+
+    from test_train_integration import TINY
+
+    repo = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=str(repo))
+    src = tmp_path / "src"
+    src.mkdir()
+    faces = sorted((shared_data / "anime_faces_256").glob("*.png"))
+    for name, path in zip(ODD_NAMES * 3, faces, strict=False):
+        shutil.copy(path, src / f"{path.stem}-{name}")
+    (src / "broken.jpg").write_bytes(b"not an image")
+    (src / "dangling.png").symlink_to(tmp_path / "gone.png")
+    dataset = tmp_path / "dataset"
+    prepared = subprocess.run(
+        [sys.executable, str(repo / "prepare.py"), f"source='{src}'",
+         "stages=[select,clean,dedupe,resize,augment,pack]", f"work_dir={tmp_path / 'work'}",
+         f"dataset_dir={dataset}", "resize.resolution=32", "augment.copies=2", "run.workers=1",
+         "run.progress=false", f"hydra.run.dir={tmp_path / 'hydra'}"],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600,
+    )
+    assert prepared.returncode == 0, prepared.stderr[-3000:]
+    info = json.loads((dataset / "dataset.json").read_text())
+    assert info["resolution"] == 32 and info["count"] == 30
+    overrides = [o for o in TINY if not o.startswith("dataset.synthetic.")]
+    trained = subprocess.run(
+        [sys.executable, str(repo / "train.py"), *overrides, "dataset=folder", f"dataset.path={dataset}",
+         f"outputs_root={tmp_path / 'outputs'}", "schedule.total_kimg=0.3"],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600,
+    )
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    assert list((tmp_path / "outputs" / "tiny").glob("*/network-snapshot-*.npz"))

@@ -111,7 +111,8 @@ def _example(data: bytes, shape: tuple[int, int, int]) -> bytes:
         # No source has labels yet; -1 means "unlabelled" and keeps the record format stable.
         "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[-1])),
     }
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+    # A proto map (the features) serializes in arbitrary order unless asked not to: byte-reproducible shards.
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString(deterministic=True)
 
 
 def _write_shards(records: Iterable[Record], directory: Path, shard_size: int) -> list[ShardInfo]:
