@@ -311,20 +311,23 @@ def photo_filter_rates() -> dict:
 # Memory
 
 
+# The peak from /proc (VmHWM), not getrusage: ru_maxrss survives exec, so it would report the parent's.
 _PEAK = """
-import resource, sys
+import re, sys
 from pathlib import Path
 from stylegan_exp.data.clean import check_file
 from stylegan_exp.data.prepare_config import CleanConfig
 outcome = check_file("big.png", Path(sys.argv[1]), CleanConfig())[0]
-print(outcome.reason, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+print(outcome.reason, int(re.search(r"VmHWM:\\s+(\\d+)", Path("/proc/self/status").read_text())[1]) // 1024)
 """
 
 
 def big_png(path: Path, side: int) -> int:
-    """A mostly flat side² RGB PNG (a 12000² one is ~1.7 MB), written row band by row band."""
+    """A mostly flat side² RGB PNG with a band of noise (a 12000² one is ~1.7 MB)."""
     image = Image.new("RGB", (side, side), (240, 230, 220))
     image.paste((30, 60, 200), (side // 4, side // 4, side // 2, side // 2))
+    noise = np.random.default_rng(0).integers(0, 256, (side * 3 // 1000, side, 3), dtype=np.uint8)
+    image.paste(Image.fromarray(noise), (0, 0))
     image.save(path, compress_level=9)
     return path.stat().st_size
 
@@ -338,7 +341,8 @@ def clean_peak_memory(tmp: Path, package_root: Path = REPO) -> list[dict]:
         size = big_png(path, side)
         env = dict(os.environ, PYTHONPATH=str(package_root))
         done = subprocess.run(
-            [sys.executable, "-c", _PEAK, str(path)], capture_output=True, text=True, env=env, timeout=600
+            [sys.executable, "-c", _PEAK, str(path)],
+            capture_output=True, text=True, env=env, cwd=package_root, timeout=600,
         )
         reason, peak = done.stdout.split()[-2:] if done.returncode == 0 else ("crashed", "0")
         rows.append({"side": side, "file_bytes": size, "reason": reason, "peak_mb": int(peak)})
@@ -428,7 +432,8 @@ def report(results: dict) -> None:
         )
     q = results["dedupe_quality"]
     print(
-        f"\ndedupe at max_distance={q['max_distance']}, fine_distance={q['fine_distance']}, mirror={q['mirror']}: "
+        f"\ndedupe at max_distance={q['max_distance']}, fine_distance={q['fine_distance']}, "
+        f"mirror={q['mirror']}: "
         f"{q['faces']} distinct faces + {q['copies']} planted copies"
     )
     print(
@@ -437,7 +442,8 @@ def report(results: dict) -> None:
         + ")"
     )
     print(
-        f"  distinct faces lost {q['faces_lost']:.2%}, in a group with another face {q['faces_in_mixed_groups']:.2%}, "
+        f"  distinct faces lost {q['faces_lost']:.2%}, "
+        f"in a group with another face {q['faces_in_mixed_groups']:.2%}, "
         f"original kept {q['original_kept']:.1%}"
     )
     p = results["photo_filter"]
@@ -458,7 +464,8 @@ def report(results: dict) -> None:
         )
     for q in results.get("dedupe_sweep", []):
         print(
-            f"  sweep max_distance={q['max_distance']:>2} fine={q['fine_distance']:>2}: recall {q['recall']:.1%}, "
+            f"  sweep max_distance={q['max_distance']:>2} fine={q['fine_distance']:>2}: "
+            f"recall {q['recall']:.1%}, "
             f"lost {q['faces_lost']:.2%}, mixed {q['faces_in_mixed_groups']:.2%}"
         )
 

@@ -6,7 +6,11 @@ import io
 import json
 import os
 import shutil
+import signal
 import struct
+import subprocess
+import sys
+import time
 import zlib
 from pathlib import Path
 
@@ -31,7 +35,15 @@ from stylegan_exp.data.prepare_config import (
 from stylegan_exp.data.resize import run as resize
 
 OPTS = RunOptions(workers=1, progress=False, contact_sheet=False)
+REPO = Path(__file__).resolve().parents[1]
 ODD_NAMES = [os.fsdecode(b"caf\xe9.jpg"), "with space.jpg", "ünïcödé 顔.jpg", "-leading-dash.jpg"]
+
+
+def run_python(args: list[str], cwd: Path, text: bool = True) -> subprocess.CompletedProcess:
+    """`python ARGS` with this checkout's package, as a user runs the entry points."""
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    return subprocess.run([sys.executable, *args], capture_output=True, text=text, env=env, cwd=cwd,
+                          timeout=600)
 
 
 def reasons(result) -> dict[str, str]:
@@ -87,19 +99,15 @@ def test_any_file_name_through_every_stage(tmp_path, shared_data):
 
 def test_prepare_cli_takes_odd_names(tmp_path, shared_data):
     """prepare.py itself, with the source folder's name and the files' names all odd."""
-    import subprocess
-    import sys
-
-    repo = Path(__file__).resolve().parents[1]
     src = tmp_path / os.fsdecode(b"my caf\xe9 -src")
     src.mkdir()
     for name, path in zip(ODD_NAMES, sorted((shared_data / "anime_faces_256").glob("*.png")), strict=False):
         shutil.copy(path, src / name)
-    done = subprocess.run(
-        [sys.executable, str(repo / "prepare.py"), f"source='{src}'", "stages=[clean,resize]",
-         "prepare/clean=default", f"work_dir='{tmp_path / 'work'}'", "resize.resolution=32",
-         "run.workers=1", "run.progress=false", f"hydra.run.dir='{tmp_path / 'hydra'}'"],
-        capture_output=True, env=dict(os.environ, PYTHONPATH=str(repo)), cwd=tmp_path, timeout=300,
+    done = run_python(
+        [str(REPO / "prepare.py"), f"source='{src}'", "stages=[clean,resize]", "prepare/clean=default",
+         f"work_dir='{tmp_path / 'work'}'", "resize.resolution=32", "run.workers=1", "run.progress=false",
+         f"hydra.run.dir='{tmp_path / 'hydra'}'"],
+        tmp_path, text=False,
     )
     assert done.returncode == 0, done.stderr.decode(errors="replace")[-2000:]
     kept = {os.fsencode(p.name) for p in (tmp_path / "work" / "resize").glob("*.png")}
@@ -467,16 +475,9 @@ def test_bad_invocations_fail_before_any_stage_runs(tmp_path, shared_data):
 
 
 def test_bad_invocation_is_one_error_line(tmp_path):
-    import subprocess
-    import sys
-
-    repo = Path(__file__).resolve().parents[1]
     (tmp_path / "empty").mkdir()
-    done = subprocess.run(
-        [sys.executable, str(repo / "prepare.py"), f"source={tmp_path / 'empty'}",
-         f"work_dir={tmp_path / 'w'}", f"hydra.run.dir={tmp_path / 'hydra'}"],
-        capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(repo)), cwd=tmp_path, timeout=300,
-    )
+    done = run_python([str(REPO / "prepare.py"), f"source={tmp_path / 'empty'}", f"work_dir={tmp_path / 'w'}",
+                       f"hydra.run.dir={tmp_path / 'hydra'}"], tmp_path)
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines() == [f"error: input {tmp_path / 'empty'} holds no images "
                                                "(.jpg .jpeg .png .webp .bmp .gif .tif .tiff)"]
@@ -487,30 +488,22 @@ def test_bad_invocation_is_one_error_line(tmp_path):
 # pack: byte-reproducible, and a kill at any moment reruns to completion
 
 
-def _pack_cmd(src: Path, dst: Path) -> list[str]:
-    import sys
-
-    return [sys.executable, "-m", "stylegan_exp.data.pack", str(src), str(dst), "--no-progress",
-            "--no-contact-sheet", "--shard-size", "64"]
+def _pack(src: Path, dst: Path) -> list[str]:
+    return ["-m", "stylegan_exp.data.pack", str(src), str(dst), "--no-progress", "--no-contact-sheet",
+            "--shard-size", "64"]
 
 
 @pytest.mark.slow
 def test_pack_is_reproducible_and_survives_kills(tmp_path, shared_data):
-    import signal
-    import subprocess
-    import time
-
     from stylegan_exp.data.reader import verify_dataset
 
-    repo = Path(__file__).resolve().parents[1]
-    env = dict(os.environ, PYTHONPATH=str(repo))
     src = tmp_path / "src"
     src.mkdir()
     for path in sorted((shared_data / "anime_faces_64").glob("*.jpg"))[:150]:
         shutil.copy(path, src / path.name)
     (src / "broken.jpg").write_bytes(b"not a jpeg")
     for name in ("a", "b"):
-        subprocess.run(_pack_cmd(src, tmp_path / name), env=env, check=True, capture_output=True)
+        assert run_python(_pack(src, tmp_path / name), tmp_path).returncode == 0
     names = sorted(p.name for p in (tmp_path / "a").iterdir())
     assert names == sorted(p.name for p in (tmp_path / "b").iterdir()) and "manifest.jsonl" in names
     files = [name for name in names if name != "manifest.jsonl"]  # The manifest names its dataset folder.
@@ -518,17 +511,18 @@ def test_pack_is_reproducible_and_survives_kills(tmp_path, shared_data):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
     # Kill packs at moments spread over a whole run (start-up, decoding, writing, renaming).
     start = time.monotonic()
-    subprocess.run(_pack_cmd(src, tmp_path / "timing"), env=env, check=True, capture_output=True)
+    assert run_python(_pack(src, tmp_path / "timing"), tmp_path).returncode == 0
     whole = time.monotonic() - start
     target = tmp_path / "killed"
     for fraction in (0.3, 0.6, 0.8, 0.9, 0.95, 0.99):
-        proc = subprocess.Popen(_pack_cmd(src, target), env=env, stdout=subprocess.DEVNULL,
+        env = dict(os.environ, PYTHONPATH=str(REPO))
+        proc = subprocess.Popen([sys.executable, *_pack(src, target)], env=env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
         time.sleep(whole * fraction)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         assert not target.exists() or (target / "manifest.jsonl").is_file()  # All or nothing.
-    done = subprocess.run(_pack_cmd(src, target), env=env, capture_output=True, text=True)
+    done = run_python(_pack(src, target), tmp_path)
     assert done.returncode == 0, done.stderr
     verify_dataset(target)
     for name in files:
@@ -568,13 +562,8 @@ def test_outputs_honour_the_umask(tmp_path, shared_data, umask):
 @pytest.mark.slow
 def test_prepare_then_train_on_the_folder_dataset(tmp_path, shared_data):
     """prepare.py (with odd names and bad files planted among real faces) → train.py dataset=folder."""
-    import subprocess
-    import sys
-
     from test_train_integration import TINY
 
-    repo = Path(__file__).resolve().parents[1]
-    env = dict(os.environ, PYTHONPATH=str(repo))
     src = tmp_path / "src"
     src.mkdir()
     faces = sorted((shared_data / "anime_faces_256").glob("*.png"))
@@ -583,21 +572,17 @@ def test_prepare_then_train_on_the_folder_dataset(tmp_path, shared_data):
     (src / "broken.jpg").write_bytes(b"not an image")
     (src / "dangling.png").symlink_to(tmp_path / "gone.png")
     dataset = tmp_path / "dataset"
-    prepared = subprocess.run(
-        [sys.executable, str(repo / "prepare.py"), f"source='{src}'",
-         "stages=[select,clean,dedupe,resize,augment,pack]", f"work_dir={tmp_path / 'work'}",
-         f"dataset_dir={dataset}", "resize.resolution=32", "augment.copies=2", "run.workers=1",
-         "run.progress=false", f"hydra.run.dir={tmp_path / 'hydra'}"],
-        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600,
+    prepared = run_python(
+        [str(REPO / "prepare.py"), f"source='{src}'", "stages=[select,clean,dedupe,resize,augment,pack]",
+         f"work_dir={tmp_path / 'work'}", f"dataset_dir={dataset}", "resize.resolution=32",
+         "augment.copies=2", "run.workers=1", "run.progress=false", f"hydra.run.dir={tmp_path / 'hydra'}"],
+        tmp_path,
     )
     assert prepared.returncode == 0, prepared.stderr[-3000:]
     info = json.loads((dataset / "dataset.json").read_text())
     assert info["resolution"] == 32 and info["count"] == 30
     overrides = [o for o in TINY if not o.startswith("dataset.synthetic.")]
-    trained = subprocess.run(
-        [sys.executable, str(repo / "train.py"), *overrides, "dataset=folder", f"dataset.path={dataset}",
-         f"outputs_root={tmp_path / 'outputs'}", "schedule.total_kimg=0.3"],
-        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600,
-    )
+    trained = run_python([str(REPO / "train.py"), *overrides, "dataset=folder", f"dataset.path={dataset}",
+                          f"outputs_root={tmp_path / 'outputs'}", "schedule.total_kimg=0.3"], tmp_path)
     assert trained.returncode == 0, trained.stderr[-3000:]
     assert list((tmp_path / "outputs" / "tiny").glob("*/network-snapshot-*.npz"))
