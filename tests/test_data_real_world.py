@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import REPO, TINY, compose_config
 from PIL import Image
 
 from stylegan_exp.data.clean import run as clean
@@ -35,7 +36,6 @@ from stylegan_exp.data.prepare_config import (
 from stylegan_exp.data.resize import run as resize
 
 OPTS = RunOptions(workers=1, progress=False, contact_sheet=False)
-REPO = Path(__file__).resolve().parents[1]
 ODD_NAMES = [os.fsdecode(b"caf\xe9.jpg"), "with space.jpg", "ünïcödé 顔.jpg", "-leading-dash.jpg"]
 
 
@@ -342,15 +342,8 @@ def test_photo_filter_drops_photographs_and_keeps_anime_faces(tmp_path, shared_d
 
 
 def test_photo_filter_is_on_in_the_anime_preset():
-    from hydra import compose, initialize_config_dir
-
-    from stylegan_exp.data.prepare_config import register_prepare_configs
-
-    register_prepare_configs()
-    conf = Path(__file__).resolve().parents[1] / "conf"
-    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
-        assert compose("prepare").clean.drop_photos is True
-        assert compose("prepare", overrides=["prepare/clean=default"]).clean.drop_photos is False
+    assert compose_config("prepare").clean.drop_photos is True
+    assert compose_config("prepare", "prepare/clean=default").clean.drop_photos is False
 
 
 # ----------------------------------------------------------------------------------------------
@@ -407,20 +400,24 @@ def test_dedupe_finds_every_copy_and_keeps_the_original(tmp_path, shared_data):
     got = {e["source"]: (e["reason"], e.get("of")) for e in entries}
     assert got.pop("a_original.png") == ("unique", None) and got.pop("h_other_face.png") == ("unique", None)
     assert got == {name: ("near-duplicate", "a_original.png") for name in got}, got
+    # Files dedupe cannot hash keep the reason, and nothing else changes.
+    (src / "broken.png").write_bytes(b"not a png")
+    (src / "dangling.png").symlink_to(tmp_path / "gone.png")
+    again = {e["source"]: e["reason"] for e in Manifest.read(dedupe(src, tmp_path / "again", DedupeConfig(),
+                                                                    OPTS).manifest)}
+    assert again.pop("broken.png") == "unreadable" and again.pop("dangling.png") == "broken-link"
+    assert again == {e["source"]: e["reason"] for e in entries}
+    (src / "broken.png").unlink()
+    (src / "dangling.png").unlink()
     # Without mirror, the mirrored copy is a face of its own.
     no_mirror = Manifest.read(dedupe(src, tmp_path / "plain", DedupeConfig(mirror=False), OPTS).manifest)
     assert {e["source"]: e["reason"] for e in no_mirror}["g_mirror.png"] == "unique"
 
 
 def test_one_dedupe_default_for_cli_and_prepare():
-    from hydra import compose, initialize_config_dir
+    from stylegan_exp.data.prepare_config import DedupeConfig
 
-    from stylegan_exp.data.prepare_config import DedupeConfig, register_prepare_configs
-
-    register_prepare_configs()
-    conf = Path(__file__).resolve().parents[1] / "conf"
-    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
-        composed = compose("prepare").dedupe
+    composed = compose_config("prepare").dedupe
     assert (composed.max_distance, composed.fine_distance, composed.mirror) == (8, 44, True)
     assert DedupeConfig() == DedupeConfig(**composed)
 
@@ -562,8 +559,6 @@ def test_outputs_honour_the_umask(tmp_path, shared_data, umask):
 @pytest.mark.slow
 def test_prepare_then_train_on_the_folder_dataset(tmp_path, shared_data):
     """prepare.py (with odd names and bad files planted among real faces) → train.py dataset=folder."""
-    from test_train_integration import TINY
-
     src = tmp_path / "src"
     src.mkdir()
     faces = sorted((shared_data / "anime_faces_256").glob("*.png"))
@@ -581,8 +576,8 @@ def test_prepare_then_train_on_the_folder_dataset(tmp_path, shared_data):
     assert prepared.returncode == 0, prepared.stderr[-3000:]
     info = json.loads((dataset / "dataset.json").read_text())
     assert info["resolution"] == 32 and info["count"] == 30
-    overrides = [o for o in TINY if not o.startswith("dataset.synthetic.")]
-    trained = run_python([str(REPO / "train.py"), *overrides, "dataset=folder", f"dataset.path={dataset}",
-                          f"outputs_root={tmp_path / 'outputs'}", "schedule.total_kimg=0.3"], tmp_path)
+    trained = run_python([str(REPO / "train.py"), *TINY, "dataset=folder", f"dataset.path={dataset}",
+                          "dataset.synthetic=null", f"outputs_root={tmp_path / 'outputs'}",
+                          "schedule.total_kimg=0.3"], tmp_path)
     assert trained.returncode == 0, trained.stderr[-3000:]
     assert list((tmp_path / "outputs" / "tiny").glob("*/network-snapshot-*.npz"))

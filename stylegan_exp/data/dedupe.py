@@ -35,6 +35,7 @@ from stylegan_exp.data.manifest import (
     StageError,
     StageResult,
     manifest_path,
+    printable,
     resolve_inputs,
     run_stage,
     stage_cli,
@@ -300,10 +301,15 @@ def run(
         Path(dst).mkdir(parents=True, exist_ok=True)
         done = Manifest.read(manifest_path(Path(dst), options))
         return summarize("dedupe", Path(dst), done, hashing.processed, hashing.seconds, hashing.manifest)
-    ordered = [entries[key] for key, _ in items]
-    dropped = best_of_groups(ordered, cfg)
+    hashed = [entries[key] for key, _ in items if entries[key]["kept"]]
+    if any("fine" not in e for e in hashed):
+        raise StageError(f"{printable(hash_dir)} holds hashes of an older version; remove it and rerun")
+    dropped = best_of_groups(hashed, cfg)
 
     def decide(key: str, outcomes: list[Outcome], _: list[dict]) -> list[Outcome]:
+        entry = entries[key]
+        if not entry["kept"]:  # Unreadable, broken link…: the reason hashing found.
+            return [Outcome(None, False, entry["reason"], extra={"error": entry.get("error", "")})]
         if key in dropped:
             return [Outcome(None, False, "near-duplicate", extra={"of": dropped[key]})]
         return outcomes
