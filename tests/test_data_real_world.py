@@ -46,6 +46,14 @@ def run_python(args: list[str], cwd: Path, text: bool = True) -> subprocess.Comp
                           timeout=600)
 
 
+def real_folder(folder: Path, files) -> Path:
+    """A folder holding copies of real images, for planting files beside."""
+    folder.mkdir()
+    for path in files:
+        shutil.copy(path, folder / path.name)
+    return folder
+
+
 def reasons(result) -> dict[str, str]:
     return {e["source"]: e["reason"] for e in Manifest.read(result.manifest)}
 
@@ -273,10 +281,7 @@ def _png_header_only(width: int, height: int) -> bytes:
 
 
 def test_too_large_is_refused_from_the_header(tmp_path, shared_data):
-    src = tmp_path / "src"
-    src.mkdir()
-    for path in sorted((shared_data / "anime_faces_256").glob("*.png"))[:2]:
-        shutil.copy(path, src / path.name)
+    src = real_folder(tmp_path / "src", sorted((shared_data / "anime_faces_256").glob("*.png"))[:2])
     (src / "bomb.png").write_bytes(_png_header_only(40000, 40000))  # 1.6 G pixels claimed.
     (src / "big.png").write_bytes(_png_header_only(8000, 8000))  # 64 M pixels: over clean's 50 M.
     got = reasons(clean(src, tmp_path / "clean", CleanConfig(), OPTS))
@@ -438,10 +443,7 @@ def _prepare(tmp_path: Path, src: Path, **overrides) -> PrepareConfig:
 def test_bad_invocations_fail_before_any_stage_runs(tmp_path, shared_data):
     from stylegan_exp.data.manifest import StageError
 
-    src = tmp_path / "src"
-    src.mkdir()
-    for path in sorted((shared_data / "anime_faces_256").glob("*.png"))[:2]:
-        shutil.copy(path, src / path.name)
+    src = real_folder(tmp_path / "src", sorted((shared_data / "anime_faces_256").glob("*.png"))[:2])
     (tmp_path / "a_file").write_text("x")
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "notes.txt").write_text("no images")
@@ -494,10 +496,7 @@ def _pack(src: Path, dst: Path) -> list[str]:
 def test_pack_is_reproducible_and_survives_kills(tmp_path, shared_data):
     from stylegan_exp.data.reader import verify_dataset
 
-    src = tmp_path / "src"
-    src.mkdir()
-    for path in sorted((shared_data / "anime_faces_64").glob("*.jpg"))[:150]:
-        shutil.copy(path, src / path.name)
+    src = real_folder(tmp_path / "src", sorted((shared_data / "anime_faces_64").glob("*.jpg"))[:150])
     (src / "broken.jpg").write_bytes(b"not a jpeg")
     for name in ("a", "b"):
         assert run_python(_pack(src, tmp_path / name), tmp_path).returncode == 0
