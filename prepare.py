@@ -6,7 +6,7 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from stylegan_exp.data.manifest import StageError
+from stylegan_exp.data.manifest import StageError, user_error
 from stylegan_exp.data.prepare import run_prepare
 from stylegan_exp.data.prepare_config import register_prepare_configs
 
@@ -17,8 +17,8 @@ register_prepare_configs()
 def main(cfg: DictConfig) -> None:
     try:
         run_prepare(cfg)
-    except StageError as exc:
-        sys.exit(f"error: {exc}")
+    except (StageError, OSError) as exc:
+        sys.exit(f"error: {user_error(exc)}")
 
 
 if __name__ == "__main__":

@@ -10,8 +10,8 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from stylegan_exp.config import ConfigError, to_object
+from stylegan_exp.data.dataset_format import DatasetError
 from stylegan_exp.data.images import ImageError
-from stylegan_exp.data.records import DatasetError
 from stylegan_exp.metrics import MetricError
 from stylegan_exp.snapshot import SnapshotError
 from stylegan_exp.train.distribute import ClusterError

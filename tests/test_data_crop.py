@@ -35,7 +35,10 @@ def test_crop_finds_faces_in_tadne_portraits(tmp_path, shared_data):
     none = crop(
         shared_data / "anime_full" / "tadne_hysts", tmp_path / "none", big, RunOptions(progress=False)
     )
-    assert none.kept == 0 and set(none.reasons) == {(False, "no-face")}
+    # The portraits have faces, all smaller than 2000 px: face-too-small, never a kept small face.
+    assert none.kept == 0 and set(none.reasons) == {(False, "face-too-small"), (False, "no-face")}
+    too_small = {e["source"] for e in Manifest.read(none.manifest) if e["reason"] == "face-too-small"}
+    assert too_small >= sources_with_faces
 
 
 def test_cascade_download_is_checked_and_cached(tmp_path, shared_data):

@@ -11,7 +11,7 @@ from stylegan_exp.data.manifest import Manifest, StageError
 from stylegan_exp.data.pack import copies, parse_sources
 from stylegan_exp.data.pack import run as pack
 from stylegan_exp.data.prepare_config import PackConfig, PackSource, RunOptions
-from stylegan_exp.data.records import load_info, make_dataset
+from stylegan_exp.data.reader import load_info, make_dataset
 
 OPTS = RunOptions(progress=False, contact_sheet=False)
 

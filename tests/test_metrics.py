@@ -21,7 +21,7 @@ from stylegan_exp.config import (
     StyleGANConfig,
     SWDConfig,
 )
-from stylegan_exp.data.records import pack_arrays
+from stylegan_exp.data.writer import pack_arrays
 from stylegan_exp.metrics import MetricError
 from stylegan_exp.metrics import evaluate as evaluate_module
 from stylegan_exp.metrics import features as cache

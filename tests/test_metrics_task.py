@@ -11,7 +11,7 @@ from test_metrics_networks import sha256, tgz, tiny_inception_graph
 from test_resume import tiny_cfg
 
 from stylegan_exp.config import StyleGANConfig
-from stylegan_exp.data.records import pack_arrays
+from stylegan_exp.data.writer import pack_arrays
 from stylegan_exp.nets.build import build_discriminator, build_generator
 from stylegan_exp.run import start_sampling
 from stylegan_exp.snapshot import save_snapshot

@@ -11,16 +11,11 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
+from stylegan_exp.data.dataset_format import DatasetError
 from stylegan_exp.data.images import decode_image, load_image
-from stylegan_exp.data.records import (
-    DatasetError,
-    load_info,
-    main,
-    make_dataset,
-    pack_arrays,
-    pack_folder,
-    verify_dataset,
-)
+from stylegan_exp.data.reader import load_info, make_dataset, verify_dataset
+from stylegan_exp.data.records import main
+from stylegan_exp.data.writer import pack_arrays, pack_folder
 from stylegan_exp.nets.layers import downscale2d as downscale
 from stylegan_exp.nets.layers import fade_lod
 from stylegan_exp.nets.layers import upscale2d as upscale

@@ -14,7 +14,7 @@ from test_legacy import MODELS, ref_g_style, write_pkl
 from test_resume import tiny_cfg
 
 from stylegan_exp.config import ConfigError, StyleGANConfig, to_object
-from stylegan_exp.data.records import pack_arrays
+from stylegan_exp.data.writer import pack_arrays
 from stylegan_exp.grid import make_grid, to_uint8
 from stylegan_exp.nets.build import build_discriminator, build_generator
 from stylegan_exp.nets.layers import upscale2d, variables_by_path

@@ -54,7 +54,8 @@ def test_render_face_every_style_64():
 
 
 def test_ensure_dataset_writes_then_reuses(tmp_path, caplog):
-    from stylegan_exp.data import records  # written alongside; imported here so drawing tests run alone
+    # Written alongside; imported here so drawing tests run alone.
+    from stylegan_exp.data import reader as records
 
     out = tmp_path / "faces"
     assert ensure_synthetic_dataset(out, count=12, resolution=16, seed=0) == out

@@ -15,11 +15,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageEnhance, ImageFilter
 
-from stylegan_exp.data.images import encode_image, load_image
+from stylegan_exp.data.images import encode_image, load_image, resample
 from stylegan_exp.data.manifest import (
     Outcome,
     StageError,
     StageResult,
+    output_name,
     resolve_inputs,
     run_stage,
     stable_hash,
@@ -31,12 +32,12 @@ from stylegan_exp.data.prepare_config import AugmentConfig, RunOptions
 def augment_image(rgb: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -> np.ndarray:
     """One random variant, the same size as the input."""
     height, width = rgb.shape[:2]
-    image = Image.fromarray(rgb)
     if cfg.max_crop > 0:
         frac = rng.uniform(0, cfg.max_crop)
         cw, ch = round(width * (1 - frac)), round(height * (1 - frac))
         left, top = int(rng.integers(0, width - cw + 1)), int(rng.integers(0, height - ch + 1))
-        image = image.crop((left, top, left + cw, top + ch)).resize((width, height), Image.Resampling.LANCZOS)
+        rgb = resample(rgb[top : top + ch, left : left + cw], width, height)
+    image = Image.fromarray(rgb)
     image = ImageEnhance.Contrast(image).enhance(1 + rng.uniform(-cfg.contrast, cfg.contrast))
     if rng.random() < cfg.sharpen_prob:
         image = image.filter(
@@ -52,12 +53,11 @@ def augment_image(rgb: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig)
 def augment_file(key: str, path: Path, cfg: AugmentConfig) -> list[Outcome]:
     rgb = load_image(path, channels=3)
     rng = np.random.default_rng([cfg.seed, stable_hash(key) & 0xFFFFFFFF])
-    stem = Path(key).with_suffix("").as_posix()
-    suffix = ".jpg" if cfg.image_format in ("jpeg", "jpg") else ".png"
-    outcomes = [Outcome(f"{stem}{suffix}", True, "original", encode_image(rgb, cfg.image_format))]
+    original = encode_image(rgb, cfg.image_format)
+    outcomes = [Outcome(output_name(key, cfg.image_format), True, "original", original)]
     for i in range(cfg.copies):
         data = encode_image(augment_image(rgb, rng, cfg), cfg.image_format)
-        outcomes.append(Outcome(f"{stem}_aug{i}{suffix}", True, "augmented", data))
+        outcomes.append(Outcome(output_name(key, cfg.image_format, f"_aug{i}"), True, "augmented", data))
     return outcomes
 
 

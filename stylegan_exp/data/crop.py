@@ -1,7 +1,9 @@
 """Stage 2, crop: square anime-face crops found by lbpcascade_animeface (OpenCV, CPU only).
 
 Detection follows the cascade's reference recipe (grayscale, equalizeHist, scaleFactor 1.1,
-minNeighbors 5); the minimum face size drops low-quality small faces (the seed used 256 px). One
+minNeighbors 5) on the upright image (EXIF orientation applied, transparency composited). The
+minimum face size is a promise: no kept face is smaller (the seed used 256 px), also when the whole
+image is; an image whose faces are all smaller is `face-too-small`, one without any `no-face`. One
 worker process per core, each with OpenCV's own threads off so workers do not oversubscribe cores.
 CLI: ``python -m stylegan_exp.data.crop SRC DST [--cascade PATH] [--min-face-size 256] …``.
 """
@@ -17,15 +19,16 @@ from pathlib import Path
 
 import numpy as np
 
+from stylegan_exp.atomic import write_atomic
 from stylegan_exp.data.images import encode_image, load_image
 from stylegan_exp.data.manifest import (
     Outcome,
     StageError,
     StageResult,
+    output_name,
     resolve_inputs,
     run_stage,
     stage_cli,
-    write_atomic,
 )
 from stylegan_exp.data.prepare_config import CropConfig, RunOptions
 
@@ -35,7 +38,8 @@ CASCADE_URL = (
 CASCADE_SHA256 = "9376d30ac38db6bda2a68b88b3b76bbd7e6aa33af47f7f5c76bc88ca75f1ce30"
 CACHE_DIR = Path(os.environ.get("STYLEGAN_EXP_CACHE", Path.home() / ".cache" / "stylegan_exp"))
 
-_detectors: dict[str, object] = {}
+_DETECTORS: dict[str, object] = {}
+_CASCADE_WINDOW = 24  # lbpcascade_animeface's own (smallest) window.
 
 
 def _sha256(data: bytes) -> str:
@@ -66,28 +70,53 @@ def cascade_file(path: str | None = None, *, url: str = CASCADE_URL, cache_dir: 
     return cached
 
 
-def _detector(cascade: str):
+def detector(cascade: str):
+    """The OpenCV cascade classifier in `cascade`, loaded once per process."""
     import cv2
 
-    if cascade not in _detectors:
+    if cascade not in _DETECTORS:
         cv2.setNumThreads(0)  # One process per core already; OpenCV threads would oversubscribe.
         classifier = cv2.CascadeClassifier(cascade)
         if classifier.empty():
             raise StageError(f"cascade file {cascade} is not a valid OpenCV cascade")
-        _detectors[cascade] = classifier
-    return _detectors[cascade]
+        _DETECTORS[cascade] = classifier
+    return _DETECTORS[cascade]
+
+
+def _detect(
+    gray: np.ndarray, cascade: str, cfg: CropConfig, min_size: int
+) -> list[tuple[int, int, int, int]]:
+    import cv2
+
+    if min(gray.shape) < min_size:
+        return []  # OpenCV would still try the cascade's own window size on a smaller image.
+    boxes = detector(cascade).detectMultiScale(
+        cv2.equalizeHist(gray), scaleFactor=cfg.scale_factor, minNeighbors=cfg.min_neighbors,
+        minSize=(min_size, min_size)
+    )
+    return [tuple(int(v) for v in box) for box in boxes if min(box[2], box[3]) >= min_size]
 
 
 def detect_faces(rgb: np.ndarray, cascade: str, cfg: CropConfig) -> list[tuple[int, int, int, int]]:
-    """Face boxes (x, y, w, h), largest first."""
+    """Face boxes (x, y, w, h) at least min_face_size on each side, largest first."""
     import cv2
 
-    gray = cv2.equalizeHist(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
-    size = (cfg.min_face_size, cfg.min_face_size)
-    boxes = _detector(cascade).detectMultiScale(
-        gray, scaleFactor=cfg.scale_factor, minNeighbors=cfg.min_neighbors, minSize=size
-    )
-    return sorted((tuple(int(v) for v in box) for box in boxes), key=lambda b: (-b[2] * b[3], b[1], b[0]))
+    boxes = _detect(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), cascade, cfg, cfg.min_face_size)
+    return sorted(boxes, key=lambda b: (-b[2] * b[3], b[1], b[0]))
+
+
+def smaller_face(rgb: np.ndarray, cascade: str, cfg: CropConfig) -> int | None:
+    """The side of the largest face found on a copy whose longer side is at most small_face_scan px
+    (in the image's pixels), or None: tells an image with only small faces from one without any."""
+    import cv2
+
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    scale = min(1.0, cfg.small_face_scan / max(gray.shape))
+    if scale < 1:
+        size = (max(1, round(gray.shape[1] * scale)), max(1, round(gray.shape[0] * scale)))
+        gray = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+    boxes = _detect(gray, cascade, cfg, _CASCADE_WINDOW)
+    return round(max(max(b[2], b[3]) for b in boxes) / scale) if boxes else None
 
 
 def square_box(
@@ -104,24 +133,26 @@ def square_box(
 
 
 def crop_file(key: str, path: Path, cascade: str, cfg: CropConfig) -> list[Outcome]:
-    rgb = load_image(path, channels=3)
+    rgb = load_image(path, channels=3, background=tuple(cfg.background), max_pixels=cfg.max_pixels)
     boxes = detect_faces(rgb, cascade, cfg)
     if not boxes:
+        side = smaller_face(rgb, cascade, cfg)
+        if side is not None:
+            return [Outcome(None, False, "face-too-small", extra={"face": side})]
         return [Outcome(None, False, "no-face")]
-    stem = Path(key).with_suffix("").as_posix()
-    suffix = ".jpg" if cfg.image_format in ("jpeg", "jpg") else ".png"
     outcomes = []
     for i, box in enumerate(boxes):
         x, y, side = square_box(box, cfg.margin, rgb.shape[1], rgb.shape[0])
         data = encode_image(np.ascontiguousarray(rgb[y : y + side, x : x + side]), cfg.image_format)
-        outcomes.append(Outcome(f"{stem}_face{i}{suffix}", True, "face", data, {"box": [x, y, side]}))
+        outcomes.append(Outcome(output_name(key, cfg.image_format, f"_face{i}"), True, "face", data,
+                                {"box": [x, y, side]}))
     return outcomes
 
 
 def run(src: str | os.PathLike, dst: str | os.PathLike, cfg: CropConfig, options: RunOptions) -> StageResult:
     """Crop every face of SRC's images into DST (one file per face; images without one are dropped)."""
     cascade = str(cascade_file(cfg.cascade))
-    _detector(cascade)  # Fail on a bad cascade now, not in every worker.
+    detector(cascade)  # Fail on a bad cascade now, not in every worker.
     items = resolve_inputs(src)
     return run_stage("crop", items, dst, partial(crop_file, cascade=cascade, cfg=cfg), options)
 

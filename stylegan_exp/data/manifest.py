@@ -16,7 +16,6 @@ import multiprocessing
 import os
 import re
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -27,10 +26,17 @@ import numpy as np
 from PIL import Image, ImageDraw
 from tqdm import tqdm
 
-from stylegan_exp.data.images import ImageError, load_image, save_image
+from stylegan_exp.atomic import write_atomic
+from stylegan_exp.data.images import (
+    IMAGE_SUFFIXES,
+    ImageError,
+    ImageTooLargeError,
+    load_image,
+    save_image,
+    suffix_for,
+)
 from stylegan_exp.data.prepare_config import RunOptions
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 MANIFEST = "manifest"
 _THUMB = 96
 _SHEET_SAMPLES = 16
@@ -70,7 +76,7 @@ class StageResult:
         width = max([len(r[1]) for r in rows] + [6])
         lines = [
             f"{self.stage}: {self.kept} kept, {self.dropped} dropped ({self.processed} processed "
-            f"now in {self.seconds:.1f}s) -> {self.dst}"
+            f"now in {self.seconds:.1f}s) -> {printable(self.dst)}"
         ]
         lines += [f"  {status:<8} {reason:<{width}} {n:>8}" for status, reason, n in rows]
         return "\n".join(lines)
@@ -86,34 +92,55 @@ def _entries(folder: Path) -> list[dict]:
 
 def resolve_inputs(src: str | os.PathLike) -> list[tuple[str, Path]]:
     """(key, path) of every input, sorted by key: a previous stage's folder (its kept outputs), a list
-    file (one path a line, relative to the file) or a plain folder of images (recursive)."""
+    file (one path a line, relative to the file) or a plain folder of images (recursive; links are
+    listed even when broken, so the stage can say so). No input at all is a StageError."""
     src = Path(src)
     if src.is_file():
-        lines = [line.strip() for line in src.read_text().splitlines()]
+        lines = [os.fsdecode(line.strip()) for line in src.read_bytes().splitlines()]
         paths = [src.parent / line for line in lines if line and not line.startswith("#")]
         items = [(p.name if p.is_absolute() else p.relative_to(src.parent).as_posix(), p) for p in paths]
+        what = "lists no images"
     elif src.is_dir() and any(src.glob(f"{MANIFEST}*.jsonl")):
         items = []
         for e in _entries(src):
             if e["kept"] and e["output"]:
                 path = src / e["output"]
-                items.append((e["output"] if not Path(e["output"]).is_absolute() else path.name, path))
+                # An absolute output (select's) keeps the key it had, so equal names in different
+                # folders stay apart.
+                items.append((e["output"] if not Path(e["output"]).is_absolute() else e["source"], path))
+        what = "has no kept outputs"
     elif src.is_dir():
         items = [
             (p.relative_to(src).as_posix(), p)
             for p in src.rglob("*")
             if p.suffix.lower() in IMAGE_SUFFIXES
             and not any(part.startswith(".") for part in p.relative_to(src).parts)
-            and p.is_file()
+            and (p.is_file() or p.is_symlink())
         ]
+        what = f"holds no images ({' '.join(IMAGE_SUFFIXES)})"
     else:
-        raise StageError(f"input {src} does not exist")
+        raise StageError(f"input {printable(src)} does not exist")
+    if not items:
+        raise StageError(f"input {printable(src)} {what}")
     return sorted(items)
 
 
+def printable(path: str | os.PathLike) -> str:
+    """A path fit for a terminal or log line: bytes that are not UTF-8 shown as \\xNN escapes."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
 def stable_hash(key: str) -> int:
-    """A hash that is the same in every process and on every machine (unlike hash())."""
-    return int.from_bytes(hashlib.sha1(key.encode()).digest()[:8], "big")
+    """A hash that is the same in every process and on every machine (unlike hash()); any file name
+    works, also one whose bytes are not UTF-8."""
+    return int.from_bytes(hashlib.sha1(os.fsencode(key)).digest()[:8], "big")
+
+
+def output_name(key: str, image_format: str, tag: str = "") -> str:
+    """Where a stage writes what it made from input `key`: the same relative path, `tag` added to the
+    stem, with the suffix of the encoding."""
+    path = Path(key)
+    return path.with_name(f"{path.stem}{tag}{suffix_for(image_format)}").as_posix()
 
 
 def in_shard(key: str, index: int, count: int) -> bool:
@@ -127,6 +154,13 @@ def check_options(options: RunOptions) -> None:
         )
     if options.limit is not None and options.limit < 0:
         raise StageError(f"limit must be >= 0, got {options.limit}")
+
+
+def check_output_dir(dst: Path) -> None:
+    """A stage's output folder (or one of its parents) must not be a file."""
+    for path in (dst, *dst.parents):
+        if path.exists() and not path.is_dir():
+            raise StageError(f"output {printable(path)} is a file, not a folder")
 
 
 def manifest_path(dst: Path, options: RunOptions) -> Path:
@@ -194,21 +228,16 @@ class Manifest:
         self._file.close()
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Temp file in the same folder, then rename: a kill never leaves a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 # ----------------------------------------------------------------------------------------------
 # The driver
+
+
+def user_error(exc: BaseException) -> str:
+    """One line for an `error:` exit: a StageError as it is, an OSError (permissions, a full disk)
+    with the path it concerns."""
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return f"{exc.strerror or exc}: {printable(exc.filename)}"
+    return " ".join(str(exc).split())
 
 
 def error_text(exc: BaseException) -> str:
@@ -216,9 +245,25 @@ def error_text(exc: BaseException) -> str:
     return re.sub(r" at 0x[0-9a-f]+", "", str(exc))
 
 
+def link_problem(path: Path) -> Outcome | None:
+    """A manifest line for a dangling link or a link loop (`broken-link`), or None."""
+    if not path.is_symlink():
+        return None
+    try:
+        path.stat()
+    except OSError as exc:
+        return Outcome(None, False, "broken-link", extra={"error": f"{exc.strerror}: {os.readlink(path)}"})
+    return None
+
+
 def _outcomes(work: Callable[[str, Path], list[Outcome]], item: tuple[str, Path]) -> list[Outcome]:
+    problem = link_problem(item[1])
+    if problem is not None:
+        return [problem]
     try:
         return work(*item)
+    except ImageTooLargeError as exc:
+        return [Outcome(None, False, "too-large", extra={"error": error_text(exc)})]
     except ImageError as exc:
         return [Outcome(None, False, "unreadable", extra={"error": error_text(exc)})]
 
@@ -266,6 +311,7 @@ def run_stage(
     on earlier items (exact duplicates), and so stays deterministic with any number of workers."""
     check_options(options)
     dst = Path(dst)
+    check_output_dir(dst)
     dst.mkdir(parents=True, exist_ok=True)
     manifest = Manifest(manifest_path(dst, options))
     todo = [
@@ -392,8 +438,8 @@ def stage_cli(
                 values[name][f.name] = value
     try:
         result = run(args["src"], args["dst"], config_cls(**values["stage"]), RunOptions(**values["run"]))
-    except StageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (StageError, OSError) as exc:
+        print(f"error: {user_error(exc)}", file=sys.stderr)
         return 1
     print(result.table())
     return 0

@@ -1,11 +1,11 @@
-"""Stage 7, pack: the dataset tool, hardened for real folders, on top of records.pack_arrays.
+"""Stage 7, pack: prepare's end, on the dataset writer (data/writer.py) with its rules.
 
-Unlike records.pack_folder (which refuses a folder with any bad file), a file that cannot be
-decoded, or whose size differs from the first good image's, is skipped with its reason in the
-manifest. Several source folders are combined with weights (anime + real faces): the integer part
-of a weight is how many times each image is used, the fraction the share used once more, drawn by
-a stable hash of the name. The dataset is written atomically, so a killed pack leaves nothing and
-its rerun redoes it; a finished one is not redone.
+Unlike the dataset tool (which refuses a folder with any bad file), a file that cannot be decoded, or
+whose size differs from most others', is skipped with its reason in the manifest. Several source
+folders are combined with weights (anime + real faces): the integer part of a weight is how many
+times each image is used, the fraction the share used once more, drawn by a stable hash of the name.
+The dataset and its manifest are written atomically, so a killed pack leaves nothing and its rerun
+redoes it; a finished one is not redone.
 CLI: ``python -m stylegan_exp.data.pack SRC[:WEIGHT][,SRC[:WEIGHT]…] DST [--image-format jpeg] …``.
 """
 
@@ -16,14 +16,10 @@ import math
 import os
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
-from tqdm import tqdm
-
-from stylegan_exp.data.images import ImageError, decode_image
 from stylegan_exp.data.manifest import (
+    MANIFEST,
     Manifest,
     StageError,
     StageResult,
@@ -32,11 +28,8 @@ from stylegan_exp.data.manifest import (
     stable_hash,
     stage_cli,
     summarize,
-    write_atomic,
 )
 from stylegan_exp.data.prepare_config import PackConfig, PackSource, RunOptions
-
-FORMATS = ("jpeg", "png")
 
 
 def parse_sources(spec: str) -> list[PackSource]:
@@ -61,71 +54,62 @@ def run(
     src: str | os.PathLike | None, dst: str | os.PathLike, cfg: PackConfig, options: RunOptions
 ) -> StageResult:
     """Pack cfg.sources (or SRC, parsed as `path[:weight],…`) into the dataset folder DST."""
+    from stylegan_exp.data.dataset_format import INFO_FILE, DatasetError  # TensorFlow: import late.
+    from stylegan_exp.data.writer import PackItem, check_format, pack_files
+
     dst = Path(dst)
-    fmt = "jpeg" if cfg.image_format.lower() == "jpg" else cfg.image_format.lower()
-    if fmt not in FORMATS:
-        raise StageError(f"pack image_format must be jpeg or png, got {cfg.image_format!r}")
+    try:
+        fmt = check_format(cfg.image_format)
+    except DatasetError as exc:
+        raise StageError(f"pack {exc}") from exc
     sources = list(cfg.sources) or parse_sources(str(src))
     if not sources:
         raise StageError("pack needs at least one source folder")
     for source in sources:
         if source.weight < 0:
             raise StageError(f"pack source {source.path} has a negative weight {source.weight}")
-    from stylegan_exp.data.records import INFO_FILE, DatasetError, pack_arrays  # TensorFlow: import late.
-
-    manifest_file = dst / "manifest.jsonl"
+    manifest_file = dst / f"{MANIFEST}.jsonl"
     if (dst / INFO_FILE).is_file() and manifest_file.is_file():
         entries = Manifest.read(manifest_file)
         return summarize("pack", dst, entries, 0, 0.0, manifest_file)
-    items = [(source, key, path) for source in sources for key, path in resolve_inputs(source.path)]
+    items, weights = [], []
+    for source in sources:
+        for key, path in resolve_inputs(source.path):
+            items.append(PackItem(path, str(path), copies(key, source.weight)))
+            weights.append(source.weight)
     entries: list[dict] = []
-    shape: list[tuple[int, ...]] = []
-    source_bytes = 0
-    start = time.perf_counter()
 
-    def images() -> Iterator[np.ndarray]:
-        nonlocal source_bytes
-        for source, key, path in tqdm(items, desc="pack", unit="img", disable=not options.progress or None):
-            line = {"source": str(path.resolve()), "output": None, "kept": False, "weight": source.weight}
-            n = copies(key, source.weight)
-            data = path.read_bytes() if path.is_file() else b""
-            try:
-                pixels = decode_image(data, 3, name=str(path)) if data else None
-            except ImageError as exc:
-                pixels, line["error"] = None, str(exc)
-            if pixels is None:
-                line["reason"] = "empty" if not data else "unreadable"
-            elif shape and pixels.shape != shape[0]:
-                line["reason"] = f"size {pixels.shape[1]}x{pixels.shape[0]} (not {shape[0][1]}x{shape[0][0]})"
-            elif pixels.shape[0] != pixels.shape[1] or pixels.shape[0] & (pixels.shape[0] - 1):
-                line["reason"] = f"size {pixels.shape[1]}x{pixels.shape[0]} (not a square power of two)"
-            elif n == 0:
+    def manifest(problems: list) -> dict[str, bytes]:
+        for item, weight, problem in zip(items, weights, problems, strict=True):
+            line = {"source": os.path.abspath(item.path), "output": None, "kept": False, "weight": weight}
+            if problem is not None:
+                line["reason"] = problem.reason
+                if problem.reason in ("unreadable", "corrupt"):
+                    line["error"] = problem.text
+            elif item.copies == 0:
                 line["reason"] = "weight"
             else:
-                shape[:] = [pixels.shape]
-                line.update(kept=True, reason="packed", copies=n, output=str(dst))
-                source_bytes += len(data)
-                for _ in range(n):
-                    yield pixels
+                line.update(kept=True, reason="packed", copies=item.copies, output=str(dst))
             entries.append(line)
+        return {manifest_file.name: "".join(json.dumps(e) + "\n" for e in entries).encode()}
 
+    start = time.perf_counter()
     meta = {"sources": [{"path": str(s.path), "weight": s.weight} for s in sources]}
     try:
-        pack_arrays(
-            images(),
+        pack_files(
+            items,
             dst,
+            strict=False,
+            channels=3,
             image_format=fmt,
             jpeg_quality=cfg.jpeg_quality,
             shard_size=cfg.shard_size,
             meta=meta,
+            progress=options.progress,
+            extra_files=manifest,
         )
     except DatasetError as exc:
         raise StageError(f"pack {dst}: {exc}") from exc
-    # The source file bytes, not the raw pixel bytes pack_arrays counts: what the ratio is about.
-    document = json.loads((dst / INFO_FILE).read_text())
-    document["source_bytes"] = source_bytes
-    write_atomic(dst / INFO_FILE, (json.dumps(document, indent=2) + "\n").encode())
-    write_atomic(manifest_file, "".join(json.dumps(e) + "\n" for e in entries).encode())
     result = summarize("pack", dst, entries, len(items), time.perf_counter() - start, manifest_file)
     if options.contact_sheet:
         contact_sheet(

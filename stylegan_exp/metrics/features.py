@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from stylegan_exp.atomic import atomic_open
-from stylegan_exp.data.records import INFO_FILE
+from stylegan_exp.data.dataset_format import INFO_FILE
 
 
 def dataset_folder(cache_dir: Path, data_dir: Path) -> Path:

@@ -14,11 +14,12 @@ from tqdm import tqdm
 
 from stylegan_exp.atomic import atomic_open
 from stylegan_exp.config import InversionConfig, InvertTask, SampleConfig
+from stylegan_exp.data.images import IMAGE_SUFFIXES
 from stylegan_exp.grid import save_grid
 from stylegan_exp.nets.discriminator import Discriminator
 from stylegan_exp.nets.generator import Generator
 from stylegan_exp.nets.layers import Conv2D, Dense, downscale2d, lrelu, variables_by_path
-from stylegan_exp.sample.rank import IMAGE_SUFFIXES, list_images, load_for_network
+from stylegan_exp.sample.rank import list_images, load_for_network
 from stylegan_exp.snapshot import Snapshot, SnapshotError, assign_weights
 
 log = logging.getLogger(__name__)

@@ -10,18 +10,16 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
-from PIL import Image
 from tqdm import tqdm
 
 from stylegan_exp.config import RankTask, SampleConfig
-from stylegan_exp.data.images import ImageError, load_image
+from stylegan_exp.data.images import IMAGE_SUFFIXES, ImageError, load_image, resample
 from stylegan_exp.grid import save_grid
 from stylegan_exp.nets.discriminator import Discriminator
 from stylegan_exp.snapshot import Snapshot
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
 SHEET_WIDTH = 8
 
 
@@ -32,7 +30,7 @@ def list_images(folder: str | Path) -> list[Path]:
         raise FileNotFoundError(f"image folder not found: {folder}")
     files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
-        raise FileNotFoundError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {folder}")
+        raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
     return files
 
 
@@ -44,9 +42,7 @@ def load_for_network(path: Path, resolution: int, channels: int) -> np.ndarray:
     top, left = (h - side) // 2, (w - side) // 2
     image = image[top : top + side, left : left + side]
     if side != resolution:
-        pil = Image.fromarray(image.squeeze(-1) if channels == 1 else image)
-        image = np.asarray(pil.resize((resolution, resolution), Image.Resampling.LANCZOS))
-        image = image[..., None] if image.ndim == 2 else image
+        image = resample(image, resolution, resolution)
     return image.astype(np.float32) / 127.5 - 1.0
 
 

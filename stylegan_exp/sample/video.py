@@ -6,11 +6,10 @@ import logging
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 from tqdm import tqdm
 
 from stylegan_exp.config import SampleConfig, VideoTask
-from stylegan_exp.data.images import ImageError, load_image
+from stylegan_exp.data.images import ImageError, load_image, resample
 from stylegan_exp.grid import make_grid, to_uint8
 from stylegan_exp.nets.generator import Generator
 from stylegan_exp.sample.figures import layer_ranges, mix_dlatents
@@ -124,9 +123,7 @@ def progress(run: Path, task: VideoTask, path: Path) -> Path:
         except ImageError as exc:
             log.warning("skipping %s", exc)
             continue
-        resized = Image.fromarray(image.squeeze(-1) if image.shape[-1] == 1 else image)
-        resized = np.asarray(resized.resize(size, Image.Resampling.LANCZOS))
-        frames.append(resized[..., None] if resized.ndim == 2 else resized)
+        frames.append(resample(image, *size))
     return write_video(np.stack(frames), path, task.progress_fps)
 
 

@@ -27,7 +27,7 @@ from stylegan_exp.config import (
     WandbMode,
     model_config,
 )
-from stylegan_exp.data.records import load_info, make_dataset
+from stylegan_exp.data.reader import load_info, make_dataset
 from stylegan_exp.data.synthetic import ensure_synthetic_dataset
 from stylegan_exp.grid import save_grid
 from stylegan_exp.metrics.evaluate import evaluate
