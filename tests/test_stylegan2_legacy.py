@@ -329,7 +329,6 @@ def _our_nets(path):
     return snap, weights, Gs, D
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("name", list(MODELS))
 def test_imported_stylegan2_matches_original(tmp_path, name):
     kw = MODELS[name]
@@ -430,6 +429,7 @@ def test_transfer_source_may_be_a_stylegan2_pickle(tmp_path):
 
     from stylegan_exp.grid import make_grid, to_uint8
     from stylegan_exp.train.loop import Trainer
+    from stylegan_exp.train.stylegan2_steps import StyleGAN2Steps
 
     kw = dict(KW, resolution=16, fmap_base=64, fmap_max=16, latent_size=16, dlatent_size=16, mapping_layers=2,
               mapping_fmaps=16, mbstd_num_features=1)
@@ -444,3 +444,10 @@ def test_transfer_source_may_be_a_stylegan2_pickle(tmp_path):
     first = np.asarray(Image.open(tmp_path / "run" / "fakes000005.png"))  # later ticks write fakes000006
     diff = np.abs(first.astype(int) - make_grid(expected, cfg.grid.width).astype(int))
     assert diff.max() <= 1  # uint8 rounding of values within 1e-3
+
+    # Without model=stylegan2 the run adopts the pickle's architecture (and trains it with StyleGAN2's steps).
+    adopting = Trainer(to_object(compose_config(
+        "train", "+experiment=tiny", f"outputs_root={tmp_path / 'outputs'}", "logger=none",
+        f"dataset.path={tmp_path / 'synthetic-16'}", "transfer=snapshot",
+        f"transfer.source={tmp_path / 'source.pkl'}")), tmp_path / "adopting")
+    assert isinstance(adopting.cfg.model, StyleGAN2Config) and isinstance(adopting.steps, StyleGAN2Steps)

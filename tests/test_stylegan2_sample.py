@@ -124,3 +124,32 @@ def test_invert_and_edit(snapshot, tmp_path):
              f"task.group_b={tmp_path / 'inv'}", f"task.inversion.encoder={tmp_path / 'inv' / 'encoder.npz'}",
              "task.inversion.steps=5", "task.seeds=[0]", "task.strengths=[0,1]")
     assert size_of(tmp_path / "edit" / "edit.png") == (2 * RES, RES)
+
+
+@pytest.mark.slow
+def test_export_of_a_stylegan2_snapshot_matches_gs(snapshot, tmp_path):
+    """task=export (SavedModel, TFLite, ONNX): every file checks itself against Gs at export time."""
+    from test_export import FLOAT_TOLERANCE
+
+    run_task(snapshot, tmp_path, "task=export", "task.formats=[saved_model,tflite,onnx]")
+    meta = json.loads((tmp_path / "export.json").read_text())
+    assert meta["arch"] == "stylegan2" and set(meta["files"]) == set(FLOAT_TOLERANCE)
+    for key, entry in meta["files"].items():
+        worst = max(v["max_abs_float_error"] for v in entry["verified"].values())
+        assert worst <= FLOAT_TOLERANCE[key], (key, worst)
+
+
+@pytest.mark.slow
+def test_ppl_of_a_stylegan2_generator(snapshot):
+    from test_metrics_ppl import stand_in_perceptual
+
+    from stylegan_exp.config import PPLConfig
+    from stylegan_exp.metrics.ppl import fresh_noise, perceptual_path_length
+
+    G = load_snapshot(snapshot).network("Gs")
+    maps = [v for v in G.variables if v.name.startswith("noise")]
+    assert len(maps) == G.num_layers - 1  # one per synthesis layer (toRGB has none)
+    with fresh_noise(G) as redraw:
+        redraw(np.random.RandomState(0))
+    value = perceptual_path_length(G, stand_in_perceptual(), PPLConfig(num_samples=16, minibatch=16), seed=0)
+    assert np.isfinite(value) and value > 0

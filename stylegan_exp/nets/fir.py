@@ -27,16 +27,23 @@ def upfirdn2d(x: tf.Tensor, kernel: np.ndarray, *, up: int = 1, down: int = 1,
               pad: tuple[int, int] = (0, 0)) -> tf.Tensor:
     """Upsample by zero insertion, pad (before, after) on both spatial axes, convolve with `kernel` (a true
     convolution: the kernel is flipped), keep every `down`-th pixel. `pad` must be non-negative."""
-    n, h, w, c = x.shape
-    batch = tf.shape(x)[0] if n is None else n
     if up > 1:
-        x = tf.reshape(x, [batch, h, 1, w, 1, c])
-        x = tf.pad(x, [[0, 0], [0, 0], [0, up - 1], [0, 0], [0, up - 1], [0, 0]])
-        x = tf.reshape(x, [batch, h * up, w * up, c])
+        x = _insert_zeros(x, up)
+    c = x.shape[3]
     x = tf.pad(x, [[0, 0], list(pad), list(pad), [0, 0]])
     k = np.tile(kernel[::-1, ::-1, None, None], [1, 1, c, 1])
     return tf.nn.depthwise_conv2d(x, tf.constant(k, dtype=x.dtype), strides=[1, down, down, 1],
                                   padding="VALID")
+
+
+def _insert_zeros(x: tf.Tensor, up: int) -> tf.Tensor:
+    """up - 1 zeros after every pixel along both spatial axes, with tensors of rank ≤ 4 (TFLite's limit)."""
+    _, h, w, c = x.shape
+    batch = tf.shape(x)[0]
+    zeros = tf.zeros_like(x)
+    x = tf.reshape(tf.concat([x] + [zeros] * (up - 1), axis=3), [batch, h, w * up * c])  # zeros after a pixel
+    x = tf.concat([x] + [tf.zeros_like(x)] * (up - 1), axis=2)  # a row of zeros after every row
+    return tf.reshape(x, [batch, h * up, w * up, c])
 
 
 def upsample2d(x: tf.Tensor, taps: Sequence[float], factor: int = 2) -> tf.Tensor:
