@@ -311,10 +311,11 @@ def test_nonfinite_loss_rolls_back(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_train_py_then_sample_py(tmp_path):
-    """train.py model=stylegan2 (wandb offline), its snapshot records the architecture, sample.py reads it."""
+    """train.py model=stylegan2 (accumulated, bfloat16, wandb offline): its snapshot records the
+    architecture and sample.py reads it."""
     out = tmp_path / "outputs"
     run("train.py", *SG2_TINY, f"outputs_root={out}", f"dataset.path={tmp_path / 'synthetic-16'}",
-        "schedule.total_kimg=0.3", "schedule.accumulate=2", cwd=tmp_path)
+        "schedule.total_kimg=0.3", "schedule.accumulate=2", "model.precision=mixed_bfloat16", cwd=tmp_path)
     (run_dir,) = (out / "tiny").iterdir()
     snap = load_snapshot(sorted(run_dir.glob("network-snapshot-*.npz"))[-1])
     assert isinstance(snap.model, StyleGAN2Config) and snap.resolution == 16
