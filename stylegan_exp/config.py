@@ -139,6 +139,7 @@ class ModelConfig:
     TRAINING_FIELDS: ClassVar[frozenset[str]] = frozenset({
         "name", "style_mixing_prob", "dlatent_avg_beta", "truncation_psi", "truncation_cutoff", "r1_gamma",
         "precision", "jit_compile"})
+    PROGRESSIVE: ClassVar[bool] = False  # grown from low resolution by the schedule's lod keys
 
     name: str = MISSING
     fmap_base: int = 8192
@@ -170,11 +171,47 @@ class StyleGANConfig(ModelConfig):
     """The original StyleGAN (G_style + D_basic), grown progressively."""
 
     ARCH: ClassVar[str] = "stylegan"
+    PROGRESSIVE: ClassVar[bool] = True
 
     fused_scale_min_res: int = 128  # fused up/down-scaling convolutions from this resolution up
 
 
-MODELS: dict[str, type[ModelConfig]] = {cls.ARCH: cls for cls in (StyleGANConfig,)}
+class Architecture(StrEnum):
+    """StyleGAN2's G and D topologies (the paper's Figure 7); 'orig' is not implemented."""
+
+    skip = "skip"  # G: toRGB outputs upsampled and summed; D: fromRGB of the downsampled image at every block
+    resnet = "resnet"  # residual blocks: (x + 1×1 conv shortcut) / √2
+
+
+@dataclass
+class StyleGAN2Config(ModelConfig):
+    """StyleGAN2 config F (G_main + G_synthesis_stylegan2, D_stylegan2): modulated convolutions with weight
+    demodulation, a skip G and a residual D at full resolution, trained with lazy R1 and path-length
+    regularization. `model=stylegan2_e` is config E (half the feature maps, γ = 100)."""
+
+    ARCH: ClassVar[str] = "stylegan2"
+    TRAINING_FIELDS: ClassVar[frozenset[str]] = ModelConfig.TRAINING_FIELDS | {
+        "pl_weight", "pl_decay", "pl_batch_shrink", "g_reg_interval", "d_reg_interval"}
+
+    fmap_base: int = 16 << 10
+    fmap_min: int = 1
+    g_architecture: Architecture = Architecture.skip
+    d_architecture: Architecture = Architecture.resnet
+    resample_kernel: list[int] = field(default_factory=lambda: [1, 3, 3, 1])  # FIR filter of every resampling
+    truncation_psi: float = 0.5
+    truncation_cutoff: int | None = None  # None: every layer, as G_main's default
+    pl_weight: float = 2.0
+    pl_decay: float = 0.01
+    pl_batch_shrink: int = 2  # path-length batch = minibatch // pl_batch_shrink
+    g_reg_interval: int = 4  # path-length regularization every this many minibatches (lazy)
+    d_reg_interval: int = 16  # R1 every this many minibatches (lazy)
+
+    def nf(self, stage: int) -> int:
+        return int(min(max(int(self.fmap_base / (2.0 ** (stage * self.fmap_decay))), self.fmap_min),
+                       self.fmap_max))
+
+
+MODELS: dict[str, type[ModelConfig]] = {cls.ARCH: cls for cls in (StyleGANConfig, StyleGAN2Config)}
 
 
 def model_config(arch: str, values: dict[str, Any]) -> ModelConfig:
@@ -428,6 +465,7 @@ class InversionConfig:
     lr: float = 0.05
     optimize_noise: bool = True
     d_feature_weight: float = 0.0
+    noise_reg_weight: float = 1e5  # StyleGAN2 generators: the projector's noise autocorrelation penalty
 
 
 @dataclass

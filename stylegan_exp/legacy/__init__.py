@@ -18,7 +18,7 @@ from types import ModuleType
 import numpy as np
 
 from stylegan_exp.config import ModelConfig
-from stylegan_exp.legacy import stylegan
+from stylegan_exp.legacy import stylegan, stylegan2
 from stylegan_exp.legacy.pickles import DEFAULT_CACHE_DIR, LegacyImportError, LegacyNetwork, read_networks
 from stylegan_exp.legacy.tables import convert_network
 from stylegan_exp.nets.build import build_discriminator, build_generator
@@ -27,7 +27,7 @@ from stylegan_exp.snapshot import Snapshot, SnapshotError, save_snapshot
 
 log = logging.getLogger(__name__)
 
-IMPORTERS: dict[str, ModuleType] = {stylegan.GENERATOR: stylegan}
+IMPORTERS: dict[str, ModuleType] = {stylegan.GENERATOR: stylegan, stylegan2.GENERATOR: stylegan2}
 
 __all__ = ["LegacyImportError", "LegacySnapshot", "convert", "import_pkl", "load_pkl", "main",
            "snapshot_from_pkl"]
@@ -107,7 +107,8 @@ def import_pkl(path_or_url: str | Path, out_npz: str | Path, cache_dir: str | Pa
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m stylegan_exp.legacy",
-                                     description="Convert an original StyleGAN .pkl into a .npz snapshot.")
+                                     description="Convert an original StyleGAN/StyleGAN2 .pkl into a .npz "
+                                                 "snapshot.")
     parser.add_argument("src", help="original network pickle: local path or http(s) URL")
     parser.add_argument("out", help="output .npz network snapshot")
     parser.add_argument("--cache-dir", default=None, help=f"download cache (default {DEFAULT_CACHE_DIR})")

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from stylegan_exp.config import ModelConfig, StyleGANConfig
+from stylegan_exp.config import ModelConfig, StyleGAN2Config, StyleGANConfig
 from stylegan_exp.nets.discriminator import Discriminator
 from stylegan_exp.nets.generator import Generator
+from stylegan_exp.nets.stylegan2_discriminator import StyleGAN2Discriminator
+from stylegan_exp.nets.stylegan2_generator import StyleGAN2Generator
 
 # Each architecture's (generator, discriminator) classes, keyed by its config class.
 NETWORKS: dict[type[ModelConfig], tuple[type[tf.Module], type[tf.Module]]] = {
     StyleGANConfig: (Generator, Discriminator),
+    StyleGAN2Config: (StyleGAN2Generator, StyleGAN2Discriminator),
 }
 
 

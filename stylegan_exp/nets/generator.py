@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import tensorflow as tf
 
 from stylegan_exp.config import ModelConfig, StyleGANConfig
@@ -98,15 +100,20 @@ class Synthesis(tf.Module):
 
 
 class Generator(Network):
-    """G = mapping + synthesis + the tracked average w used by the truncation trick."""
+    """G = mapping + synthesis + the tracked average w used by the truncation trick.
+
+    An architecture with other mapping/synthesis networks subclasses it, naming them in MAPPING/SYNTHESIS."""
+
+    MAPPING: ClassVar[type[tf.Module]] = Mapping
+    SYNTHESIS: ClassVar[type[tf.Module]] = Synthesis
 
     def __init__(self, model: StyleGANConfig, resolution: int, num_channels: int = 3,
                  name: str | None = None) -> None:
         super().__init__(model, resolution, num_channels, name)
         self.latent_size = model.latent_size
         self.num_layers = num_style_layers(self.resolution_log2)
-        self.mapping = Mapping(model)
-        self.synthesis = Synthesis(model, resolution, num_channels)
+        self.mapping = self.MAPPING(model)
+        self.synthesis = self.SYNTHESIS(model, resolution, num_channels)
         self.w_avg = tf.Variable(tf.zeros([model.dlatent_size]), trainable=False, name="dlatent_avg")
 
     def map(self, z: tf.Tensor) -> tf.Tensor:

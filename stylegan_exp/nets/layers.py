@@ -171,9 +171,10 @@ class NoiseInput(tf.Module):
     fakes grids and transfer checks are reproducible.
     """
 
-    def __init__(self, channels: int, size: int, name: str | None = None) -> None:
+    def __init__(self, channels: int, size: int, per_channel: bool = True, name: str | None = None) -> None:
+        """`per_channel=False`: one strength for all channels (StyleGAN2's noise_strength)."""
         super().__init__(name=name)
-        self.weight = tf.Variable(tf.zeros([channels]), name="weight")
+        self.weight = tf.Variable(tf.zeros([channels] if per_channel else []), name="weight")
         self.noise = tf.Variable(tf.random.normal([1, size, size, 1]), trainable=False, name="noise")
 
     def __call__(self, x: tf.Tensor, randomize: bool) -> tf.Tensor:

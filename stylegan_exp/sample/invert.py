@@ -13,7 +13,7 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from stylegan_exp.atomic import atomic_open
-from stylegan_exp.config import InversionConfig, InvertTask, SampleConfig
+from stylegan_exp.config import InversionConfig, InvertTask, SampleConfig, StyleGAN2Config
 from stylegan_exp.data.images import IMAGE_SUFFIXES
 from stylegan_exp.grid import save_grid
 from stylegan_exp.nets.discriminator import Discriminator
@@ -114,6 +114,21 @@ def load_encoder(path: str | Path) -> Encoder:
     return encoder
 
 
+def noise_regularization(maps: list[tf.Tensor]) -> tf.Tensor:
+    """The StyleGAN2 projector's penalty on optimised noise maps [1, H, W, 1]: the squared mean
+    autocorrelation at a one-pixel shift along each axis, summed over 2× box-downscaled copies down to 8×8,
+    so the noise cannot carry image content."""
+    total = tf.constant(0.0)
+    for v in maps:
+        while True:
+            total += (tf.square(tf.reduce_mean(v * tf.roll(v, shift=1, axis=2)))
+                      + tf.square(tf.reduce_mean(v * tf.roll(v, shift=1, axis=1))))
+            if v.shape[1] <= 8:
+                break
+            v = downscale2d(v)
+    return total
+
+
 @dataclass
 class Inversion:
     target: np.ndarray  # [R, R, C] in [-1, 1]
@@ -134,6 +149,8 @@ class Inverter:
         params = [self.w] + (self.noise if cfg.optimize_noise else [])
         self.opt = Adam(params, cfg.lr)
         self.params = params
+        regularized = cfg.optimize_noise and isinstance(Gs.model, StyleGAN2Config)
+        self.noise_reg_weight = cfg.noise_reg_weight if regularized else 0.0
         self._step = tf.function(self._step_fn)
 
     def _loss(self, target: tf.Tensor) -> tf.Tensor:
@@ -142,6 +159,8 @@ class Inverter:
         if self.D is not None and self.cfg.d_feature_weight > 0:
             for a, b in zip(self.D.features(image), self.D.features(target), strict=True):
                 loss += self.cfg.d_feature_weight * tf.reduce_mean(tf.square(a - b))
+        if self.noise_reg_weight > 0:
+            loss += self.noise_reg_weight * noise_regularization(self.noise)
         return loss
 
     def _step_fn(self, target: tf.Tensor) -> tf.Tensor:

@@ -22,6 +22,7 @@ from stylegan_exp.config import (
     ConfigError,
     ModelConfig,
     ResumeMode,
+    StyleGAN2Config,
     StyleGANConfig,
     TrainConfig,
     WandbMode,
@@ -50,6 +51,7 @@ from stylegan_exp.train.checkpoint import TrainCheckpoint, TrainState
 from stylegan_exp.train.distribute import WorkerGroup, make_strategy, network_scope, worker_rows
 from stylegan_exp.train.schedule import ScheduleState, kimg_at_lod, lod_changed, training_schedule
 from stylegan_exp.train.steps import Steps
+from stylegan_exp.train.stylegan2_steps import StyleGAN2Steps
 from stylegan_exp.train.transfer import adopt_architecture, implied_overrides
 
 log = logging.getLogger(__name__)
@@ -71,7 +73,7 @@ class _Pass:
 
 
 # Each architecture's training steps (optimizers, losses, per-iteration recipe), keyed by its config class.
-STEPS: dict[type[ModelConfig], type[Steps]] = {StyleGANConfig: Steps}
+STEPS: dict[type[ModelConfig], type[Steps]] = {StyleGANConfig: Steps, StyleGAN2Config: StyleGAN2Steps}
 
 
 def resolve_dataset(cfg: TrainConfig, workers: WorkerGroup | None = None) -> tuple[Path, int, int]:
@@ -415,7 +417,8 @@ class Trainer:
             self.tracker.close()
 
     def _schedule(self) -> ScheduleState:
-        return training_schedule(self.state.nimg, self.cfg.schedule, self.cfg.gpus, self.resolution)
+        return training_schedule(self.state.nimg, self.cfg.schedule, self.cfg.gpus, self.resolution,
+                                 growing=type(self.cfg.model).PROGRESSIVE)
 
     def _level_and_fade(self) -> tuple[int, float]:
         sched = self._schedule()

@@ -35,10 +35,11 @@ class ScheduleState:
 
 
 def training_schedule(cur_nimg: int, p: ScheduleConfig, gpus: GpusConfig,
-                      max_resolution: int) -> ScheduleState:
+                      max_resolution: int, growing: bool = True) -> ScheduleState:
     """Evaluate the schedule at `cur_nimg` images shown, exactly as `training_schedule` in the original.
 
-    Minibatches are rounded to whole micro-batches per replica (`gpus.num_gpus × accumulate`)."""
+    Minibatches are rounded to whole micro-batches per replica (`gpus.num_gpus × accumulate`). Without
+    `growing` (StyleGAN2) lod is 0 throughout, as the StyleGAN2 original's `lod_initial_resolution=None`."""
     kimg = cur_nimg / 1000.0
     phase_dur = p.lod_training_kimg + p.lod_transition_kimg
     phase_idx = int(math.floor(kimg / phase_dur)) if phase_dur > 0 else 0
@@ -50,7 +51,7 @@ def training_schedule(cur_nimg: int, p: ScheduleConfig, gpus: GpusConfig,
     lod -= phase_idx
     if p.lod_transition_kimg > 0:
         lod -= max(phase_kimg - p.lod_training_kimg, 0.0) / p.lod_transition_kimg
-    lod = max(lod, 0.0)
+    lod = max(lod, 0.0) if growing else 0.0
     resolution = 2 ** (res_log2 - int(math.floor(lod)))
 
     parts = gpus.num_gpus * p.accumulate

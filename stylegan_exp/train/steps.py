@@ -155,10 +155,12 @@ class Steps:
         return tf.gather(rows, mine)
 
     def _apply(self, fn: Callable[..., _Sums], batch: tuple[tf.Tensor, ...], total: tf.Tensor, level: int,
-               fade: tf.Tensor, opt: Adam, scale: LossScale, variables: list[tf.Variable]
+               fade: tf.Tensor, opt: Adam, scale: LossScale, variables: list[tf.Variable],
+               combine: Callable[[dict[int, tf.Tensor], dict[str, tf.Tensor]], _Sums] | None = None
                ) -> dict[str, tf.Tensor]:
         """Run `fn` on every replica's micro-batches of this worker's share, sum gradients and statistics
-        over all replicas in one batched all-reduce, update once."""
+        over all replicas in one batched all-reduce, update once. `combine` turns the global sums into the
+        gradients to apply, for losses that need a global statistic (StyleGAN2's path-length mean)."""
         total = tf.cast(total, tf.float32)
 
         def replica() -> _Sums:
@@ -171,6 +173,8 @@ class Steps:
             return tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, sums)
 
         grads, stats = self.strategy.experimental_local_results(self.strategy.run(replica))[0]
+        if combine is not None:
+            grads, stats = combine(grads, stats)
         grads, finite = scale.unscale([grads.get(i) for i in range(len(variables))])
         if scale.dynamic:
             def update() -> tf.Tensor:

@@ -1,0 +1,206 @@
+"""StyleGAN2's training steps: the original's iteration (G step, maybe path-length step, D step + Gs update,
+maybe R1 step) with lazy regularization, on the replica/accumulation/precision machinery of `Steps`.
+
+Facts from NVlabs/stylegan2 (training_loop.py, loss.py): the main D loss has no R1; R1 (γ/2·‖∇D(x)‖²) runs on
+the D step's reals every `d_reg_interval` minibatches and path-length regularization on a fresh batch of
+minibatch // pl_batch_shrink latents every `g_reg_interval`, each as its own Adam step whose loss is
+multiplied by the interval; both regularization optimizers share their network's Adam state, and the Adam
+learning rate and betas are rescaled by interval / (interval + 1). Regularization runs when the count of
+minibatches since the process started is a multiple of the interval (so at the first one after a resume).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import tensorflow as tf
+
+from stylegan_exp.config import ScheduleConfig, StyleGAN2Config
+from stylegan_exp.nets.generator import Generator
+from stylegan_exp.nets.network import Network
+from stylegan_exp.train.lazy_regularization import (
+    lazy_adam,
+    path_lengths,
+    pl_batch_size,
+    pl_correction,
+    pl_mean_update,
+    pl_penalty,
+)
+from stylegan_exp.train.loss import d_logistic, r1_penalty
+from stylegan_exp.train.schedule import ScheduleState, gs_beta
+from stylegan_exp.train.steps import Steps, _add, _Sums, computing_in
+
+log = logging.getLogger(__name__)
+
+
+def _mean_stats(sums: dict[str, tf.Tensor], total: tf.Tensor) -> dict[str, tf.Tensor]:
+    return {k: v / total for k, v in sums.items()}
+
+
+class StyleGAN2Steps(Steps):
+    """Steps at full resolution with lazy R1 and path-length regularization; `pl_mean` is checkpointed."""
+
+    def __init__(self, G: Generator, D: Network, Gs: Generator, model: StyleGAN2Config, seed: int, *,
+                 accumulate: int = 1, strategy: tf.distribute.Strategy | None = None,
+                 worker: tuple[int, int] = (0, 1)) -> None:
+        super().__init__(G, D, Gs, model, seed, accumulate=accumulate, strategy=strategy, worker=worker)
+        self.lr_factors: dict[str, float] = {}
+        for key, opt, interval in (("G", self.G_opt, model.g_reg_interval),
+                                   ("D", self.D_opt, model.d_reg_interval)):
+            self.lr_factors[key], opt.beta1, opt.beta2 = lazy_adam(1.0, opt.beta1, opt.beta2, interval)
+        self.parts = self.strategy.num_replicas_in_sync * accumulate
+        pl_batch_size(self.parts, model.pl_batch_shrink, self.parts)  # refuses a bad shrink at start-up
+        with self.strategy.scope():
+            self.pl_mean = tf.Variable(0.0, trainable=False, name="pl_mean")
+        xla = model.jit_compile
+        self._pl_grads = tf.function(self._pl_replica, jit_compile=True) if xla else self._pl_replica
+        self._r1_grads = tf.function(self._r1_replica, jit_compile=True) if xla else self._r1_replica
+        self.g_reg_step = tf.function(self._g_reg_step)
+        self.d_reg_step = tf.function(self._d_reg_step)
+        self.minibatches = 0  # the original's running_mb_counter: restarts with the process
+        self.reg_stats: dict[str, tf.Tensor] = {}
+        self._told = False
+
+    # ---- per-replica work (sums over this replica's micro-batches, divided by the global batch) ----
+
+    def _d_replica(self, micro: list[tuple[tf.Tensor, tf.Tensor]], total: tf.Tensor, level: int,
+                   fade: tf.Tensor) -> _Sums:
+        """The main D step: logistic loss only (R1 is the lazy `_r1_replica` step)."""
+        variables = self.D.trainable_variables
+        grads, sums = None, None
+        for x, zk in micro:
+            fakes = self._fakes(zk, level, fade)
+            with tf.GradientTape() as tape:
+                real_scores = self._scores(x, level, fade)
+                fake_scores = self._scores(fakes, level, fade)
+                loss = tf.reduce_sum(d_logistic(real_scores, fake_scores))
+                scaled = loss / total * self.D_scale.scale
+            grads = _add(grads, tape.gradient(scaled, variables))
+            stats = {"loss/D": loss, "score/real": tf.reduce_sum(real_scores),
+                     "score/fake": tf.reduce_sum(fake_scores)}
+            sums = stats if sums is None else {k: sums[k] + v for k, v in stats.items()}
+        return grads, _mean_stats(sums, total)
+
+    def _r1_replica(self, micro: list[tuple[tf.Tensor]], total: tf.Tensor, level: int, fade: tf.Tensor
+                    ) -> _Sums:
+        """Lazy R1: γ/2 · interval · ‖∇ₓD(x)‖² on the reals."""
+        variables = self.D.trainable_variables
+        weight = self.model.r1_gamma * 0.5 * self.model.d_reg_interval
+        grads, r1_sum = None, 0.0
+        for (x,) in micro:
+            with tf.GradientTape() as tape:
+                with tf.GradientTape() as r1_tape:
+                    r1_tape.watch(x)
+                    real_sum = tf.reduce_sum(self._scores(x, level, fade)) * self.D_scale.scale
+                r1 = r1_penalty(r1_tape.gradient(real_sum, x) / self.D_scale.scale)
+                scaled = tf.reduce_sum(r1) * weight / total * self.D_scale.scale
+            grads = _add(grads, tape.gradient(scaled, variables))
+            r1_sum += tf.reduce_sum(r1)
+        return grads, {"loss/R1": r1_sum / total}
+
+    def _pl_replica(self, micro: list[tuple[tf.Tensor, tf.Tensor]], total: tf.Tensor, level: int,
+                    fade: tf.Tensor) -> _Sums:
+        """The two per-sample gradient sums of the path-length penalty (see lazy_regularization): gradient
+        index i holds Σ(l_j − m)∇l_j and index n + i holds Σ∇l_j of variable i, both × 2·weight·interval/N."""
+        m, variables = self.model, self.G.trainable_variables
+        weight = 2.0 * m.pl_weight * m.g_reg_interval / total * self.G_scale.scale
+        grads, sums = None, None
+        for zk, yk in micro:
+            with tf.GradientTape(persistent=True) as tape:
+                w = self.G.train_dlatents(zk, level, self.rng, m.style_mixing_prob, m.dlatent_avg_beta)
+                with tf.GradientTape() as inner:
+                    inner.watch(w)
+                    with computing_in(self.G.synthesis, self.dtype):
+                        images = self.G.synthesis(self._cast(w), level, self._cast(fade),
+                                                  randomize_noise=True)
+                    projection = tf.reduce_sum(tf.cast(images, tf.float32) * yk)
+                lengths = path_lengths(inner.gradient(projection, w))
+                centred = 0.5 * tf.reduce_sum(tf.square(lengths - self.pl_mean)) * weight
+                plain = tf.reduce_sum(lengths) * weight
+            grads = _add(grads, tape.gradient(centred, variables) + tape.gradient(plain, variables))
+            del tape
+            stats = {"pl/length": tf.reduce_sum(lengths), "pl/length_sq": tf.reduce_sum(tf.square(lengths))}
+            sums = stats if sums is None else {k: sums[k] + v for k, v in stats.items()}
+        return grads, _mean_stats(sums, total)
+
+    @staticmethod
+    def _zero_filled(grads: dict[int, tf.Tensor], variables: list[tf.Variable]) -> dict[int, tf.Tensor]:
+        """Variables a regularizer does not reach (e.g. the last toRGB bias, D's output bias) get a zero
+        gradient, as the original's optimizer gives them: Adam still decays their second moment."""
+        return {i: grads[i] if i in grads else tf.zeros_like(v) for i, v in enumerate(variables)}
+
+    def _pl_combine(self, grads: dict[int, tf.Tensor], stats: dict[str, tf.Tensor]) -> _Sums:
+        """Global sums → the penalty's gradient; advances pl_mean (cross-replica, after the all-reduce)."""
+        variables, decay = self.G.trainable_variables, self.model.pl_decay
+        n, mean_length = len(variables), stats["pl/length"]
+        correction = pl_correction(self.pl_mean, mean_length, decay)
+        combined = {i: grads[i] - correction * grads[n + i] for i in range(n) if i in grads}
+        target = pl_mean_update(self.pl_mean, mean_length, decay)
+        self.pl_mean.assign(target)
+        penalty = pl_penalty(mean_length, stats["pl/length_sq"], target)
+        return (self._zero_filled(combined, variables),
+                {"loss/pl": penalty, "pl/length": mean_length, "pl/mean": target})
+
+    def _r1_combine(self, grads: dict[int, tf.Tensor], stats: dict[str, tf.Tensor]) -> _Sums:
+        return self._zero_filled(grads, self.D.trainable_variables), stats
+
+    # ---- steps (compiled once; `level` is always the full resolution) ----
+
+    def _g_reg_step(self, batch: tf.Tensor, level: int) -> dict[str, tf.Tensor]:
+        """Path-length step on `batch` fresh latents (a multiple of the replicas × accumulation)."""
+        res, channels = self.G.resolution, self.G.num_channels
+        z = self.share(self.rng.normal([batch, self.G.latent_size]))
+        y = self.share(self.rng.normal([batch, res, res, channels]) / res)  # N(0, 1/(H·W)) per pixel
+        return self._apply(self._pl_grads, (z, y), batch, level, tf.constant(0.0), self.G_opt, self.G_scale,
+                           self.G.trainable_variables, combine=self._pl_combine)
+
+    def _d_reg_step(self, reals: tf.Tensor, level: int) -> dict[str, tf.Tensor]:
+        """R1 step on this worker's share of the D step's reals."""
+        total = tf.shape(reals)[0] * self.workers
+        return self._apply(self._r1_grads, (reals,), total, level, tf.constant(0.0), self.D_opt, self.D_scale,
+                           self.D.trainable_variables, combine=self._r1_combine)
+
+    def iteration(self, data: Iterator[tf.Tensor], sched: ScheduleState,
+                  schedule: ScheduleConfig) -> tuple[list[dict[str, tf.Tensor]], int]:
+        """`minibatch_repeats` × the original's minibatch: G step, path-length step every g_reg_interval,
+        D step and Gs update on fresh reals, R1 step on them every d_reg_interval. Each repeat reports the
+        latest regularization statistics too."""
+        if not self._told:
+            self._told = True
+            ignored = "lod_initial_resolution, lod_training_kimg, lod_transition_kimg, reset_opt_for_new_lod"
+            if schedule.D_repeats != 1:
+                ignored += f", D_repeats={schedule.D_repeats}"
+            log.info("StyleGAN2 trains at full resolution from the first step: schedule.%s do not apply",
+                     ignored.replace(", ", ", schedule."))
+        m, level = self.model, sched.level
+        fade = tf.constant(0.0)
+        beta = tf.constant(gs_beta(sched.minibatch, schedule.G_smoothing_kimg), tf.float32)
+        pl_batch = tf.constant(pl_batch_size(sched.minibatch, m.pl_batch_shrink, self.parts))
+        stats, shown = [], 0
+        for _ in range(schedule.minibatch_repeats):
+            g_reg = self.minibatches % m.g_reg_interval == 0
+            d_reg = self.minibatches % m.d_reg_interval == 0
+            self.minibatches += 1
+            out = dict(self.g_step(tf.constant(sched.minibatch), level, fade))
+            if g_reg:
+                self.reg_stats.update(self.g_reg_step(pl_batch, level))
+            reals = next(data)
+            out.update(self.d_step(reals, level, fade))
+            self.update_gs(beta)
+            if d_reg:
+                self.reg_stats.update(self.d_reg_step(reals, level))
+            out.update(self.reg_stats)
+            stats.append(out)
+            shown += sched.minibatch
+        return stats, shown
+
+    def checkpoint_objects(self) -> dict[str, tf.Module | tf.Variable]:
+        return {**super().checkpoint_objects(), "pl_mean": self.pl_mean}
+
+    def set_learning_rates(self, G_lrate: float, D_lrate: float) -> None:
+        """The schedule's rates × interval / (interval + 1), as the original's lazy regularization."""
+        super().set_learning_rates(G_lrate * self.lr_factors["G"], D_lrate * self.lr_factors["D"])
+
+    def reset_optimizers(self) -> None:
+        """StyleGAN2 never adds layers, so its Adam state (checkpointed) is never reset."""

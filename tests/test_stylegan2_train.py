@@ -1,0 +1,347 @@
+"""StyleGAN2 training: lazy regularization formulas, the original's iteration order, the path-length gradient
+against plain autodiff of the original loss, split steps (accumulation, 2 replicas) equal whole-batch steps,
+mixed precision, and the loop (full resolution, checkpointed pl_mean, NaN rollback, train.py + sample.py).
+
+The mirrored run needs its devices before TensorFlow starts: `python tests/test_stylegan2_train.py mirrored`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import REPO, TINY, compose_config
+from conftest import run_script as run
+from test_resume import ticks_of
+
+from stylegan_exp.config import StyleGAN2Config, to_object
+from stylegan_exp.nets.build import build_discriminator, build_generator
+from stylegan_exp.snapshot import load_snapshot
+from stylegan_exp.train.distribute import WorkerGroup, make_strategy, network_scope
+from stylegan_exp.train.lazy_regularization import (
+    lazy_adam,
+    path_lengths,
+    pl_batch_size,
+    pl_correction,
+    pl_mean_update,
+    pl_penalty,
+)
+from stylegan_exp.train.loop import Trainer
+from stylegan_exp.train.schedule import ScheduleState
+from stylegan_exp.train.stylegan2_steps import StyleGAN2Steps
+
+# Tiny nets; no noise and no style mixing, whose random draws differ per replica by design.
+MODEL = StyleGAN2Config(name="tiny", fmap_base=64, fmap_max=16, latent_size=16, dlatent_size=16,
+                        mapping_layers=2, mapping_fmaps=16, use_noise=False, style_mixing_prob=0.0)
+RES, BATCH = 8, 8
+
+
+def build_steps(strategy=None, accumulate: int = 1, model: StyleGAN2Config = MODEL, res: int = RES,
+                worker: tuple[int, int] = (0, 1)) -> StyleGAN2Steps:
+    strategy = strategy or tf.distribute.get_strategy()
+    with network_scope(strategy):
+        G, D, Gs = build_generator(model, res), build_discriminator(model, res), build_generator(model, res)
+    steps = StyleGAN2Steps(G, D, Gs, model, seed=7, accumulate=accumulate, strategy=strategy, worker=worker)
+    steps.G_opt.epsilon = steps.D_opt.epsilon = 1.0  # linear first Adam step (see test_distribute)
+    return steps
+
+
+# ---------------------------------------------------------------------------------------------------
+# Pure formulas.
+
+
+def test_lazy_adam_rescaling_is_the_originals():
+    lr, b1, b2 = lazy_adam(0.002, 0.0, 0.99, 16)
+    assert lr == pytest.approx(0.002 * 16 / 17) and b1 == 0.0 and b2 == pytest.approx(0.99 ** (16 / 17))
+    assert lazy_adam(0.002, 0.0, 0.99, 4)[0] == pytest.approx(0.0016)
+    with pytest.raises(ValueError, match=">= 1"):
+        lazy_adam(0.002, 0.0, 0.99, 0)
+
+
+def test_pl_batch_is_half_the_minibatch_in_whole_parts():
+    assert pl_batch_size(32, 2, 1) == 16
+    assert pl_batch_size(32, 2, 8) == 16 and pl_batch_size(8, 2, 8) == 8 and pl_batch_size(12, 2, 4) == 4
+    with pytest.raises(ValueError, match="pl_batch_shrink"):
+        pl_batch_size(8, 0, 1)
+
+
+def test_path_length_formulas():
+    g = np.random.default_rng(0).standard_normal((5, 4, 3)).astype(np.float32)
+    np.testing.assert_allclose(path_lengths(tf.constant(g)).numpy(),
+                               np.sqrt((g**2).sum(axis=2).mean(axis=1)), rtol=1e-6)
+    lengths = np.array([0.5, 1.5, 2.0, 1.0])
+    target = float(pl_mean_update(0.3, lengths.mean(), 0.01))
+    assert target == pytest.approx(0.3 + 0.01 * (lengths.mean() - 0.3))
+    penalty = pl_penalty(tf.constant(float(lengths.mean())), tf.constant(float((lengths**2).mean())),
+                         tf.constant(target))
+    assert float(penalty) == pytest.approx(((lengths - target) ** 2).mean())
+    assert float(pl_correction(0.3, 1.0, 0.01)) == pytest.approx(0.01 * 1.99 * 0.7)
+
+
+def test_schedule_without_growing_is_full_resolution_throughout():
+    from stylegan_exp.train.schedule import training_schedule
+
+    cfg = to_object(compose_config("train", "model=stylegan2"))
+    for kimg in (0, 700, 5000):
+        sched = training_schedule(kimg * 1000, cfg.schedule, cfg.gpus, 64, growing=False)
+        assert (sched.lod, sched.resolution, sched.level, sched.fade) == (0.0, 64, 6, 0.0)
+    assert training_schedule(0, cfg.schedule, cfg.gpus, 64).resolution == 8  # StyleGAN grows from 8²
+
+
+# ---------------------------------------------------------------------------------------------------
+# The steps against the original's formulas.
+
+
+def test_path_length_step_equals_autodiff_of_the_original_loss():
+    """pl gradient = ∇ weight·interval·mean (l − a)² with a = m + decay (mean l − m) flowing into the
+    gradient, as loss.py's G_logistic_ns_pathreg (here with pl_mean m = 0.3 already tracked)."""
+    steps = build_steps(res=16)
+    steps.pl_mean.assign(0.3)
+    G, m, n = steps.G, MODEL, 4
+    z = tf.random.stateless_normal([n, m.latent_size], [1, 2])
+    y = tf.random.stateless_normal([n, 16, 16, 3], [3, 4]) / 16.0
+    variables = G.trainable_variables
+    with tf.GradientTape() as tape:
+        w = G.map(z)
+        with tf.GradientTape() as inner:
+            inner.watch(w)
+            projection = tf.reduce_sum(G.synthesis(w, 4, randomize_noise=False) * y)
+        lengths = path_lengths(inner.gradient(projection, w))
+        target = 0.3 + m.pl_decay * (tf.reduce_mean(lengths) - 0.3)
+        loss = tf.reduce_mean(tf.square(lengths - target)) * m.pl_weight * m.g_reg_interval
+    expected = tape.gradient(loss, variables)
+
+    sums = steps._pl_replica([(z, y)], tf.constant(float(n)), 4, tf.constant(0.0))
+    grads, stats = steps._pl_combine(*sums)
+    worst = max(float(tf.reduce_max(tf.abs(grads[i] - e)) / (tf.reduce_max(tf.abs(e)) + 1e-12))
+                for i, e in enumerate(expected) if e is not None)
+    assert worst < 1e-4, worst
+    unreached = [i for i, e in enumerate(expected) if e is None]  # the last toRGB bias: zero, as the original
+    assert unreached and all(not np.any(grads[i].numpy()) for i in unreached)
+    assert float(steps.pl_mean) == pytest.approx(float(target), rel=1e-6)
+    assert float(stats["loss/pl"]) == pytest.approx(float(loss) / (m.pl_weight * m.g_reg_interval), rel=1e-4)
+
+
+def test_r1_step_is_gamma_half_interval_times_gradient_norm():
+    steps = build_steps()
+    reals = tf.random.stateless_uniform([BATCH, RES, RES, 3], [5, 6], -1.0, 1.0)
+    variables = steps.D.trainable_variables
+    with tf.GradientTape() as tape:
+        with tf.GradientTape() as r1_tape:
+            r1_tape.watch(reals)
+            score_sum = tf.reduce_sum(steps.D(reals))
+        r1 = tf.reduce_sum(tf.square(r1_tape.gradient(score_sum, reals)), axis=[1, 2, 3])
+        loss = tf.reduce_mean(r1 * (MODEL.r1_gamma * 0.5) * MODEL.d_reg_interval)
+    expected = tape.gradient(loss, variables)
+    grads, stats = steps._r1_combine(*steps._r1_replica([(reals,)], tf.constant(float(BATCH)), 3,
+                                                         tf.constant(0.0)))
+    for i, e in enumerate(expected):
+        want = np.zeros(variables[i].shape) if e is None else e.numpy()  # D's output bias: zero
+        np.testing.assert_allclose(grads[i].numpy(), want, rtol=1e-4, atol=1e-7)
+    assert float(stats["loss/R1"]) == pytest.approx(float(tf.reduce_mean(r1)), rel=1e-5)
+
+
+def test_optimizers_are_rescaled_for_lazy_regularization():
+    steps = build_steps()
+    steps.set_learning_rates(0.002, 0.002)
+    assert float(steps.G_opt.lr) == pytest.approx(0.002 * 4 / 5)
+    assert float(steps.D_opt.lr) == pytest.approx(0.002 * 16 / 17)
+    assert steps.G_opt.beta1 == 0.0 and steps.G_opt.beta2 == pytest.approx(0.99 ** 0.8)
+    assert steps.D_opt.beta2 == pytest.approx(0.99 ** (16 / 17))
+    assert set(steps.checkpoint_objects()) >= {"G_opt", "D_opt", "rng", "pl_mean"}
+
+
+def test_iteration_order_and_lazy_intervals(caplog):
+    """Per minibatch: G step, path-length step when count % 4 == 0, D step + Gs update on fresh reals,
+    R1 on those reals when count % 16 == 0; the latest regularization statistics ride along."""
+    caplog.set_level(logging.INFO)
+    steps = build_steps()
+    calls = []
+
+    def record(name, result):
+        def fn(*args):
+            calls.append(name if name != "D_reg" else ("D_reg", args[0].numpy()[0, 0, 0, 0]))
+            return dict(result)
+        return fn
+
+    steps.g_step = record("G", {"loss/G": 1.0})
+    steps.g_reg_step = record("G_reg", {"loss/pl": 2.0})
+    steps.d_step = record("D", {"loss/D": 3.0})
+    steps.update_gs = record("Gs", {})
+    steps.d_reg_step = record("D_reg", {"loss/R1": 4.0})
+    batches = iter([tf.fill([BATCH, RES, RES, 3], float(i)) for i in range(20)])
+    sched = ScheduleState(kimg=0, lod=0.0, resolution=RES, minibatch=BATCH, G_lrate=0.002, D_lrate=0.002,
+                          tick_kimg=1)
+    schedule = to_object(compose_config("train", "schedule.minibatch_repeats=4",
+                                        "schedule.D_repeats=2")).schedule
+    out = []
+    for _ in range(5):
+        stats, shown = steps.iteration(batches, sched, schedule)
+        assert shown == 4 * BATCH
+        out += stats
+    per_batch = "".join("|" if c == "G" else "r" if c == "G_reg" else "d" if c == "D" else "s" if c == "Gs"
+                        else "R" for c in calls)
+    assert per_batch == ("|rdsR" + "|ds" * 3 + ("|rds" + "|ds" * 3) * 3 + "|rdsR" + "|ds" * 3)
+    assert [c[1] for c in calls if isinstance(c, tuple)] == [0.0, 16.0]  # R1 on the D step's reals
+    assert all(s == {"loss/G": 1.0, "loss/pl": 2.0, "loss/D": 3.0, "loss/R1": 4.0} for s in out)
+    assert "full resolution from the first step" in caplog.text and "D_repeats=2" in caplog.text
+
+
+@pytest.mark.parametrize("precision", ["mixed_float16", "mixed_bfloat16"])
+def test_mixed_precision_steps_are_finite(precision):
+    model = dataclasses.replace(MODEL, precision=precision, use_noise=True, style_mixing_prob=0.9)
+    steps = build_steps(model=model, res=16)
+    reals = tf.random.uniform([BATCH, 16, 16, 3], -1, 1)
+    for _ in range(2):
+        out = steps.g_step(tf.constant(BATCH), 4, tf.constant(0.0))
+        out.update(steps.g_reg_step(tf.constant(BATCH // 2), 4))
+        out.update(steps.d_step(reals, 4, tf.constant(0.0)))
+        out.update(steps.d_reg_step(reals, 4))
+        assert all(np.isfinite(float(v)) for v in out.values()), out
+    variables = steps.G.trainable_variables + steps.D.trainable_variables
+    assert all(bool(tf.reduce_all(tf.math.is_finite(v))) and v.dtype == tf.float32 for v in variables)
+    assert float(steps.pl_mean) > 0
+
+
+# ---------------------------------------------------------------------------------------------------
+# Split steps equal the whole-batch step (accumulation here, 2 replicas in a subprocess).
+
+
+def compare_split(strategy, accumulate: int = 1) -> dict[str, float]:
+    """Max abs differences of every statistic, G, D and pl_mean after G, path-length, D and R1 steps."""
+    tf.random.set_seed(1)
+    ref = build_steps()
+    workers = WorkerGroup(strategy)
+    split = build_steps(strategy, accumulate, worker=(workers.index, workers.count))
+    for a, b in zip(ref.G.variables + ref.D.variables, split.G.variables + split.D.variables, strict=True):
+        b.assign(a)
+    reals = tf.random.stateless_uniform([BATCH, RES, RES, 3], [1, 2], -1.0, 1.0)
+    outs = []
+    for steps in (ref, split):
+        steps.pl_mean.assign(0.2)
+        share = steps.share(reals)
+        out = steps.g_step(tf.constant(BATCH), 3, tf.constant(0.0))
+        out.update(steps.g_reg_step(tf.constant(BATCH // 2), 3))
+        out.update(steps.d_step(share, 3, tf.constant(0.0)))
+        out.update(steps.d_reg_step(share, 3))
+        outs.append(out)
+    diffs = {k: abs(float(outs[0][k]) - float(outs[1][k])) for k in outs[0]}
+    for name in ("G", "D"):
+        pairs = zip(getattr(ref, name).trainable_variables, getattr(split, name).trainable_variables,
+                    strict=True)
+        diffs[name] = max(float(tf.reduce_max(tf.abs(a - b))) for a, b in pairs)
+    diffs["pl_mean"] = abs(float(ref.pl_mean.numpy()) - float(split.pl_mean.numpy()))
+    diffs["replicas"] = strategy.num_replicas_in_sync
+    return diffs
+
+
+def _assert_equal(diffs: dict[str, float]) -> None:
+    stats = ("loss/G", "loss/pl", "pl/length", "pl/mean", "loss/D", "score/real", "score/fake", "loss/R1")
+    assert all(diffs[k] < 1e-5 for k in stats), diffs
+    assert diffs["G"] < 1e-6 and diffs["D"] < 1e-6 and diffs["pl_mean"] < 1e-7, diffs
+
+
+@pytest.mark.slow
+def test_two_micro_batches_equal_one_batch():
+    _assert_equal(compare_split(tf.distribute.get_strategy(), accumulate=2))
+
+
+@pytest.mark.slow
+def test_two_logical_devices_equal_one_device():
+    proc = subprocess.run([sys.executable, __file__, "mirrored"], capture_output=True, text=True, cwd=REPO,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    diffs = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert diffs["replicas"] == 2
+    _assert_equal(diffs)
+
+
+# ---------------------------------------------------------------------------------------------------
+# The loop.
+
+SG2_TINY = [*TINY, "model=stylegan2"]
+
+
+def tiny_cfg(tmp_path, *overrides: str):
+    return to_object(compose_config("train", *SG2_TINY, f"outputs_root={tmp_path / 'outputs'}",
+                                    f"dataset.path={tmp_path / 'synthetic-16'}", "logger=none", *overrides))
+
+
+@pytest.mark.slow
+def test_trains_at_full_resolution_and_resumes_pl_mean(tmp_path):
+    first = Trainer(tiny_cfg(tmp_path, "schedule.total_kimg=0.3"), tmp_path / "first")
+    first.run()
+    ticks = ticks_of(tmp_path / "first")
+    assert all(t["lod"] == 0.0 and t["resolution"] == 16 for t in ticks)
+    assert {"loss/pl", "pl/mean", "loss/R1", "loss/G", "loss/D"} <= set(ticks[0])
+    assert all(math.isfinite(t[k]) for t in ticks for k in ("loss/pl", "loss/R1", "loss/G", "loss/D"))
+    pl_mean = float(first.steps.pl_mean)
+    assert pl_mean > 0
+    resumed = Trainer(tiny_cfg(tmp_path, "schedule.total_kimg=0.4", "resume=path",
+                               f"resume.path={tmp_path / 'first' / 'checkpoints'}"), tmp_path / "second")
+    assert float(resumed.steps.pl_mean) == pl_mean
+    assert float(resumed.steps.G_opt.step) == float(first.steps.G_opt.step) > 0  # Adam state kept
+
+
+@pytest.mark.slow
+def test_nonfinite_loss_rolls_back(tmp_path, monkeypatch):
+    trainer = Trainer(tiny_cfg(tmp_path, "schedule.total_kimg=0.4"), tmp_path / "run")
+    real_d_reg = trainer.steps.d_reg_step
+    calls = {"n": 0}
+
+    def flaky_d_reg(*args):
+        calls["n"] += 1
+        out = real_d_reg(*args)
+        if calls["n"] == 1:
+            out["loss/R1"] = tf.constant(float("nan"))
+        return out
+
+    monkeypatch.setattr(trainer.steps, "d_reg_step", flaky_d_reg)
+    trainer.run()
+    assert trainer.state.lr_scale == pytest.approx(0.5)
+    assert all(math.isfinite(t["loss/R1"]) for t in ticks_of(tmp_path / "run"))
+
+
+@pytest.mark.slow
+def test_train_py_then_sample_py(tmp_path):
+    """train.py model=stylegan2 (accumulated, bfloat16, wandb offline): its snapshot records the
+    architecture and sample.py reads it."""
+    out = tmp_path / "outputs"
+    run("train.py", *SG2_TINY, f"outputs_root={out}", f"dataset.path={tmp_path / 'synthetic-16'}",
+        "schedule.total_kimg=0.3", "schedule.accumulate=2", "model.precision=mixed_bfloat16", cwd=tmp_path)
+    (run_dir,) = (out / "tiny").iterdir()
+    snap = load_snapshot(sorted(run_dir.glob("network-snapshot-*.npz"))[-1])
+    assert isinstance(snap.model, StyleGAN2Config) and snap.resolution == 16
+    assert list((run_dir / "wandb").glob("offline-run-*"))
+    run("sample.py", "name=tiny", f"outputs_root={out}", "seeds=[1,2]", cwd=tmp_path)
+    (samples,) = (out / "tiny").glob("samples-*")
+    assert sorted(p.name for p in samples.glob("*.png")) == ["example-1.png", "example-2.png"]
+
+
+@pytest.mark.slow
+def test_train_py_on_two_workers(tmp_path):
+    """gpus=multinode on 2 loopback workers: both finish, the chief alone writes a StyleGAN2 run."""
+    from test_distribute import _outputs_of, _train_two_workers
+
+    procs = _train_two_workers(tmp_path, "model=stylegan2", "schedule.total_kimg=0.2")
+    outputs = [p.communicate(timeout=600)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
+    written = [d for d in (tmp_path / "outputs" / "tiny").iterdir() if _outputs_of(d)]
+    assert len(written) == 1
+    ticks = ticks_of(written[0])
+    assert ticks[-1]["kimg"] >= 0.2 and all(math.isfinite(t["loss/pl"]) for t in ticks)
+    assert isinstance(load_snapshot(sorted(written[0].glob("network-snapshot-*.npz"))[-1]).model,
+                      StyleGAN2Config)
+
+
+if __name__ == "__main__":
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    print(json.dumps(compare_split(make_strategy("mirrored", ["/cpu:0", "/cpu:1"]))))
