@@ -52,6 +52,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--train-images", type=int, default=200, help="crops to train on (a seeded choice)")
     p.add_argument("--ada-kimg", type=float, default=20,
                    help="augment.ada_kimg: kimg for p to move by 1 (the original's 500 suits long runs)")
+    p.add_argument("--r1-gamma", type=float, default=0.01,
+                   help="model.r1_gamma: the paper's 10 is for 1024²; R1 grows with the pixel count, so "
+                        "10·(32/1024)² ≈ 0.01 at 32² (at 10, D cannot overfit 200 crops in a short run)")
     p.add_argument("--snapshots", type=int, default=10, help="network snapshots (SWD points) per run")
     p.add_argument("--seed", type=int, default=1000)
     p.add_argument("--work", type=Path, default=RESULTS / "augment_small_data", help="datasets, runs, grids")
@@ -84,7 +87,7 @@ def train(mode: str, args: argparse.Namespace, train_dir: Path) -> tuple[Path, f
         f"schedule.total_kimg={args.kimg}", "schedule.max_minutes=null", f"schedule.tick_kimg_base={tick}",
         "schedule.network_snapshot_ticks=1", "logger=none", f"augment={mode}", f"seed={args.seed}",
         f"name=augment-{mode}", f"outputs_root={args.work / 'runs'}", "train.checkpoint_kimg=1000",
-        "train.checkpoint_minutes=1000",
+        "train.checkpoint_minutes=1000", f"model.r1_gamma={args.r1_gamma}",
     ]
     if mode == "ada":
         overrides.append(f"augment.ada_kimg={args.ada_kimg}")

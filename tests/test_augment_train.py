@@ -112,7 +112,7 @@ def test_p_is_logged_checkpointed_and_resumed(tmp_path, caplog):
     first = Trainer(cfg, runs / "first")
     with caplog.at_level(logging.INFO, logger="stylegan_exp.train.loop"):
         first.run()
-    assert "augment p " in caplog.text and " rt " in caplog.text  # the tick line
+    assert "  r_t " in caplog.text and "  augment p " in caplog.text  # the tick line
     ticks = ticks_of(runs / "first")
     assert all("augment/p" in t and -1 <= t["augment/rt"] <= 1 for t in ticks)
     p = [t["augment/p"] for t in ticks]

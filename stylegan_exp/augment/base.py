@@ -25,7 +25,8 @@ class Augmentation(tf.Module):
 
     @tf.autograph.experimental.do_not_convert  # nothing to convert (AutoGraph warns about empty bodies)
     def observe(self, rt: tf.Tensor, n: tf.Tensor) -> None:
-        """Called after every D step with r_t = E[sign(D(real))] over its `n` (global) reals."""
+        """Called after every D step of an enabled augmentation with r_t = E[sign(D(real))] over its `n`
+        (global) reals."""
 
     def log_state(self) -> dict[str, float]:
         """What the tick log reports besides the steps' statistics."""

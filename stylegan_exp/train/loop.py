@@ -497,9 +497,9 @@ class Trainer:
             "img_per_sec": tick.images / max(tick.seconds, 1e-9), "maintenance_sec": tick.maintenance,
             "memory_gb": _memory_gb(),
         })
-        augment = " ".join(f"{k.removeprefix('augment/')} {v:.3f}" for k, v in sorted(logged.items())
-                           if k.startswith("augment/"))
-        augment = f"  augment {augment}" if augment else ""
+        augment = "".join(f"  {label} {logged[key]:.3f}" for key, label in (("augment/rt", "r_t"),
+                                                                             ("augment/p", "augment p"))
+                          if key in logged)
         log.info(
             "tick %-5d kimg %-8.1f lod %-5.2f minibatch %-4d time %-12s sec/tick %-7.1f "
             "sec/kimg %-7.2f maintenance %-6.1f memory %.1f GB  G %.3f  D %.3f%s",

@@ -152,10 +152,11 @@ class Steps:
                 loss = tf.reduce_sum(d_logistic(real_scores, fake_scores) + r1 * (self.model.r1_gamma * 0.5))
                 scaled = loss / total * self.D_scale.scale
             grads = _add(grads, tape.gradient(scaled, variables))
+            # augment/rt: r_t = E[sign(D(real))], the overfitting heuristic ADA tunes p by (worth a look with
+            # any augmentation: 0 = D cannot tell the reals, 1 = D is sure of every one).
             stats = {"loss/D": loss, "loss/R1": tf.reduce_sum(r1), "score/real": tf.reduce_sum(real_scores),
-                     "score/fake": tf.reduce_sum(fake_scores)}
-            if self.augment.enabled:  # r_t, the overfitting heuristic
-                stats["augment/rt"] = tf.reduce_sum(tf.sign(real_scores))
+                     "score/fake": tf.reduce_sum(fake_scores),
+                     "augment/rt": tf.reduce_sum(tf.sign(real_scores))}
             sums = stats if sums is None else {k: sums[k] + v for k, v in stats.items()}
         return grads, {k: v / total for k, v in sums.items()}
 
