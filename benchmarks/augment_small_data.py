@@ -49,6 +49,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--modes", nargs="+", default=["none", "diffaugment", "ada"], help="augment options")
     p.add_argument("--kimg", type=float, default=60, help="training length of every mode")
+    p.add_argument("--faces", type=Path, default=FACES, help="the 1,000 shared anime face crops")
     p.add_argument("--train-images", type=int, default=200, help="crops to train on (a seeded choice)")
     p.add_argument("--ada-kimg", type=float, default=20,
                    help="augment.ada_kimg: kimg for p to move by 1 (the original's 500 suits long runs)")
@@ -62,11 +63,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def pack_faces(work: Path, train_images: int, seed: int) -> tuple[Path, Path]:
+def pack_faces(faces_dir: Path, work: Path, train_images: int, seed: int) -> tuple[Path, Path]:
     """The 1,000 crops at 32² (the SWD reference) and a seeded choice of `train_images` of them."""
-    files = sorted(FACES.glob("*.jpg"))
+    files = sorted(faces_dir.glob("*.jpg"))
     if len(files) != 1000:
-        raise SystemExit(f"expected the 1,000 crops in {FACES}, found {len(files)}")
+        raise SystemExit(f"expected the 1,000 crops in {faces_dir}, found {len(files)}")
     faces = np.stack([load_image(f, 3) for f in files])
     faces = np.round(downscale2d(faces).numpy()).astype(np.uint8)
     chosen = np.random.RandomState(seed).permutation(len(faces))[:train_images]
@@ -157,7 +158,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     register_configs()
     tf.random.set_seed(args.seed)
     args.work.mkdir(parents=True, exist_ok=True)
-    all_dir, train_dir = pack_faces(args.work, args.train_images, args.seed)
+    all_dir, train_dir = pack_faces(args.faces, args.work, args.train_images, args.seed)
     memorised = memorised_swd(all_dir, train_dir, args.train_images)
     rows = []
     for mode in args.modes:
