@@ -31,7 +31,7 @@ from hydra import compose, initialize_config_dir  # noqa: E402
 
 from stylegan_exp.config import MetricsConfig, register_configs, to_object  # noqa: E402
 from stylegan_exp.data.images import load_image  # noqa: E402
-from stylegan_exp.data.records import pack_arrays  # noqa: E402
+from stylegan_exp.data.writer import pack_arrays  # noqa: E402
 from stylegan_exp.metrics.evaluate import evaluate, real_batches  # noqa: E402
 from stylegan_exp.metrics.swd import SWD  # noqa: E402
 from stylegan_exp.nets.layers import downscale2d  # noqa: E402
