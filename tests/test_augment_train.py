@@ -97,9 +97,9 @@ def test_augmentation_never_reaches_generated_images(tmp_path):
     np.testing.assert_array_equal(load_image(plain.save_fakes(level, fade)),
                                   load_image(again.save_fakes(level, fade)))
     z = tf.random.stateless_normal([8, augmented.Gs.latent_size], [4, 2])
-    images = augmented.Gs(z, randomize_noise=False).numpy()
+    images = augmented.Gs(z, level, fade, randomize_noise=False).numpy()
     for generator in (again.Gs, plain.Gs, load_snapshot(snapshot).network("Gs")):
-        np.testing.assert_array_equal(generator(z, randomize_noise=False).numpy(), images)
+        np.testing.assert_array_equal(generator(z, level, fade, randomize_noise=False).numpy(), images)
 
 
 @pytest.mark.slow
