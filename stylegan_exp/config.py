@@ -116,6 +116,74 @@ class TransferConfig:
     name: str = MISSING
     source: str | None = None
     resume_kimg: float = 0.0
+    freeze_d: int = 0  # Freeze-D: D's k highest-resolution blocks keep the source's weights
+
+
+class AugmentKind(StrEnum):
+    none = "none"
+    diffaugment = "diffaugment"  # DiffAugment (Zhao et al. 2020): every op on every image D sees
+    ada = "ada"  # adaptive discriminator augmentation (Karras et al. 2020): p tuned from D's outputs
+    fixed = "fixed"  # the ADA pipeline at a fixed p
+
+
+class DiffAugmentOp(StrEnum):
+    color = "color"  # brightness, saturation, contrast
+    translation = "translation"
+    cutout = "cutout"
+
+
+class ADATransform(StrEnum):
+    """The ADA pipeline's transforms, applied in this order (geometric, then colour)."""
+
+    xflip = "xflip"
+    rotate90 = "rotate90"
+    xint = "xint"
+    scale = "scale"
+    rotate = "rotate"
+    aniso = "aniso"
+    xfrac = "xfrac"
+    brightness = "brightness"
+    contrast = "contrast"
+    lumaflip = "lumaflip"
+    hue = "hue"
+    saturation = "saturation"
+
+
+@dataclass
+class ADAStrengths:
+    """Ranges of the ADA transforms (stylegan2-ada's `augment_pipeline` defaults): shifts relative to the
+    image size, angles in full circles, the `*_std` of scale factors in log2 units."""
+
+    xint_max: float = 0.125
+    scale_std: float = 0.2
+    rotate_max: float = 1.0
+    aniso_std: float = 0.2
+    xfrac_std: float = 0.125
+    brightness_std: float = 0.2
+    contrast_std: float = 0.5
+    hue_max: float = 1.0
+    saturation_std: float = 1.0
+
+
+@dataclass
+class AugmentConfig:
+    """Discriminator augmentation: what D sees (reals and fakes alike), never what G outputs.
+
+    `policy`/`translation`/`cutout` are DiffAugment's; the rest is ADA's. `pipeline` defaults to 'bgc' (all
+    twelve transforms). ADA starts at `p` and moves it by sign(r_t - `target`) · images / (`ada_kimg` · 1000)
+    every `interval` D steps, r_t = E[sign(D(augmented real))]; `fixed` keeps `p`."""
+
+    name: str = MISSING
+    kind: AugmentKind = AugmentKind.none
+    policy: list[DiffAugmentOp] = field(default_factory=lambda: list(DiffAugmentOp))
+    translation: float = 0.125  # DiffAugment: largest shift, relative to the image size
+    cutout: float = 0.5  # DiffAugment: side of the cut-out square, relative to the image size
+    pipeline: list[ADATransform] = field(default_factory=lambda: list(ADATransform))
+    strengths: ADAStrengths = field(default_factory=ADAStrengths)
+    p: float = 0.0
+    target: float = 0.6
+    interval: int = 4
+    ada_kimg: float = 500.0
 
 
 class Precision(StrEnum):
@@ -385,6 +453,7 @@ class TrainConfig:
     schedule: ScheduleConfig = MISSING
     resume: ResumeConfig = MISSING
     transfer: TransferConfig = MISSING
+    augment: AugmentConfig = MISSING
     model: Any = MISSING  # a ModelConfig subclass, chosen by the `model` group option's schema
     metrics: MetricsConfig = MISSING
     logger: LoggerConfig = MISSING

@@ -38,7 +38,7 @@ def test_gpu_presets_carry_original_minibatches(preset, gpus, base, table):
     assert (g.num_gpus, g.minibatch_base, g.minibatch_dict) == (gpus, base, table)
 
 
-TRAIN_GROUPS = ("dataset", "gpus", "schedule", "resume", "transfer", "model", "metrics", "logger")
+TRAIN_GROUPS = ("dataset", "gpus", "schedule", "resume", "transfer", "model", "metrics", "logger", "augment")
 
 
 def test_every_group_option_composes():

@@ -24,7 +24,7 @@ import pytest
 import tensorflow as tf
 from conftest import REPO, TINY
 
-from stylegan_exp.config import ConfigError, StyleGANConfig
+from stylegan_exp.config import AugmentConfig, AugmentKind, ConfigError, StyleGANConfig
 from stylegan_exp.nets.build import build_discriminator, build_generator
 from stylegan_exp.train.adam import LossScale
 from stylegan_exp.train.distribute import (
@@ -49,27 +49,33 @@ MODEL = StyleGANConfig(
     fused_scale_min_res=128, mbstd_group_size=4, mbstd_num_features=1, style_mixing_prob=0.0,
 )
 BATCH = 8  # mbstd groups of 4 divide the per-replica batch
+# Augmentations whose split steps must equal the whole step: ADA starts at p = 0.5 and adjusts p after every
+# D step by 8 / 100 (so the G step already runs at the adjusted p).
+AUGMENT = {"ada": AugmentConfig(name="ada", kind=AugmentKind.ada, p=0.5, interval=1, ada_kimg=0.1),
+           "diffaugment": AugmentConfig(name="diffaugment", kind=AugmentKind.diffaugment)}
 
 
 def build_steps(strategy: tf.distribute.Strategy, accumulate: int = 1, precision: str = "float32",
-                worker: tuple[int, int] = (0, 1)) -> Steps:
+                worker: tuple[int, int] = (0, 1), augment: str | None = None) -> Steps:
     with network_scope(strategy):
         G, D, Gs = build_generator(MODEL, 8), build_discriminator(MODEL, 8), build_generator(MODEL, 8)
     model = dataclasses.replace(MODEL, precision=precision)
-    steps = Steps(G, D, Gs, model, seed=7, accumulate=accumulate, strategy=strategy, worker=worker)
+    steps = Steps(G, D, Gs, model, seed=7, accumulate=accumulate, strategy=strategy, worker=worker,
+                  augment=AUGMENT[augment] if augment else None)
     # Adam's first step is lr·sign(g) for |g| ≫ ε: a large ε makes it linear in g, so the comparison
     # measures gradients instead of sign flips of gradients that are zero up to rounding.
     steps.G_opt.epsilon = steps.D_opt.epsilon = 1.0
     return steps
 
 
-def compare(strategy: tf.distribute.Strategy, accumulate: int = 1, batch: int = BATCH) -> dict[str, float]:
+def compare(strategy: tf.distribute.Strategy, accumulate: int = 1, batch: int = BATCH,
+            augment: str | None = None) -> dict[str, float]:
     """Max abs differences between one D+G step split by `strategy`/`accumulate` and on one device; each
-    worker process gets only its share of the reals."""
+    worker process gets only its share of the reals. `augment` names an AUGMENT setting."""
     tf.random.set_seed(1)  # every worker process must start from the same weights
-    ref = build_steps(tf.distribute.get_strategy())
+    ref = build_steps(tf.distribute.get_strategy(), augment=augment)
     workers = WorkerGroup(strategy)
-    split = build_steps(strategy, accumulate, worker=(workers.index, workers.count))
+    split = build_steps(strategy, accumulate, worker=(workers.index, workers.count), augment=augment)
     for a, b in zip(ref.G.variables + ref.D.variables, split.G.variables + split.D.variables, strict=True):
         b.assign(a)
     reals = tf.random.stateless_uniform([batch, 8, 8, 3], [1, 2], -1.0, 1.0)
@@ -84,6 +90,8 @@ def compare(strategy: tf.distribute.Strategy, accumulate: int = 1, batch: int = 
         a_vars, b_vars = getattr(ref, name).trainable_variables, getattr(split, name).trainable_variables
         diffs[name] = max(float(tf.reduce_max(tf.abs(a - b))) for a, b in zip(a_vars, b_vars, strict=True))
     diffs["w_avg"] = float(tf.reduce_max(tf.abs(ref.G.w_avg - split.G.w_avg)))
+    diffs.update({f"{k}/ref": v for k, v in ref.log_state().items()})
+    diffs.update({f"{k}/split": v for k, v in split.log_state().items()})
     diffs["replicas"] = strategy.num_replicas_in_sync
     diffs["share"] = int(split.share(reals).shape[0])
     diffs["refusals"] = _refusals(workers)
@@ -331,11 +339,13 @@ def test_unknown_strategy_is_rejected():
 
 
 if __name__ == "__main__":
+    augment = os.environ.get("TEST_AUGMENT")  # an AUGMENT key
     if sys.argv[1] == "mirrored":
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-        result = compare(make_strategy("mirrored", ["/cpu:0", "/cpu:1"]))
+        result = compare(make_strategy("mirrored", ["/cpu:0", "/cpu:1"]), augment=augment)
     else:
         port_base = int(sys.argv[2]) if len(sys.argv) > 2 else 8888
-        result = compare(make_strategy("multiworker", port_base=port_base), accumulate=2, batch=2 * BATCH)
+        result = compare(make_strategy("multiworker", port_base=port_base), accumulate=2, batch=2 * BATCH,
+                         augment=augment)
     print(json.dumps(result))

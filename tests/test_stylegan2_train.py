@@ -19,6 +19,7 @@ import pytest
 import tensorflow as tf
 from conftest import REPO, TINY, compose_config
 from conftest import run_script as run
+from test_distribute import AUGMENT
 from test_resume import ticks_of
 
 from stylegan_exp.config import StyleGAN2Config, to_object
@@ -44,11 +45,12 @@ RES, BATCH = 8, 8
 
 
 def build_steps(strategy=None, accumulate: int = 1, model: StyleGAN2Config = MODEL, res: int = RES,
-                worker: tuple[int, int] = (0, 1)) -> StyleGAN2Steps:
+                worker: tuple[int, int] = (0, 1), augment: str | None = None) -> StyleGAN2Steps:
     strategy = strategy or tf.distribute.get_strategy()
     with network_scope(strategy):
         G, D, Gs = build_generator(model, res), build_discriminator(model, res), build_generator(model, res)
-    steps = StyleGAN2Steps(G, D, Gs, model, seed=7, accumulate=accumulate, strategy=strategy, worker=worker)
+    steps = StyleGAN2Steps(G, D, Gs, model, seed=7, accumulate=accumulate, strategy=strategy, worker=worker,
+                           augment=AUGMENT[augment] if augment else None)
     steps.G_opt.epsilon = steps.D_opt.epsilon = 1.0  # linear first Adam step (see test_distribute)
     return steps
 
@@ -140,8 +142,9 @@ def test_r1_step_is_gamma_half_interval_times_gradient_norm():
         r1 = tf.reduce_sum(tf.square(r1_tape.gradient(score_sum, reals)), axis=[1, 2, 3])
         loss = tf.reduce_mean(r1 * (MODEL.r1_gamma * 0.5) * MODEL.d_reg_interval)
     expected = tape.gradient(loss, variables)
-    grads, stats = steps._r1_combine(*steps._r1_replica([(reals,)], tf.constant(float(BATCH)), 3,
-                                                         tf.constant(0.0)))
+    micro = [(reals, steps._draw(BATCH))]  # no augmentation: empty draws
+    sums = steps._r1_replica(micro, tf.constant(float(BATCH)), 3, tf.constant(0.0))
+    grads, stats = steps._r1_combine(*sums)
     for i, e in enumerate(expected):
         want = np.zeros(variables[i].shape) if e is None else e.numpy()  # D's output bias: zero
         np.testing.assert_allclose(grads[i].numpy(), want, rtol=1e-4, atol=1e-7)
@@ -214,12 +217,12 @@ def test_mixed_precision_steps_are_finite(precision):
 # Split steps equal the whole-batch step (accumulation here, 2 replicas in a subprocess).
 
 
-def compare_split(strategy, accumulate: int = 1) -> dict[str, float]:
+def compare_split(strategy, accumulate: int = 1, augment: str | None = None) -> dict[str, float]:
     """Max abs differences of every statistic, G, D and pl_mean after G, path-length, D and R1 steps."""
     tf.random.set_seed(1)
-    ref = build_steps()
+    ref = build_steps(augment=augment)
     workers = WorkerGroup(strategy)
-    split = build_steps(strategy, accumulate, worker=(workers.index, workers.count))
+    split = build_steps(strategy, accumulate, worker=(workers.index, workers.count), augment=augment)
     for a, b in zip(ref.G.variables + ref.D.variables, split.G.variables + split.D.variables, strict=True):
         b.assign(a)
     reals = tf.random.stateless_uniform([BATCH, RES, RES, 3], [1, 2], -1.0, 1.0)
@@ -251,6 +254,32 @@ def _assert_equal(diffs: dict[str, float]) -> None:
 @pytest.mark.slow
 def test_two_micro_batches_equal_one_batch():
     _assert_equal(compare_split(tf.distribute.get_strategy(), accumulate=2))
+
+
+@pytest.mark.slow
+def test_two_micro_batches_augment_as_one_batch():
+    """ADA reaches StyleGAN2's D through every D call (main step and lazy R1): the split step still equals
+    the whole step for the same draws, and both adjust p alike."""
+    diffs = compare_split(tf.distribute.get_strategy(), accumulate=2, augment="ada")
+    _assert_equal(diffs)
+    assert diffs["augment/rt"] < 1e-6, diffs
+
+
+@pytest.mark.slow
+def test_ada_and_freeze_d_train_stylegan2(tmp_path):
+    """model=stylegan2 with augment=ada and transfer.freeze_d=1: p rises and is logged per tick, and the
+    frozen 16² block (with its fromRGB) keeps its weights while the rest of D trains."""
+    trainer = Trainer(tiny_cfg(tmp_path, "augment=ada", "augment.target=-1", "augment.ada_kimg=2",
+                               "transfer.freeze_d=1", "schedule.total_kimg=0.3"), tmp_path / "run")
+    frozen = [v.numpy() for v in trainer.D.blocks[-1].trainable_variables]
+    trained = [v.numpy() for v in trainer.D.blocks[0].trainable_variables]
+    trainer.run()
+    p = [t["augment/p"] for t in ticks_of(tmp_path / "run")]
+    assert p == sorted(p) and p[-1] > 0.05
+    for before, var in zip(frozen, trainer.D.blocks[-1].trainable_variables, strict=True):
+        np.testing.assert_array_equal(var.numpy(), before)
+    assert any(not np.array_equal(v.numpy(), b)
+               for b, v in zip(trained, trainer.D.blocks[0].trainable_variables, strict=True))
 
 
 @pytest.mark.slow

@@ -167,7 +167,8 @@ class Trainer:
             self.Gs = build_generator(cfg.model, self.resolution, self.channels)
         self.steps = STEPS[type(cfg.model)](self.G, self.D, self.Gs, cfg.model, cfg.seed,
                                              accumulate=cfg.schedule.accumulate, strategy=self.strategy,
-                                             worker=(self.workers.index, self.workers.count))
+                                             worker=(self.workers.index, self.workers.count),
+                                             augment=cfg.augment, freeze_d=cfg.transfer.freeze_d)
         self.steps.update_gs(tf.constant(0.0))
         grid_n = cfg.grid.width * cfg.grid.height
         grid_z = np.random.RandomState(cfg.grid.seed).randn(grid_n, cfg.model.latent_size)
@@ -490,7 +491,7 @@ class Trainer:
     def _log_tick(self, tick: Tick) -> None:
         """The original's tick line, and every number of the tick for the trackers."""
         sched, lr_scale = tick.sched, self.state.lr_scale
-        logged = dict(tick.stats)
+        logged = {**tick.stats, **self.steps.log_state()}
         logged.update({
             "tick": tick.index, "lod": sched.lod, "resolution": sched.resolution,
             "minibatch": sched.minibatch,
@@ -499,11 +500,15 @@ class Trainer:
             "img_per_sec": tick.images / max(tick.seconds, 1e-9), "maintenance_sec": tick.maintenance,
             "memory_gb": _memory_gb(),
         })
+        augment = "".join(f"  {label} {logged[key]:.3f}" for key, label in (("augment/rt", "r_t"),
+                                                                             ("augment/p", "augment p"))
+                          if key in logged)
         log.info(
             "tick %-5d kimg %-8.1f lod %-5.2f minibatch %-4d time %-12s sec/tick %-7.1f "
-            "sec/kimg %-7.2f maintenance %-6.1f memory %.1f GB  G %.3f  D %.3f",
+            "sec/kimg %-7.2f maintenance %-6.1f memory %.1f GB  G %.3f  D %.3f%s",
             tick.index, tick.kimg, sched.lod, sched.minibatch, _format_time(self.state.elapsed), tick.seconds,
             logged["sec_per_kimg"], tick.maintenance, logged["memory_gb"], logged["loss/G"], logged["loss/D"],
+            augment,
         )
         self.tracker.log(logged, tick.kimg)
 

@@ -3,25 +3,30 @@
 A step takes this worker's share of the global minibatch (all of it with one worker; see
 distribute.worker_rows) and splits it over its replicas (tf.distribute) and accumulated micro-batches;
 every part's loss is its sum over samples divided by the global batch, so the summed gradients are
-exactly those of the global mean loss. Latents are drawn once per global batch, before the split, so a
-split step sees the same fakes as the whole-batch step.
+exactly those of the global mean loss. Latents and augmentation draws are made once per global batch,
+before the split, so a split step sees the same (augmented) images as the whole-batch step.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable, Iterator
 
 import tensorflow as tf
 
-from stylegan_exp.config import ModelConfig, Precision, ScheduleConfig
+from stylegan_exp.augment import Draws, build_augmentation
+from stylegan_exp.config import AugmentConfig, ModelConfig, Precision, ScheduleConfig
 from stylegan_exp.nets.discriminator import Discriminator
 from stylegan_exp.nets.generator import Generator
 from stylegan_exp.nets.layers import fade_lod
 from stylegan_exp.train.adam import Adam, LossScale
 from stylegan_exp.train.distribute import part, replica_index, worker_rows
+from stylegan_exp.train.freeze import frozen_blocks
 from stylegan_exp.train.loss import d_logistic, g_logistic_ns, r1_penalty
 from stylegan_exp.train.schedule import ScheduleState, gs_beta
+
+log = logging.getLogger(__name__)
 
 COMPUTE_DTYPES: dict[Precision, tf.DType | None] = {
     Precision.float32: None,
@@ -70,9 +75,10 @@ class Steps:
 
     def __init__(self, G: Generator, D: Discriminator, Gs: Generator, model: ModelConfig, seed: int, *,
                  accumulate: int = 1, strategy: tf.distribute.Strategy | None = None,
-                 worker: tuple[int, int] = (0, 1)) -> None:
+                 worker: tuple[int, int] = (0, 1), augment: AugmentConfig | None = None,
+                 freeze_d: int = 0) -> None:
         """`accumulate` is schedule.accumulate; `worker` is (index, count) of this process among the
-        strategy's workers."""
+        strategy's workers; `augment` what D sees (default none); `freeze_d` is transfer.freeze_d."""
         if accumulate < 1:
             raise ValueError(f"schedule.accumulate must be >= 1, got {accumulate}")
         self.G, self.D, self.Gs, self.model, self.accumulate = G, D, Gs, model, accumulate
@@ -82,9 +88,17 @@ class Steps:
         self.local_parts = self.local_replicas * accumulate
         precision = Precision(model.precision)
         self.dtype = COMPUTE_DTYPES[precision]
+        frozen, names = frozen_blocks(D, freeze_d)
+        if frozen:
+            log.info("Freeze-D: D's %s blocks keep their weights (%d variables, %d weights)",
+                     ", ".join(names), len(frozen), sum(v.shape.num_elements() for v in frozen))
+        frozen_ids = {id(v) for v in frozen}
+        # What D's step trains: all of D but the frozen blocks.
+        self.D_trainables = [v for v in D.trainable_variables if id(v) not in frozen_ids]
         with self.strategy.scope():
+            self.augment = build_augmentation(augment, D.num_channels, static_shapes=model.jit_compile)
             self.G_opt = Adam(G.trainable_variables, name="G_opt")
-            self.D_opt = Adam(D.trainable_variables, name="D_opt")
+            self.D_opt = Adam(self.D_trainables, name="D_opt")
             self.G_scale = LossScale(precision == Precision.mixed_float16, name="G_scale")
             self.D_scale = LossScale(precision == Precision.mixed_float16, name="D_scale")
             self.rng = tf.random.Generator.from_seed(seed)
@@ -107,39 +121,53 @@ class Steps:
         with computing_in(self.G.synthesis, self.dtype):
             return self.G.synthesis(self._cast(w), level, self._cast(fade), randomize_noise=True)
 
-    def _scores(self, images: tf.Tensor, level: int, fade: tf.Tensor) -> tf.Tensor:
+    def _draw(self, n: tf.Tensor | int) -> Draws:
+        """Augmentation draws for `n` images of the global batch, this worker's rows ({} without
+        augmentation); like the latents, drawn before the batch is split."""
+        return tf.nest.map_structure(self.share, self.augment.draw(self.rng, n))
+
+    def _scores(self, images: tf.Tensor, level: int, fade: tf.Tensor, draws: Draws) -> tf.Tensor:
+        """D's scores of `images` as D sees them in training: augmented by their rows of `draws` (`_draw`)."""
+        if self.augment.enabled and not draws:
+            raise ValueError("D is called without augmentation draws while augmentation is on; pass the "
+                             "images' rows of Steps._draw")
+        images = self.augment(images, draws)
         with computing_in(self.D, self.dtype):
             return tf.cast(self.D(self._cast(images), level, self._cast(fade)), tf.float32)
 
-    def _d_replica(self, micro: list[tuple[tf.Tensor, tf.Tensor]], total: tf.Tensor, level: int,
+    def _d_replica(self, micro: list[tuple[tf.Tensor, tf.Tensor, Draws, Draws]], total: tf.Tensor, level: int,
                    fade: tf.Tensor) -> _Sums:
-        variables = self.D.trainable_variables
+        variables = self.D_trainables
         grads, sums = None, None
-        for x, zk in micro:
+        for x, zk, real_draws, fake_draws in micro:
             x = fade_lod(x, fade)
             fakes = self._fakes(zk, level, fade)
             with tf.GradientTape() as tape:
-                with tf.GradientTape() as r1_tape:
+                with tf.GradientTape() as r1_tape:  # R1 on the reals themselves, through the augmentation
                     r1_tape.watch(x)
-                    real_scores = self._scores(x, level, fade)
+                    real_scores = self._scores(x, level, fade, real_draws)
                     real_sum = tf.reduce_sum(real_scores) * self.D_scale.scale
                 r1 = r1_penalty(r1_tape.gradient(real_sum, x) / self.D_scale.scale)
-                fake_scores = self._scores(fakes, level, fade)
+                fake_scores = self._scores(fakes, level, fade, fake_draws)
                 loss = tf.reduce_sum(d_logistic(real_scores, fake_scores) + r1 * (self.model.r1_gamma * 0.5))
                 scaled = loss / total * self.D_scale.scale
             grads = _add(grads, tape.gradient(scaled, variables))
+            # augment/rt: r_t = E[sign(D(real))], the overfitting heuristic ADA tunes p by (worth a look with
+            # any augmentation: 0 = D cannot tell the reals, 1 = D is sure of every one).
             stats = {"loss/D": loss, "loss/R1": tf.reduce_sum(r1), "score/real": tf.reduce_sum(real_scores),
-                     "score/fake": tf.reduce_sum(fake_scores)}
+                     "score/fake": tf.reduce_sum(fake_scores),
+                     "augment/rt": tf.reduce_sum(tf.sign(real_scores))}
             sums = stats if sums is None else {k: sums[k] + v for k, v in stats.items()}
         return grads, {k: v / total for k, v in sums.items()}
 
-    def _g_replica(self, micro: list[tuple[tf.Tensor]], total: tf.Tensor, level: int, fade: tf.Tensor
+    def _g_replica(self, micro: list[tuple[tf.Tensor, Draws]], total: tf.Tensor, level: int, fade: tf.Tensor
                    ) -> _Sums:
         variables = self.G.trainable_variables
         grads, loss_sum = None, 0.0
-        for (zk,) in micro:
+        for zk, draws in micro:
             with tf.GradientTape() as tape:
-                loss = tf.reduce_sum(g_logistic_ns(self._scores(self._fakes(zk, level, fade), level, fade)))
+                fakes = self._fakes(zk, level, fade)
+                loss = tf.reduce_sum(g_logistic_ns(self._scores(fakes, level, fade, draws)))
                 scaled = loss / total * self.G_scale.scale
             grads = _add(grads, tape.gradient(scaled, variables))
             loss_sum += loss
@@ -162,12 +190,13 @@ class Steps:
         over all replicas in one batched all-reduce, update once. `combine` turns the global sums into the
         gradients to apply, for losses that need a global statistic (StyleGAN2's path-length mean)."""
         total = tf.cast(total, tf.float32)
+        local, parts = self.local_replicas, self.local_parts
 
         def replica() -> _Sums:
             r = replica_index() - self.worker_index * self.local_replicas
             # Sliced where the input pipeline delivers batches, so a device receives only its part.
             with tf.device("CPU:0"):
-                micro = [tuple(part(t, k * self.local_replicas + r, self.local_parts) for t in batch)
+                micro = [tf.nest.map_structure(lambda t, k=k: part(t, k * local + r, parts), batch)
                          for k in range(self.accumulate)]
             sums = fn(micro, total, level, fade)
             return tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, sums)
@@ -191,14 +220,18 @@ class Steps:
         """`reals` is this worker's share of the global minibatch."""
         total = tf.shape(reals)[0] * self.workers
         z = self.share(self.rng.normal([total, self.G.latent_size]))
-        return self._apply(self._d_grads, (reals, z), total, level, fade, self.D_opt, self.D_scale,
-                           self.D.trainable_variables)
+        real_draws, fake_draws = self._draw(total), self._draw(total)
+        stats = self._apply(self._d_grads, (reals, z, real_draws, fake_draws), total, level, fade, self.D_opt,
+                            self.D_scale, self.D_trainables)
+        if self.augment.enabled:
+            self.augment.observe(stats["augment/rt"], total)
+        return stats
 
     def _g_step(self, batch: tf.Tensor, level: int, fade: tf.Tensor) -> dict[str, tf.Tensor]:
         """`batch` is the global minibatch size."""
         z = self.share(self.rng.normal([batch, self.G.latent_size]))
-        return self._apply(self._g_grads, (z,), batch, level, fade, self.G_opt, self.G_scale,
-                           self.G.trainable_variables)
+        return self._apply(self._g_grads, (z, self._draw(batch)), batch, level, fade, self.G_opt,
+                           self.G_scale, self.G.trainable_variables)
 
     def _update_gs(self, beta: tf.Tensor) -> None:
         """Gs ← lerp(G, Gs, beta) on trainables; non-trainables (w_avg, fixed noise) are copied."""
@@ -226,8 +259,15 @@ class Steps:
 
     def checkpoint_objects(self) -> dict[str, tf.Module | tf.Variable]:
         """The training state a resumed run needs besides the networks; the keys are the checkpoint format."""
-        return {"G_opt": self.G_opt, "D_opt": self.D_opt, "rng": self.rng, "G_loss_scale": self.G_scale,
-                "D_loss_scale": self.D_scale}
+        objects = {"G_opt": self.G_opt, "D_opt": self.D_opt, "rng": self.rng, "G_loss_scale": self.G_scale,
+                   "D_loss_scale": self.D_scale}
+        if self.augment.variables:  # ADA's p: a resumed run continues with it
+            objects["augment"] = self.augment
+        return objects
+
+    def log_state(self) -> dict[str, float]:
+        """State the tick log reports besides the averaged step statistics (ADA's p)."""
+        return self.augment.log_state()
 
     def set_learning_rates(self, G_lrate: float, D_lrate: float) -> None:
         self.G_opt.lr.assign(G_lrate)

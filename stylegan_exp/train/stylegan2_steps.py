@@ -16,7 +16,8 @@ from collections.abc import Iterator
 
 import tensorflow as tf
 
-from stylegan_exp.config import ScheduleConfig, StyleGAN2Config
+from stylegan_exp.augment import Draws
+from stylegan_exp.config import AugmentConfig, ScheduleConfig, StyleGAN2Config
 from stylegan_exp.nets.generator import Generator
 from stylegan_exp.nets.network import Network
 from stylegan_exp.train.lazy_regularization import (
@@ -43,8 +44,10 @@ class StyleGAN2Steps(Steps):
 
     def __init__(self, G: Generator, D: Network, Gs: Generator, model: StyleGAN2Config, seed: int, *,
                  accumulate: int = 1, strategy: tf.distribute.Strategy | None = None,
-                 worker: tuple[int, int] = (0, 1)) -> None:
-        super().__init__(G, D, Gs, model, seed, accumulate=accumulate, strategy=strategy, worker=worker)
+                 worker: tuple[int, int] = (0, 1), augment: AugmentConfig | None = None,
+                 freeze_d: int = 0) -> None:
+        super().__init__(G, D, Gs, model, seed, accumulate=accumulate, strategy=strategy, worker=worker,
+                         augment=augment, freeze_d=freeze_d)
         self.lr_factors: dict[str, float] = {}
         for key, opt, interval in (("G", self.G_opt, model.g_reg_interval),
                                    ("D", self.D_opt, model.d_reg_interval)):
@@ -64,35 +67,36 @@ class StyleGAN2Steps(Steps):
 
     # ---- per-replica work (sums over this replica's micro-batches, divided by the global batch) ----
 
-    def _d_replica(self, micro: list[tuple[tf.Tensor, tf.Tensor]], total: tf.Tensor, level: int,
-                   fade: tf.Tensor) -> _Sums:
+    def _d_replica(self, micro: list[tuple[tf.Tensor, tf.Tensor, Draws, Draws]], total: tf.Tensor,
+                   level: int, fade: tf.Tensor) -> _Sums:
         """The main D step: logistic loss only (R1 is the lazy `_r1_replica` step)."""
-        variables = self.D.trainable_variables
+        variables = self.D_trainables
         grads, sums = None, None
-        for x, zk in micro:
+        for x, zk, real_draws, fake_draws in micro:
             fakes = self._fakes(zk, level, fade)
             with tf.GradientTape() as tape:
-                real_scores = self._scores(x, level, fade)
-                fake_scores = self._scores(fakes, level, fade)
+                real_scores = self._scores(x, level, fade, real_draws)
+                fake_scores = self._scores(fakes, level, fade, fake_draws)
                 loss = tf.reduce_sum(d_logistic(real_scores, fake_scores))
                 scaled = loss / total * self.D_scale.scale
             grads = _add(grads, tape.gradient(scaled, variables))
             stats = {"loss/D": loss, "score/real": tf.reduce_sum(real_scores),
-                     "score/fake": tf.reduce_sum(fake_scores)}
+                     "score/fake": tf.reduce_sum(fake_scores),
+                     "augment/rt": tf.reduce_sum(tf.sign(real_scores))}
             sums = stats if sums is None else {k: sums[k] + v for k, v in stats.items()}
         return grads, _mean_stats(sums, total)
 
-    def _r1_replica(self, micro: list[tuple[tf.Tensor]], total: tf.Tensor, level: int, fade: tf.Tensor
+    def _r1_replica(self, micro: list[tuple[tf.Tensor, Draws]], total: tf.Tensor, level: int, fade: tf.Tensor
                     ) -> _Sums:
-        """Lazy R1: γ/2 · interval · ‖∇ₓD(x)‖² on the reals."""
-        variables = self.D.trainable_variables
+        """Lazy R1: γ/2 · interval · ‖∇ₓD(x)‖² on the reals (through the augmentation, as stylegan2-ada)."""
+        variables = self.D_trainables
         weight = self.model.r1_gamma * 0.5 * self.model.d_reg_interval
         grads, r1_sum = None, 0.0
-        for (x,) in micro:
+        for x, draws in micro:
             with tf.GradientTape() as tape:
                 with tf.GradientTape() as r1_tape:
                     r1_tape.watch(x)
-                    real_sum = tf.reduce_sum(self._scores(x, level, fade)) * self.D_scale.scale
+                    real_sum = tf.reduce_sum(self._scores(x, level, fade, draws)) * self.D_scale.scale
                 r1 = r1_penalty(r1_tape.gradient(real_sum, x) / self.D_scale.scale)
                 scaled = tf.reduce_sum(r1) * weight / total * self.D_scale.scale
             grads = _add(grads, tape.gradient(scaled, variables))
@@ -143,7 +147,7 @@ class StyleGAN2Steps(Steps):
                 {"loss/pl": penalty, "pl/length": mean_length, "pl/mean": target})
 
     def _r1_combine(self, grads: dict[int, tf.Tensor], stats: dict[str, tf.Tensor]) -> _Sums:
-        return self._zero_filled(grads, self.D.trainable_variables), stats
+        return self._zero_filled(grads, self.D_trainables), stats
 
     # ---- steps (compiled once; `level` is always the full resolution) ----
 
@@ -158,8 +162,8 @@ class StyleGAN2Steps(Steps):
     def _d_reg_step(self, reals: tf.Tensor, level: int) -> dict[str, tf.Tensor]:
         """R1 step on this worker's share of the D step's reals."""
         total = tf.shape(reals)[0] * self.workers
-        return self._apply(self._r1_grads, (reals,), total, level, tf.constant(0.0), self.D_opt, self.D_scale,
-                           self.D.trainable_variables, combine=self._r1_combine)
+        return self._apply(self._r1_grads, (reals, self._draw(total)), total, level, tf.constant(0.0),
+                           self.D_opt, self.D_scale, self.D_trainables, combine=self._r1_combine)
 
     def iteration(self, data: Iterator[tf.Tensor], sched: ScheduleState,
                   schedule: ScheduleConfig) -> tuple[list[dict[str, tf.Tensor]], int]:

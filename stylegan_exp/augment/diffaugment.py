@@ -1,0 +1,67 @@
+"""DiffAugment (Zhao et al. 2020): cheap differentiable colour, translation and cut-out, applied to every
+image D sees, every time (no probability)."""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from stylegan_exp.augment.base import Augmentation, Draws
+from stylegan_exp.config import DiffAugmentOp
+
+# Uniform draws per image: brightness, saturation, contrast, shift x, shift y, cut-out centre x, y.
+_COLUMNS = 7
+
+
+def _shift(images: tf.Tensor, shift: tf.Tensor, axis: int) -> tf.Tensor:
+    """Each image moved by its whole-pixel `shift` [N] along `axis` (1 rows, 2 columns); zeros come in."""
+    size = images.shape[axis]
+    source = tf.range(size)[None, :] - shift[:, None]  # [N, size]: output i shows input i - shift
+    inside = tf.cast((source >= 0) & (source < size), images.dtype)
+    moved = tf.gather(images, tf.clip_by_value(source, 0, size - 1), axis=axis, batch_dims=1)
+    mask_shape = [-1, size, 1, 1] if axis == 1 else [-1, 1, size, 1]
+    return moved * tf.reshape(inside, mask_shape)
+
+
+class DiffAugment(Augmentation):
+    """The `policy` ops in order: color = brightness ± 0.5, saturation × U(0, 2), contrast × U(0.5, 1.5);
+    translation = whole-pixel shifts up to `translation` of the size, zero-filled; cutout = a zeroed square
+    of side `cutout` of the size centred anywhere (clipped at the border)."""
+
+    enabled = True
+
+    def __init__(self, policy: list[DiffAugmentOp], translation: float, cutout: float) -> None:
+        super().__init__(name="diffaugment")
+        self.policy = [DiffAugmentOp(op) for op in policy]
+        self.translation, self.cutout = translation, cutout
+
+    def draw(self, rng: tf.random.Generator, n: tf.Tensor | int) -> Draws:
+        return {"uniform": rng.uniform([n, _COLUMNS])}
+
+    def __call__(self, images: tf.Tensor, draws: Draws) -> tf.Tensor:
+        x = tf.cast(images, tf.float32)
+        u = draws["uniform"]
+        size = x.shape[1]
+
+        def column(i: int) -> tf.Tensor:
+            return tf.reshape(u[:, i], [-1, 1, 1, 1])
+
+        for op in self.policy:
+            if op == DiffAugmentOp.color:
+                x = x + (column(0) - 0.5)
+                mean = tf.reduce_mean(x, axis=3, keepdims=True)
+                x = (x - mean) * (column(1) * 2.0) + mean
+                mean = tf.reduce_mean(x, axis=[1, 2, 3], keepdims=True)
+                x = (x - mean) * (column(2) + 0.5) + mean
+            elif op == DiffAugmentOp.translation:
+                reach = int(size * self.translation + 0.5)
+                shifts = tf.cast(tf.floor(u[:, 3:5] * (2 * reach + 1)), tf.int32) - reach
+                x = _shift(_shift(x, shifts[:, 0], axis=2), shifts[:, 1], axis=1)
+            else:
+                side = int(size * self.cutout + 0.5)
+                centre = tf.floor(u[:, 5:7] * (size + 1 - side % 2)) - side // 2  # first zeroed pixel
+                pixels = tf.range(size, dtype=tf.float32)[None, :]
+                cut_x = (pixels >= centre[:, :1]) & (pixels < centre[:, :1] + side)
+                cut_y = (pixels >= centre[:, 1:]) & (pixels < centre[:, 1:] + side)
+                keep = ~(cut_y[:, :, None] & cut_x[:, None, :])
+                x = x * tf.cast(keep, x.dtype)[..., None]
+        return x
