@@ -17,7 +17,7 @@ import tensorflow as tf
 from stylegan_exp.config import ModelConfig, Precision, ScheduleConfig
 from stylegan_exp.nets.discriminator import Discriminator
 from stylegan_exp.nets.generator import Generator
-from stylegan_exp.nets.layers import fade_lod
+from stylegan_exp.nets.layers import fade_lod, no_fade
 from stylegan_exp.train.adam import Adam, LossScale
 from stylegan_exp.train.distribute import part, replica_index, worker_rows
 from stylegan_exp.train.loss import d_logistic, g_logistic_ns, r1_penalty
@@ -101,18 +101,22 @@ class Steps:
     def _cast(self, x: tf.Tensor | float) -> tf.Tensor:
         return tf.cast(x, self.dtype or tf.float32)
 
-    def _fakes(self, z: tf.Tensor, level: int, fade: tf.Tensor) -> tf.Tensor:
+    def _cast_fade(self, fade: tf.Tensor | float) -> tf.Tensor | float:
+        """A stable lod's fade stays the Python 0 so the nets leave the lower level's path out."""
+        return fade if no_fade(fade) else self._cast(fade)
+
+    def _fakes(self, z: tf.Tensor, level: int, fade: tf.Tensor | float) -> tf.Tensor:
         m = self.model
         w = self.G.train_dlatents(z, level, self.rng, m.style_mixing_prob, m.dlatent_avg_beta)
         with computing_in(self.G.synthesis, self.dtype):
-            return self.G.synthesis(self._cast(w), level, self._cast(fade), randomize_noise=True)
+            return self.G.synthesis(self._cast(w), level, self._cast_fade(fade), randomize_noise=True)
 
-    def _scores(self, images: tf.Tensor, level: int, fade: tf.Tensor) -> tf.Tensor:
+    def _scores(self, images: tf.Tensor, level: int, fade: tf.Tensor | float) -> tf.Tensor:
         with computing_in(self.D, self.dtype):
-            return tf.cast(self.D(self._cast(images), level, self._cast(fade)), tf.float32)
+            return tf.cast(self.D(self._cast(images), level, self._cast_fade(fade)), tf.float32)
 
     def _d_replica(self, micro: list[tuple[tf.Tensor, tf.Tensor]], total: tf.Tensor, level: int,
-                   fade: tf.Tensor) -> _Sums:
+                   fade: tf.Tensor | float) -> _Sums:
         variables = self.D.trainable_variables
         grads, sums = None, None
         for x, zk in micro:
@@ -133,8 +137,8 @@ class Steps:
             sums = stats if sums is None else {k: sums[k] + v for k, v in stats.items()}
         return grads, {k: v / total for k, v in sums.items()}
 
-    def _g_replica(self, micro: list[tuple[tf.Tensor]], total: tf.Tensor, level: int, fade: tf.Tensor
-                   ) -> _Sums:
+    def _g_replica(self, micro: list[tuple[tf.Tensor]], total: tf.Tensor, level: int,
+                   fade: tf.Tensor | float) -> _Sums:
         variables = self.G.trainable_variables
         grads, loss_sum = None, 0.0
         for (zk,) in micro:
@@ -155,7 +159,7 @@ class Steps:
         return tf.gather(rows, mine)
 
     def _apply(self, fn: Callable[..., _Sums], batch: tuple[tf.Tensor, ...], total: tf.Tensor, level: int,
-               fade: tf.Tensor, opt: Adam, scale: LossScale, variables: list[tf.Variable]
+               fade: tf.Tensor | float, opt: Adam, scale: LossScale, variables: list[tf.Variable]
                ) -> dict[str, tf.Tensor]:
         """Run `fn` on every replica's micro-batches of this worker's share, sum gradients and statistics
         over all replicas in one batched all-reduce, update once."""
@@ -183,14 +187,14 @@ class Steps:
             opt.apply(grads, variables)
         return stats
 
-    def _d_step(self, reals: tf.Tensor, level: int, fade: tf.Tensor) -> dict[str, tf.Tensor]:
+    def _d_step(self, reals: tf.Tensor, level: int, fade: tf.Tensor | float) -> dict[str, tf.Tensor]:
         """`reals` is this worker's share of the global minibatch."""
         total = tf.shape(reals)[0] * self.workers
         z = self.share(self.rng.normal([total, self.G.latent_size]))
         return self._apply(self._d_grads, (reals, z), total, level, fade, self.D_opt, self.D_scale,
                            self.D.trainable_variables)
 
-    def _g_step(self, batch: tf.Tensor, level: int, fade: tf.Tensor) -> dict[str, tf.Tensor]:
+    def _g_step(self, batch: tf.Tensor, level: int, fade: tf.Tensor | float) -> dict[str, tf.Tensor]:
         """`batch` is the global minibatch size."""
         z = self.share(self.rng.normal([batch, self.G.latent_size]))
         return self._apply(self._g_grads, (z,), batch, level, fade, self.G_opt, self.G_scale,
@@ -207,8 +211,11 @@ class Steps:
     def iteration(self, data: Iterator[tf.Tensor], sched: ScheduleState,
                   schedule: ScheduleConfig) -> tuple[list[dict[str, tf.Tensor]], int]:
         """One evaluation of the schedule, as the original: `minibatch_repeats` × (`D_repeats` × (D step on
-        a fresh minibatch, Gs update), then one G step). Returns each repeat's statistics and images shown."""
-        fade = tf.constant(sched.fade, tf.float32)
+        a fresh minibatch, Gs update), then one G step). Returns each repeat's statistics and images shown.
+
+        At a stable lod the fade is passed as the Python 0, which traces the steps without the lower
+        level's path (a second trace per level, beside the fading one)."""
+        fade = tf.constant(sched.fade, tf.float32) if sched.fade else 0.0
         beta = tf.constant(gs_beta(sched.minibatch, schedule.G_smoothing_kimg), tf.float32)
         stats, shown = [], 0
         for _ in range(schedule.minibatch_repeats):
