@@ -8,6 +8,7 @@ and D's 4×4 Dense0 rows are re-laid out (see legacy.py).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import tensorflow as tf
@@ -27,7 +28,23 @@ def _weight(shape: tuple[int, ...], lrmul: float, name: str) -> tf.Variable:
 
 
 def lrelu(x: tf.Tensor, alpha: float = 0.2) -> tf.Tensor:
-    return tf.nn.leaky_relu(x, alpha)
+    """Leaky ReLU whose gradients (first and second order, for R1) read its output, as the original's do,
+    never its input: the convolution + bias + activation before it then fuse into one op (grappler's
+    remapper refuses, and fails on R1's double backward, when the gradient also reads the bias add)."""
+
+    @tf.custom_gradient
+    def forward(x: tf.Tensor) -> tuple[tf.Tensor, Callable[[tf.Tensor], tf.Tensor]]:
+        y = tf.nn.leaky_relu(x, alpha)
+
+        @tf.custom_gradient
+        def backward(dy: tf.Tensor) -> tuple[tf.Tensor, Callable[[tf.Tensor], tf.Tensor]]:
+            # y > 0 exactly where x > 0: the slope is x's
+            return (tf.raw_ops.LeakyReluGrad(gradients=dy, features=y, alpha=alpha),
+                    lambda ddx: tf.raw_ops.LeakyReluGrad(gradients=ddx, features=y, alpha=alpha))
+
+        return y, backward
+
+    return forward(x)
 
 
 class Dense(tf.Module):
