@@ -21,6 +21,7 @@ from stylegan_exp.nets.layers import fade_lod, no_fade
 from stylegan_exp.train.adam import Adam, LossScale
 from stylegan_exp.train.distribute import part, replica_index, worker_rows
 from stylegan_exp.train.loss import d_logistic, g_logistic_ns, r1_penalty
+from stylegan_exp.train.precision import resolve_precision
 from stylegan_exp.train.schedule import ScheduleState, gs_beta
 
 COMPUTE_DTYPES: dict[Precision, tf.DType | None] = {
@@ -80,7 +81,7 @@ class Steps:
         self.worker_index, self.workers = worker
         self.local_replicas = self.strategy.num_replicas_in_sync // self.workers
         self.local_parts = self.local_replicas * accumulate
-        precision = Precision(model.precision)
+        precision = resolve_precision(model.precision)
         self.dtype = COMPUTE_DTYPES[precision]
         with self.strategy.scope():
             self.G_opt = Adam(G.trainable_variables, name="G_opt")
