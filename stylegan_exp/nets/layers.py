@@ -187,12 +187,21 @@ def pixel_norm(x: tf.Tensor, epsilon: float = 1e-8) -> tf.Tensor:
     return tf.cast(y, x.dtype)
 
 
-def instance_norm(x: tf.Tensor, epsilon: float = 1e-8) -> tf.Tensor:
+def instance_norm(x: tf.Tensor, epsilon: float = 1e-8, *, scale: tf.Tensor | None = None,
+                  bias: tf.Tensor | None = None) -> tf.Tensor:
     """Zero mean, unit variance per sample and channel over the spatial axes (the 'IN' of AdaIN), in float32
-    for the same reason as pixel_norm (the constant 4×4 input has zero variance)."""
+    for the same reason as pixel_norm (the constant 4×4 input has zero variance).
+
+    With AdaIN's style (`scale`, `bias`: [N, C]) it returns norm(x) · scale + bias, the scale folded into the
+    per-channel normalizer: one full-size multiply fewer, forward and backward."""
     x32 = tf.cast(x, tf.float32)
     x32 = x32 - tf.reduce_mean(x32, axis=[1, 2], keepdims=True)
-    y = x32 * tf.math.rsqrt(tf.reduce_mean(tf.square(x32), axis=[1, 2], keepdims=True) + epsilon)
+    normalizer = tf.math.rsqrt(tf.reduce_mean(tf.square(x32), axis=[1, 2], keepdims=True) + epsilon)
+    if scale is not None:
+        normalizer = normalizer * tf.cast(scale, tf.float32)[:, None, None, :]
+    y = x32 * normalizer
+    if bias is not None:
+        y = y + tf.cast(bias, tf.float32)[:, None, None, :]
     return tf.cast(y, x.dtype)
 
 
@@ -235,16 +244,16 @@ class NoiseInput(tf.Module):
 
 
 class StyleMod(tf.Module):
-    """Adaptive instance normalization's modulation: x * (scale + 1) + bias, both predicted from w."""
+    """AdaIN's modulation x * (scale + 1) + bias: (scale + 1, bias) [N, C] each, predicted from w."""
 
     def __init__(self, dlatent_size: int, channels: int, name: str | None = None) -> None:
         super().__init__(name=name)
         self.dense = Dense(dlatent_size, channels * 2, gain=1.0)
         self.channels = channels
 
-    def __call__(self, x: tf.Tensor, w: tf.Tensor) -> tf.Tensor:
-        scale, bias = tf.split(self.dense(w)[:, None, None, :], 2, axis=-1)  # Split's gradient is a Concat
-        return x * (scale + 1.0) + bias
+    def __call__(self, w: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        scale, bias = tf.split(self.dense(w), 2, axis=-1)  # Split's gradient is a Concat
+        return scale + 1.0, bias
 
 
 class LayerEpilogue(tf.Module):
@@ -260,9 +269,9 @@ class LayerEpilogue(tf.Module):
     def __call__(self, x: tf.Tensor, w: tf.Tensor, randomize_noise: bool) -> tf.Tensor:
         if self.noise is not None:
             x = self.noise(x, randomize_noise)
-        x = lrelu(x + self.bias)
-        x = instance_norm(x)
-        return self.style(x, w)
+        x = lrelu(tf.nn.bias_add(x, self.bias))
+        scale, bias = self.style(w)
+        return instance_norm(x, scale=scale, bias=bias)
 
 
 def lerp(a: tf.Tensor, b: tf.Tensor, t: tf.Tensor | float) -> tf.Tensor:
