@@ -55,3 +55,10 @@ def test_auto_precision_is_a_concrete_one_and_logged(caplog, monkeypatch):
             assert precision.resolve_precision("auto") == expected  # this test machine has no GPU
         assert f"model.precision=auto: {expected}" in caplog.text
     assert precision.resolve_precision("float32") == Precision.float32
+
+
+def test_composed_runs_default_to_auto_precision():
+    from conftest import compose_config
+
+    assert compose_config("train").model.precision == "auto"
+    assert compose_config("train", "model=small").model.precision == "auto"
