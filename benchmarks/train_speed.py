@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 # First the package (of whichever checkout is on the path): it quiets TensorFlow's log before TF's import.
-importlib.import_module("stylegan_exp")
+PACKAGE = importlib.import_module("stylegan_exp")
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -50,6 +50,7 @@ from stylegan_exp.train.schedule import training_schedule  # noqa: E402
 from stylegan_exp.train.steps import Steps  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
+CONF = Path(PACKAGE.__file__).resolve().parents[1] / "conf"  # the configs of the checkout being timed
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "train_speed.json"
 # Ops that move or describe data rather than compute; their missing FLOP stats do not matter.
 NON_ARITHMETIC = {
@@ -117,7 +118,7 @@ def model_overrides(args: argparse.Namespace) -> list[str]:
 def compose_train(*overrides: str) -> TrainConfig:
     """The composed train config as train.py sees it (gpus=cpu, schedule=default unless overridden)."""
     register_configs()
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         return to_object(compose("train", overrides=list(overrides)))
 
 
