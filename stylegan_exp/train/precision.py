@@ -1,7 +1,7 @@
 """`model.precision=auto`: mixed bfloat16 when training on CPUs with bfloat16 hardware, else float32.
 
-On such CPUs (x86 `avx512_bf16` or `amx_bf16`, Arm `bf16`) oneDNN runs the convolutions in bfloat16 at up
-to twice the float32 speed, and a run reaches the same SWD at equal kimg (README, Benchmarks); GPUs and
+On such CPUs (x86 `avx512_bf16` or `amx_bf16`, Arm `bf16`) oneDNN runs the convolutions in bfloat16, faster
+than float32, and a run reaches the same SWD at equal kimg (README, Benchmarks); GPUs and
 older CPUs keep the original's float32.
 """
 
