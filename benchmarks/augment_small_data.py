@@ -14,16 +14,17 @@ what a generator that reproduced its training set exactly would score.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
-import os
 import shutil
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# First the package: it quiets TensorFlow's start-up log before TensorFlow is imported.
+importlib.import_module("stylegan_exp")
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -57,6 +58,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="model.r1_gamma: the paper's 10 is for 1024²; R1 grows with the pixel count, so "
                         "10·(32/1024)² ≈ 0.01 at 32² (at 10, D cannot overfit 200 crops in a short run)")
     p.add_argument("--snapshots", type=int, default=10, help="network snapshots (SWD points) per run")
+    p.add_argument("--precision", default="float32",
+                   help="model.precision: float32 keeps number formats out of the comparison")
     p.add_argument("--seed", type=int, default=1000)
     p.add_argument("--work", type=Path, default=RESULTS / "augment_small_data", help="datasets, runs, grids")
     p.add_argument("--out", type=Path, default=RESULTS / "augment_small_data.json", help="JSON results file")
@@ -89,6 +92,7 @@ def train(mode: str, args: argparse.Namespace, train_dir: Path) -> tuple[Path, f
         "schedule.network_snapshot_ticks=1", "logger=none", f"augment={mode}", f"seed={args.seed}",
         f"name=augment-{mode}", f"outputs_root={args.work / 'runs'}", "train.checkpoint_kimg=1000",
         "train.checkpoint_minutes=1000", f"model.r1_gamma={args.r1_gamma}",
+        f"model.precision={args.precision}",
     ]
     if mode == "ada":
         overrides.append(f"augment.ada_kimg={args.ada_kimg}")

@@ -29,8 +29,6 @@ from PIL import Image, ImageEnhance
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
 sys.path.insert(0, str(REPO))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
 from stylegan_exp.data import augment, clean, crop, dedupe, resize, select  # noqa: E402
 from stylegan_exp.data.images import load_image  # noqa: E402
 from stylegan_exp.data.prepare_config import (  # noqa: E402

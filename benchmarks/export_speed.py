@@ -12,8 +12,8 @@ load from other processes is shared among them; the median round counts.
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
-import os
 import statistics
 import tempfile
 import time
@@ -21,7 +21,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# First the package: it quiets TensorFlow's start-up log before TensorFlow is imported.
+importlib.import_module("stylegan_exp")
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402

@@ -13,8 +13,8 @@ PR's VGG16 (fc2) and PPL's VGG16 taps are keras' VGG16 with weights=None.
 from __future__ import annotations
 
 import argparse
+import importlib
 import io
-import os
 import sys
 import tarfile
 import tempfile
@@ -22,7 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# First the package: it quiets TensorFlow's start-up log before TensorFlow is imported.
+importlib.import_module("stylegan_exp")
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402

@@ -11,6 +11,7 @@ and checkpoints, each worker's share of the batch), not how training scales acro
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import socket
@@ -20,7 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# First the package: it quiets TensorFlow's start-up log before TensorFlow is imported.
+importlib.import_module("stylegan_exp")
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "multiworker_speed.json"

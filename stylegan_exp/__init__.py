@@ -1,6 +1,6 @@
 """stylegan-exp: config-driven StyleGAN experiments on TensorFlow 2."""
 
-import os
+from stylegan_exp import tf_quiet
 
-# Before TensorFlow is first imported anywhere in the package: keep its C++ INFO/WARNING chatter out of logs.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Before TensorFlow is first imported anywhere (entry points, Hydra plugins, tests): only our own log.
+tf_quiet.install()

@@ -192,6 +192,7 @@ class Precision(StrEnum):
     float32 = "float32"
     mixed_float16 = "mixed_float16"  # with dynamic loss scaling
     mixed_bfloat16 = "mixed_bfloat16"
+    auto = "auto"  # mixed_bfloat16 on CPUs with bfloat16 hardware, else float32 (train/precision.py)
 
 
 @dataclass

@@ -127,11 +127,11 @@ def test_p_is_logged_checkpointed_and_resumed(tmp_path, caplog):
     assert later[0] > p[-1] and later == sorted(later)
 
 
-def test_transfer_to_a_small_set_augments_and_freezes_by_default():
-    cfg = to_object(compose_config("train", "transfer=anime_to_holo"))
+@pytest.mark.parametrize("preset", ["anime_to_holo", "stylegan2_anime_to_holo"])
+def test_transfer_to_a_small_set_augments_and_freezes_by_default(preset: str) -> None:
+    cfg = to_object(compose_config("train", f"transfer={preset}"))
     assert (cfg.augment.kind, cfg.transfer.freeze_d) == ("ada", 2)
-    plain = to_object(compose_config("train", "transfer=anime_to_holo", "augment=none",
-                                     "transfer.freeze_d=0"))
+    plain = to_object(compose_config("train", f"transfer={preset}", "augment=none", "transfer.freeze_d=0"))
     assert (plain.augment.kind, plain.transfer.freeze_d) == ("none", 0)
     assert to_object(compose_config("train")).augment.kind == "none"
 

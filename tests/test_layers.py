@@ -86,6 +86,15 @@ def test_fused_scaling_convs_equal_resample_plus_conv():
     np.testing.assert_allclose(down(x).numpy(), expected.numpy(), atol=1e-4)
 
 
+
+def test_upscale_first_conv_equals_nearest_upscale_then_conv():
+    """The original's G below 128² upscales, then convolves; one transposed convolution computes the same."""
+    tf.random.set_seed(2)
+    up, plain = Conv2D(4, 5, 3, scaling="up", upscale_first=True), Conv2D(4, 5, 3)
+    plain.weight.assign(up.weight)
+    x = tf.random.normal([2, 6, 6, 4])
+    np.testing.assert_allclose(up(x).numpy(), plain(upscale2d(x)).numpy(), atol=1e-4)
+
 def test_truncation_formula_and_cutoff():
     G = small_g()
     G.w_avg.assign(tf.fill([16], 2.0))

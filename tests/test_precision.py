@@ -33,3 +33,32 @@ def test_mixed_float16_training_steps_are_finite():
     variables = G.trainable_variables + D.trainable_variables
     assert all(bool(tf.reduce_all(tf.math.is_finite(v))) for v in variables)
     assert all(v.dtype == tf.float32 for v in variables)
+
+
+def test_cpu_bf16_detection_reads_the_flags():
+    from stylegan_exp.train.precision import cpu_has_bf16
+
+    assert cpu_has_bf16("processor : 0\nflags : fpu avx512f avx512_bf16 avx512_vnni\n")
+    assert cpu_has_bf16("Features : fp asimd bf16 i8mm\n")  # aarch64
+    assert not cpu_has_bf16("flags : fpu avx2 avx512f\nmodel name : bf16 marketing name\n")
+    assert not cpu_has_bf16("")
+
+
+def test_auto_precision_is_a_concrete_one_and_logged(caplog, monkeypatch):
+    from stylegan_exp.config import Precision
+    from stylegan_exp.train import precision
+
+    cases = (("flags : avx512_bf16", Precision.mixed_bfloat16), ("flags : avx2", Precision.float32))
+    for cpuinfo, expected in cases:
+        monkeypatch.setattr(precision, "_read_cpuinfo", lambda text=cpuinfo: text)
+        with caplog.at_level("INFO", logger=precision.__name__):
+            assert precision.resolve_precision("auto") == expected  # this test machine has no GPU
+        assert f"model.precision=auto: {expected}" in caplog.text
+    assert precision.resolve_precision("float32") == Precision.float32
+
+
+def test_composed_runs_default_to_auto_precision():
+    from conftest import compose_config
+
+    assert compose_config("train").model.precision == "auto"
+    assert compose_config("train", "model=small").model.precision == "auto"

@@ -28,6 +28,7 @@ from stylegan_exp.metrics.ppl import DistanceFn, lpips_distance, min_size, perce
 from stylegan_exp.metrics.pr import precision_recall
 from stylegan_exp.metrics.swd import SWD
 from stylegan_exp.nets.generator import Generator
+from stylegan_exp.sample.compiled import compiled, run_batched
 
 log = logging.getLogger(__name__)
 
@@ -75,12 +76,18 @@ def real_batches(data_dir: Path, resolution: int, num_images: int, batch_size: i
             return
 
 
+def _untruncated(Gs: Generator, z: tf.Tensor) -> tf.Tensor:
+    return Gs(z)
+
+
 def fake_batches(Gs: Generator, num_images: int, batch_size: int, seed: int = 0) -> Iterator[np.ndarray]:
-    """Full-resolution, untruncated samples from fixed latents, NHWC clipped to [-1, 1]."""
+    """Full-resolution, untruncated samples from fixed latents, NHWC clipped to [-1, 1]; Gs runs compiled,
+    the last batch padded to the same shape."""
     rng = np.random.RandomState(seed)
+    generate = compiled(Gs, _untruncated)
     for i in range(0, num_images, batch_size):
         z = rng.randn(min(batch_size, num_images - i), Gs.latent_size).astype(np.float32)
-        yield np.clip(Gs(tf.constant(z)).numpy(), -1.0, 1.0)
+        yield np.clip(run_batched(generate, z, batch_size), -1.0, 1.0)
 
 
 def feature_pass(batches: Iterable[np.ndarray], extractors: dict[str, nets.FeatureFn], total: int,

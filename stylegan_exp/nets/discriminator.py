@@ -13,6 +13,7 @@ from stylegan_exp.nets.layers import (
     lerp,
     lrelu,
     minibatch_stddev,
+    no_fade,
 )
 from stylegan_exp.nets.network import Network
 
@@ -27,10 +28,9 @@ class DiscriminatorBlock(tf.Module):
         self.mbstd_group_size = model.mbstd_group_size
         self.mbstd_num_features = model.mbstd_num_features
         if level >= 3:
-            self.fused = 2**level >= model.fused_scale_min_res
+            # Below fused_scale_min_res the original convolves, then box-downscales: the same function.
             self.conv0 = Conv2D(model.nf(level - 1), model.nf(level - 1), 3, use_bias=True)
-            self.conv1 = Conv2D(model.nf(level - 1), model.nf(level - 2), 3, use_bias=True,
-                                scaling="down" if self.fused else None)
+            self.conv1 = Conv2D(model.nf(level - 1), model.nf(level - 2), 3, use_bias=True, scaling="down")
         else:
             extra = model.mbstd_num_features if model.mbstd_group_size > 1 else 0
             self.conv = Conv2D(model.nf(1) + extra, model.nf(1), 3, use_bias=True)
@@ -41,8 +41,7 @@ class DiscriminatorBlock(tf.Module):
         if self.level >= 3:
             x = lrelu(self.conv0(x))
             x = blur2d(x)
-            x = lrelu(self.conv1(x)) if self.fused else lrelu(downscale2d(self.conv1(x)))
-            return x
+            return lrelu(self.conv1(x))
         if self.mbstd_group_size > 1:
             x = minibatch_stddev(x, self.mbstd_group_size, self.mbstd_num_features)
         x = lrelu(self.conv(x))
@@ -85,7 +84,9 @@ class Discriminator(Network):
         x = lrelu(block.fromrgb(images))
         found = []
         if level > 2:
-            x = lerp(block(x), lrelu(self.blocks[level - 3].fromrgb(downscale2d(images))), fade)
+            x = block(x)
+            if not no_fade(fade):
+                x = lerp(x, lrelu(self.blocks[level - 3].fromrgb(downscale2d(images))), fade)
             found.append(x)
             for block in reversed(self.blocks[1 : level - 2]):
                 x = block(x)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 
 import tensorflow as tf
@@ -15,6 +16,7 @@ from stylegan_exp.nets.layers import (
     blur2d,
     lerp,
     lrelu,
+    no_fade,
     pixel_norm,
     upscale2d,
 )
@@ -56,23 +58,19 @@ class SynthesisBlock(tf.Module):
             self.const = tf.Variable(tf.ones([1, 4, 4, fmaps]), name="const")
             self.conv0 = None
         else:
-            self.fused = res >= model.fused_scale_min_res
-            self.conv0 = Conv2D(model.nf(level - 2), fmaps, 3, scaling="up" if self.fused else None)
+            self.conv0 = Conv2D(model.nf(level - 2), fmaps, 3, scaling="up",
+                                upscale_first=res < model.fused_scale_min_res)
         self.epi0 = LayerEpilogue(fmaps, res, model.dlatent_size, model.use_noise)
         self.conv1 = Conv2D(fmaps, fmaps, 3)
         self.epi1 = LayerEpilogue(fmaps, res, model.dlatent_size, model.use_noise)
         self.torgb = Conv2D(fmaps, num_channels, 1, gain=1.0, use_bias=True)
 
-    def __call__(self, x: tf.Tensor | None, w: tf.Tensor, randomize_noise: bool) -> tf.Tensor:
-        """w: [N, 2, dlatent] — the two style inputs of this resolution."""
-        if self.conv0 is None:
-            x = tf.tile(self.const, [tf.shape(w)[0], 1, 1, 1])
-        else:
-            x = self.conv0(x) if self.fused else self.conv0(upscale2d(x))
-            x = blur2d(x)
-        x = self.epi0(x, w[:, 0], randomize_noise)
+    def __call__(self, x: tf.Tensor | None, w: Sequence[tf.Tensor], randomize_noise: bool) -> tf.Tensor:
+        """w: the two style inputs of this resolution, [N, dlatent] each."""
+        x = tf.tile(self.const, [tf.shape(w[0])[0], 1, 1, 1]) if self.conv0 is None else blur2d(self.conv0(x))
+        x = self.epi0(x, w[0], randomize_noise)
         x = self.conv1(x)
-        return self.epi1(x, w[:, 1], randomize_noise)
+        return self.epi1(x, w[1], randomize_noise)
 
 
 class Synthesis(tf.Module):
@@ -89,11 +87,12 @@ class Synthesis(tf.Module):
         """Images at 2**level; `fade` blends in the upsampled previous level (lod - floor(lod))."""
         x = None
         prev = None
+        styles = tf.unstack(dlatents, axis=1)  # one gradient Pack instead of a StridedSliceGrad per layer
         for block in self.blocks[: level - 1]:
             prev = x
-            x = block(x, dlatents[:, 2 * block.level - 4 : 2 * block.level - 2], randomize_noise)
+            x = block(x, styles[2 * block.level - 4 : 2 * block.level - 2], randomize_noise)
         images = self.blocks[level - 2].torgb(x)
-        if level > 2:
+        if level > 2 and not no_fade(fade):
             lower = upscale2d(self.blocks[level - 3].torgb(prev))
             images = lerp(images, lower, fade)
         return images

@@ -8,6 +8,7 @@ and D's 4×4 Dense0 rows are re-laid out (see legacy.py).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import tensorflow as tf
@@ -27,7 +28,23 @@ def _weight(shape: tuple[int, ...], lrmul: float, name: str) -> tf.Variable:
 
 
 def lrelu(x: tf.Tensor, alpha: float = 0.2) -> tf.Tensor:
-    return tf.nn.leaky_relu(x, alpha)
+    """Leaky ReLU whose gradients (first and second order, for R1) read its output, as the original's do,
+    never its input: the convolution + bias + activation before it then fuse into one op (grappler's
+    remapper refuses, and fails on R1's double backward, when the gradient also reads the bias add)."""
+
+    @tf.custom_gradient
+    def forward(x: tf.Tensor) -> tuple[tf.Tensor, Callable[[tf.Tensor], tf.Tensor]]:
+        y = tf.nn.leaky_relu(x, alpha)
+
+        @tf.custom_gradient
+        def backward(dy: tf.Tensor) -> tuple[tf.Tensor, Callable[[tf.Tensor], tf.Tensor]]:
+            # y > 0 exactly where x > 0: the slope is x's
+            return (tf.raw_ops.LeakyReluGrad(gradients=dy, features=y, alpha=alpha),
+                    lambda ddx: tf.raw_ops.LeakyReluGrad(gradients=ddx, features=y, alpha=alpha))
+
+        return y, backward
+
+    return forward(x)
 
 
 class Dense(tf.Module):
@@ -50,42 +67,66 @@ class Dense(tf.Module):
 
 
 class Conv2D(tf.Module):
-    """k×k convolution with equalized learning rate, optionally fused with 2× up- or downscaling.
+    """k×k convolution with equalized learning rate, optionally with 2× up- or downscaling.
 
-    Fused scaling (the original uses it from 128² up) folds the 2×2 nearest/box filter into the
-    kernel, so one transposed/strided convolution replaces resample + conv.
+    Scaling runs as one transposed/strided convolution whose kernel folds in the 2×2 nearest/box filter:
+    4/9 of the FLOPs of resampling and convolving at the higher resolution. For "down" that is the same
+    function as convolving, then box-downscaling. For "up" the original's fused kernel (from 128² up) is not
+    the mirror image of nearest-upscaling followed by the convolution, so `upscale_first` (the original below
+    128²) flips the kernel to compute exactly the latter.
     """
 
     def __init__(self, fan_in_fmaps: int, fmaps: int, kernel: int, *, gain: float = SQRT2,
-                 use_bias: bool = False, scaling: str | None = None, name: str | None = None) -> None:
+                 use_bias: bool = False, scaling: str | None = None, upscale_first: bool = False,
+                 name: str | None = None) -> None:
         super().__init__(name=name)
         if scaling not in (None, "up", "down"):
             raise ValueError(f"Conv2D scaling must be None, 'up' or 'down', got {scaling!r}")
         self.kernel = kernel
         self.scaling = scaling
+        self.upscale_first = upscale_first
         self.fmaps = fmaps
         self.scale = runtime_scale(kernel * kernel * fan_in_fmaps, gain)
         self.weight = _weight((kernel, kernel, fan_in_fmaps, fmaps), 1.0, "weight")
         self.bias = tf.Variable(tf.zeros([fmaps]), name="bias") if use_bias else None
 
-    def _padded_sum(self, w: tf.Tensor) -> tf.Tensor:
-        w = tf.pad(w, [[1, 1], [1, 1], [0, 0], [0, 0]])
-        return w[1:, 1:] + w[:-1, 1:] + w[1:, :-1] + w[:-1, :-1]
-
     def __call__(self, x: tf.Tensor) -> tf.Tensor:
         w = self.weight * self.scale
         if self.scaling == "up":
-            w = tf.transpose(self._padded_sum(w), [0, 1, 3, 2])
+            w = tf.transpose(resampling_kernel(w, flip=self.upscale_first), [0, 1, 3, 2])
             shape = tf.shape(x)
             out_shape = tf.stack([shape[0], shape[1] * 2, shape[2] * 2, self.fmaps])
             y = tf.nn.conv2d_transpose(x, w, out_shape, strides=2, padding="SAME")
         elif self.scaling == "down":
-            y = tf.nn.conv2d(x, self._padded_sum(w) * 0.25, strides=2, padding="SAME")
+            y = tf.nn.conv2d(x, resampling_kernel(w, scale=0.25), strides=2, padding="SAME")
         else:
             y = tf.nn.conv2d(x, w, strides=1, padding="SAME")
         if self.bias is not None:
-            y = y + self.bias
+            y = tf.nn.bias_add(y, self.bias)
         return y
+
+
+def _resampling_map(kernel: int, flip: bool, scale: float) -> np.ndarray:
+    """[(k+1)², k²]: tap (a, b) of the (k+1)×(k+1) kernel sums taps (a, b), (a-1, b), (a, b-1), (a-1, b-1) of
+    the k×k one (zero-padded), i.e. the k×k kernel convolved with a 2×2 box."""
+    m = np.zeros((kernel + 1, kernel + 1, kernel, kernel), np.float32)
+    for a in range(kernel + 1):
+        for b in range(kernel + 1):
+            for i in (a - 1, a):
+                for j in (b - 1, b):
+                    if 0 <= i < kernel and 0 <= j < kernel:
+                        src = (kernel - 1 - i, kernel - 1 - j) if flip else (i, j)
+                        m[a, b, src[0], src[1]] = scale
+    return m.reshape((kernel + 1) ** 2, kernel * kernel)
+
+
+def resampling_kernel(w: tf.Tensor, *, flip: bool = False, scale: float = 1.0) -> tf.Tensor:
+    """The (k+1)×(k+1) kernel of a convolution fused with 2× resampling, from its k×k kernel [k, k, in, out]
+    (`flip`: mirrored first). One small matmul: its gradient is a matmul too, where the slices of the
+    original's `pad` + `add_n` would backpropagate through slow StridedSliceGrad ops (twice under R1)."""
+    k, _, fan_in, fmaps = w.shape
+    m = tf.constant(_resampling_map(k, flip, scale), dtype=w.dtype)
+    return tf.reshape(tf.matmul(m, tf.reshape(w, [k * k, fan_in * fmaps])), [k + 1, k + 1, fan_in, fmaps])
 
 
 def upscale2d(x: tf.Tensor, factor: int = 2) -> tf.Tensor:
@@ -109,10 +150,18 @@ def downscale2d(x: tf.Tensor, factor: int = 2) -> tf.Tensor:
     return tf.nn.avg_pool2d(x, factor, factor, "VALID")
 
 
+def no_fade(t: tf.Tensor | float) -> bool:
+    """A fade that is the Python number 0 (a stable lod): the lower level's path is left out of the graph
+    instead of being computed and multiplied by zero, as the original's recursive structure skips it."""
+    return isinstance(t, int | float) and t == 0
+
+
 def fade_lod(images: tf.Tensor, t: tf.Tensor | float) -> tf.Tensor:
     """Blend reals toward their half-resolution version by t = lod - floor(lod), as the original
     process_reals does, so reals match what the fading-in generator can produce."""
     x = tf.convert_to_tensor(images)
+    if no_fade(t):
+        return x
     y = upscale2d(downscale2d(x, 2), 2)
     return x + (y - x) * tf.cast(t, x.dtype)
 
@@ -138,12 +187,21 @@ def pixel_norm(x: tf.Tensor, epsilon: float = 1e-8) -> tf.Tensor:
     return tf.cast(y, x.dtype)
 
 
-def instance_norm(x: tf.Tensor, epsilon: float = 1e-8) -> tf.Tensor:
+def instance_norm(x: tf.Tensor, epsilon: float = 1e-8, *, scale: tf.Tensor | None = None,
+                  bias: tf.Tensor | None = None) -> tf.Tensor:
     """Zero mean, unit variance per sample and channel over the spatial axes (the 'IN' of AdaIN), in float32
-    for the same reason as pixel_norm (the constant 4×4 input has zero variance)."""
+    for the same reason as pixel_norm (the constant 4×4 input has zero variance).
+
+    With AdaIN's style (`scale`, `bias`: [N, C]) it returns norm(x) · scale + bias, the scale folded into the
+    per-channel normalizer: one full-size multiply fewer, forward and backward."""
     x32 = tf.cast(x, tf.float32)
     x32 = x32 - tf.reduce_mean(x32, axis=[1, 2], keepdims=True)
-    y = x32 * tf.math.rsqrt(tf.reduce_mean(tf.square(x32), axis=[1, 2], keepdims=True) + epsilon)
+    normalizer = tf.math.rsqrt(tf.reduce_mean(tf.square(x32), axis=[1, 2], keepdims=True) + epsilon)
+    if scale is not None:
+        normalizer = normalizer * tf.cast(scale, tf.float32)[:, None, None, :]
+    y = x32 * normalizer
+    if bias is not None:
+        y = y + tf.cast(bias, tf.float32)[:, None, None, :]
     return tf.cast(y, x.dtype)
 
 
@@ -187,18 +245,16 @@ class NoiseInput(tf.Module):
 
 
 class StyleMod(tf.Module):
-    """Adaptive instance normalization's modulation: x * (scale + 1) + bias, both predicted from w."""
+    """AdaIN's modulation x * (scale + 1) + bias: (scale + 1, bias) [N, C] each, predicted from w."""
 
     def __init__(self, dlatent_size: int, channels: int, name: str | None = None) -> None:
         super().__init__(name=name)
         self.dense = Dense(dlatent_size, channels * 2, gain=1.0)
         self.channels = channels
 
-    def __call__(self, x: tf.Tensor, w: tf.Tensor) -> tf.Tensor:
-        style = self.dense(w)
-        scale = style[:, None, None, : self.channels]
-        bias = style[:, None, None, self.channels :]
-        return x * (scale + 1.0) + bias
+    def __call__(self, w: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        scale, bias = tf.split(self.dense(w), 2, axis=-1)  # Split's gradient is a Concat
+        return scale + 1.0, bias
 
 
 class LayerEpilogue(tf.Module):
@@ -214,9 +270,9 @@ class LayerEpilogue(tf.Module):
     def __call__(self, x: tf.Tensor, w: tf.Tensor, randomize_noise: bool) -> tf.Tensor:
         if self.noise is not None:
             x = self.noise(x, randomize_noise)
-        x = lrelu(x + self.bias)
-        x = instance_norm(x)
-        return self.style(x, w)
+        x = lrelu(tf.nn.bias_add(x, self.bias))
+        scale, bias = self.style(w)
+        return instance_norm(x, scale=scale, bias=bias)
 
 
 def lerp(a: tf.Tensor, b: tf.Tensor, t: tf.Tensor | float) -> tf.Tensor:

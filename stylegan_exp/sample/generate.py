@@ -13,6 +13,7 @@ from stylegan_exp.config import SampleConfig
 from stylegan_exp.data.images import save_image
 from stylegan_exp.grid import to_uint8
 from stylegan_exp.nets.generator import Generator
+from stylegan_exp.sample.compiled import compiled, run_batched
 from stylegan_exp.snapshot import Snapshot, find_latest
 
 log = logging.getLogger(__name__)
@@ -27,11 +28,31 @@ def seed_latents(seeds: list[int], latent_size: int) -> np.ndarray:
     return np.stack([np.random.RandomState(s).randn(latent_size) for s in seeds]).astype(np.float32)
 
 
-def seed_dlatents(Gs: Generator, seeds: list[int], *, psi: float = 1.0,
-                  cutoff: int | None = None) -> np.ndarray:
+def _dlatents(Gs: Generator, z: tf.Tensor, psi: float, cutoff: int | None) -> tf.Tensor:
+    w = Gs.map(z)
+    return Gs.truncate(w, psi, cutoff) if psi != 1.0 else w
+
+
+def _synthesize(Gs: Generator, dlatents: tf.Tensor, randomize_noise: bool) -> tf.Tensor:
+    return Gs.synthesize(dlatents, randomize_noise)
+
+
+def _generate(Gs: Generator, z: tf.Tensor, psi: float, cutoff: int | None,
+              randomize_noise: bool) -> tf.Tensor:
+    return Gs(z, psi=psi, cutoff=cutoff, randomize_noise=randomize_noise)
+
+
+def map_latents(Gs: Generator, z: np.ndarray, *, psi: float = 1.0, cutoff: int | None = None,
+             batch_size: int = 16) -> np.ndarray:
+    """w [N, num_layers, dlatent] for latents [N, latent], truncated below `cutoff` (all layers when None)."""
+    return run_batched(compiled(Gs, _dlatents), np.asarray(z, np.float32), batch_size, psi, cutoff)
+
+
+def seed_dlatents(Gs: Generator, seeds: list[int], *, psi: float = 1.0, cutoff: int | None = None,
+                  batch_size: int = 16) -> np.ndarray:
     """w [N, num_layers, dlatent] for the seeds, truncated below `cutoff` (all layers when None)."""
-    w = Gs.map(tf.constant(seed_latents(seeds, Gs.latent_size)))
-    return (Gs.truncate(w, psi, cutoff) if psi != 1.0 else w).numpy()
+    return map_latents(Gs, seed_latents(seeds, Gs.latent_size), psi=psi, cutoff=cutoff,
+                       batch_size=batch_size)
 
 
 def synthesize(Gs: Generator, dlatents: np.ndarray, *, randomize_noise: bool = False,
@@ -39,9 +60,7 @@ def synthesize(Gs: Generator, dlatents: np.ndarray, *, randomize_noise: bool = F
     """Network outputs in [-1, 1] (NHWC float) for w of any leading shape [..., num_layers, dlatent]."""
     lead = dlatents.shape[:-2]
     flat = dlatents.reshape(-1, *dlatents.shape[-2:]).astype(np.float32)
-    out = [Gs.synthesize(tf.constant(flat[i : i + batch_size]), randomize_noise).numpy()
-           for i in range(0, len(flat), batch_size)]
-    images = np.concatenate(out)
+    images = run_batched(compiled(Gs, _synthesize), flat, batch_size, randomize_noise)
     return images.reshape(*lead, *images.shape[1:])
 
 
@@ -49,11 +68,7 @@ def generate(Gs: Generator, seeds: list[int], *, psi: float = 0.7, cutoff: int |
              randomize_noise: bool = False, batch_size: int = 16) -> np.ndarray:
     """uint8 images [N, R, R, C] for the seeds."""
     z = seed_latents(seeds, Gs.latent_size)
-    out = []
-    for start in range(0, len(seeds), batch_size):
-        batch = tf.constant(z[start : start + batch_size])
-        out.append(to_uint8(Gs(batch, psi=psi, cutoff=cutoff, randomize_noise=randomize_noise).numpy()))
-    return np.concatenate(out)
+    return to_uint8(run_batched(compiled(Gs, _generate), z, batch_size, psi, cutoff, randomize_noise))
 
 
 def resolve_snapshot(cfg: SampleConfig) -> Path | str:

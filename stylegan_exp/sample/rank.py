@@ -16,6 +16,7 @@ from stylegan_exp.config import RankTask, SampleConfig
 from stylegan_exp.data.images import IMAGE_SUFFIXES, ImageError, load_image, resample
 from stylegan_exp.grid import save_grid
 from stylegan_exp.nets.discriminator import Discriminator
+from stylegan_exp.sample.compiled import compiled, padded_batches
 from stylegan_exp.snapshot import Snapshot
 
 log = logging.getLogger(__name__)
@@ -46,18 +47,19 @@ def load_for_network(path: Path, resolution: int, channels: int) -> np.ndarray:
     return image.astype(np.float32) / 127.5 - 1.0
 
 
+def _scores(D: Discriminator, images: tf.Tensor) -> tf.Tensor:
+    return D(images)
+
+
 def score_images(D: Discriminator, images: np.ndarray, batch_size: int) -> np.ndarray:
-    """D scores; the last batch is padded to a multiple of the minibatch-stddev group, then trimmed."""
+    """D scores in batches of a multiple of the minibatch-stddev group; the last batch is padded with its
+    own images (compiled once for that shape), then trimmed."""
     group = max(1, D.model.mbstd_group_size)
     batch_size = max(group, batch_size - batch_size % group)
-    scores = []
-    for start in tqdm(range(0, len(images), batch_size), desc="scoring", unit="batch"):
-        batch = images[start : start + batch_size]
-        n = len(batch)
-        pad = -n % min(group, batch_size)
-        if pad:
-            batch = np.concatenate([batch, batch[np.arange(pad) % n]])
-        scores.append(D(tf.constant(batch)).numpy()[:n])
+    score = compiled(D, _scores)
+    scores = [score(tf.constant(batch)).numpy()[:n]
+              for batch, n in tqdm(padded_batches(images, batch_size), desc="scoring", unit="batch",
+                                   total=-(-len(images) // batch_size))]
     return np.concatenate(scores)
 
 

@@ -13,7 +13,7 @@ from stylegan_exp.data.images import ImageError, load_image, resample
 from stylegan_exp.grid import make_grid, to_uint8
 from stylegan_exp.nets.generator import Generator
 from stylegan_exp.sample.figures import layer_ranges, mix_dlatents
-from stylegan_exp.sample.generate import seed_dlatents, synthesize
+from stylegan_exp.sample.generate import map_latents, seed_dlatents, synthesize
 from stylegan_exp.snapshot import Snapshot
 
 log = logging.getLogger(__name__)
@@ -62,10 +62,8 @@ def _upscale(images: np.ndarray, size: int | None) -> np.ndarray:
 
 def _walk_dlatents(Gs: Generator, cfg: SampleConfig, z: np.ndarray) -> np.ndarray:
     """Truncated w for latents [T, N, latent] → [T, N, num_layers, dlatent], mapped in chunks."""
-    flat = z.reshape(-1, z.shape[-1])
-    w = np.concatenate([
-        Gs.truncate(Gs.map(flat[i : i + 256]), cfg.truncation_psi, cfg.truncation_cutoff).numpy()
-        for i in range(0, len(flat), 256)])
+    w = map_latents(Gs, z.reshape(-1, z.shape[-1]), psi=cfg.truncation_psi, cutoff=cfg.truncation_cutoff,
+                    batch_size=256)
     return w.reshape(*z.shape[:2], *w.shape[1:])
 
 

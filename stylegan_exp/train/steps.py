@@ -19,11 +19,12 @@ from stylegan_exp.augment import Draws, build_augmentation
 from stylegan_exp.config import AugmentConfig, ModelConfig, Precision, ScheduleConfig
 from stylegan_exp.nets.discriminator import Discriminator
 from stylegan_exp.nets.generator import Generator
-from stylegan_exp.nets.layers import fade_lod
+from stylegan_exp.nets.layers import fade_lod, no_fade
 from stylegan_exp.train.adam import Adam, LossScale
 from stylegan_exp.train.distribute import part, replica_index, worker_rows
 from stylegan_exp.train.freeze import frozen_blocks
 from stylegan_exp.train.loss import d_logistic, g_logistic_ns, r1_penalty
+from stylegan_exp.train.precision import resolve_precision
 from stylegan_exp.train.schedule import ScheduleState, gs_beta
 
 log = logging.getLogger(__name__)
@@ -86,7 +87,7 @@ class Steps:
         self.worker_index, self.workers = worker
         self.local_replicas = self.strategy.num_replicas_in_sync // self.workers
         self.local_parts = self.local_replicas * accumulate
-        precision = Precision(model.precision)
+        precision = resolve_precision(model.precision)
         self.dtype = COMPUTE_DTYPES[precision]
         frozen, names = frozen_blocks(D, freeze_d)
         if frozen:
@@ -115,28 +116,32 @@ class Steps:
     def _cast(self, x: tf.Tensor | float) -> tf.Tensor:
         return tf.cast(x, self.dtype or tf.float32)
 
-    def _fakes(self, z: tf.Tensor, level: int, fade: tf.Tensor) -> tf.Tensor:
+    def _cast_fade(self, fade: tf.Tensor | float) -> tf.Tensor | float:
+        """A stable lod's fade stays the Python 0 so the nets leave the lower level's path out."""
+        return fade if no_fade(fade) else self._cast(fade)
+
+    def _fakes(self, z: tf.Tensor, level: int, fade: tf.Tensor | float) -> tf.Tensor:
         m = self.model
         w = self.G.train_dlatents(z, level, self.rng, m.style_mixing_prob, m.dlatent_avg_beta)
         with computing_in(self.G.synthesis, self.dtype):
-            return self.G.synthesis(self._cast(w), level, self._cast(fade), randomize_noise=True)
+            return self.G.synthesis(self._cast(w), level, self._cast_fade(fade), randomize_noise=True)
 
     def _draw(self, n: tf.Tensor | int) -> Draws:
         """Augmentation draws for `n` images of the global batch, this worker's rows ({} without
         augmentation); like the latents, drawn before the batch is split."""
         return tf.nest.map_structure(self.share, self.augment.draw(self.rng, n))
 
-    def _scores(self, images: tf.Tensor, level: int, fade: tf.Tensor, draws: Draws) -> tf.Tensor:
+    def _scores(self, images: tf.Tensor, level: int, fade: tf.Tensor | float, draws: Draws) -> tf.Tensor:
         """D's scores of `images` as D sees them in training: augmented by their rows of `draws` (`_draw`)."""
         if self.augment.enabled and not draws:
             raise ValueError("D is called without augmentation draws while augmentation is on; pass the "
                              "images' rows of Steps._draw")
         images = self.augment(images, draws)
         with computing_in(self.D, self.dtype):
-            return tf.cast(self.D(self._cast(images), level, self._cast(fade)), tf.float32)
+            return tf.cast(self.D(self._cast(images), level, self._cast_fade(fade)), tf.float32)
 
     def _d_replica(self, micro: list[tuple[tf.Tensor, tf.Tensor, Draws, Draws]], total: tf.Tensor, level: int,
-                   fade: tf.Tensor) -> _Sums:
+                   fade: tf.Tensor | float) -> _Sums:
         variables = self.D_trainables
         grads, sums = None, None
         for x, zk, real_draws, fake_draws in micro:
@@ -160,8 +165,8 @@ class Steps:
             sums = stats if sums is None else {k: sums[k] + v for k, v in stats.items()}
         return grads, {k: v / total for k, v in sums.items()}
 
-    def _g_replica(self, micro: list[tuple[tf.Tensor, Draws]], total: tf.Tensor, level: int, fade: tf.Tensor
-                   ) -> _Sums:
+    def _g_replica(self, micro: list[tuple[tf.Tensor, Draws]], total: tf.Tensor, level: int,
+                   fade: tf.Tensor | float) -> _Sums:
         variables = self.G.trainable_variables
         grads, loss_sum = None, 0.0
         for zk, draws in micro:
@@ -183,7 +188,7 @@ class Steps:
         return tf.gather(rows, mine)
 
     def _apply(self, fn: Callable[..., _Sums], batch: tuple[tf.Tensor, ...], total: tf.Tensor, level: int,
-               fade: tf.Tensor, opt: Adam, scale: LossScale, variables: list[tf.Variable],
+               fade: tf.Tensor | float, opt: Adam, scale: LossScale, variables: list[tf.Variable],
                combine: Callable[[dict[int, tf.Tensor], dict[str, tf.Tensor]], _Sums] | None = None
                ) -> dict[str, tf.Tensor]:
         """Run `fn` on every replica's micro-batches of this worker's share, sum gradients and statistics
@@ -216,7 +221,7 @@ class Steps:
             opt.apply(grads, variables)
         return stats
 
-    def _d_step(self, reals: tf.Tensor, level: int, fade: tf.Tensor) -> dict[str, tf.Tensor]:
+    def _d_step(self, reals: tf.Tensor, level: int, fade: tf.Tensor | float) -> dict[str, tf.Tensor]:
         """`reals` is this worker's share of the global minibatch."""
         total = tf.shape(reals)[0] * self.workers
         z = self.share(self.rng.normal([total, self.G.latent_size]))
@@ -227,7 +232,7 @@ class Steps:
             self.augment.observe(stats["augment/rt"], total)
         return stats
 
-    def _g_step(self, batch: tf.Tensor, level: int, fade: tf.Tensor) -> dict[str, tf.Tensor]:
+    def _g_step(self, batch: tf.Tensor, level: int, fade: tf.Tensor | float) -> dict[str, tf.Tensor]:
         """`batch` is the global minibatch size."""
         z = self.share(self.rng.normal([batch, self.G.latent_size]))
         return self._apply(self._g_grads, (z, self._draw(batch)), batch, level, fade, self.G_opt,
@@ -244,8 +249,11 @@ class Steps:
     def iteration(self, data: Iterator[tf.Tensor], sched: ScheduleState,
                   schedule: ScheduleConfig) -> tuple[list[dict[str, tf.Tensor]], int]:
         """One evaluation of the schedule, as the original: `minibatch_repeats` × (`D_repeats` × (D step on
-        a fresh minibatch, Gs update), then one G step). Returns each repeat's statistics and images shown."""
-        fade = tf.constant(sched.fade, tf.float32)
+        a fresh minibatch, Gs update), then one G step). Returns each repeat's statistics and images shown.
+
+        At a stable lod the fade is passed as the Python 0, which traces the steps without the lower
+        level's path (a second trace per level, beside the fading one)."""
+        fade = tf.constant(sched.fade, tf.float32) if sched.fade else 0.0
         beta = tf.constant(gs_beta(sched.minibatch, schedule.G_smoothing_kimg), tf.float32)
         stats, shown = [], 0
         for _ in range(schedule.minibatch_repeats):
