@@ -9,6 +9,7 @@ what a generator that reproduced its training set exactly would score.
 
     .venv/bin/python benchmarks/augment_small_data.py                       # 60 kimg per mode
     .venv/bin/python benchmarks/augment_small_data.py --kimg 5 --modes ada  # a quick look
+    .venv/bin/python benchmarks/augment_small_data.py --reuse               # re-evaluate finished runs
 """
 
 from __future__ import annotations
@@ -61,6 +62,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--precision", default="float32",
                    help="model.precision: float32 keeps number formats out of the comparison")
     p.add_argument("--seed", type=int, default=1000)
+    p.add_argument("--reuse", action="store_true",
+                   help="evaluate a mode's finished run in --work (same settings) instead of training again")
     p.add_argument("--work", type=Path, default=RESULTS / "augment_small_data", help="datasets, runs, grids")
     p.add_argument("--out", type=Path, default=RESULTS / "augment_small_data.json", help="JSON results file")
     return p.parse_args(argv)
@@ -80,6 +83,16 @@ def pack_faces(faces_dir: Path, work: Path, train_images: int, seed: int) -> tup
             shutil.rmtree(path)
         pack_arrays(images, path, meta={"name": path.name})
     return all_dir, train_dir
+
+
+def finished_run(run_dir: Path, kimg: float) -> float | None:
+    """Training seconds of a run in `run_dir` that reached `kimg` (its ticks' sum), else None."""
+    if not (run_dir / "metrics.jsonl").is_file():
+        return None
+    rows = ticks(run_dir, "sec_per_tick")
+    if not rows or rows[-1]["kimg"] < kimg - 1:
+        return None
+    return sum(r["sec_per_tick"] for r in rows)
 
 
 def train(mode: str, args: argparse.Namespace, train_dir: Path) -> tuple[Path, float]:
@@ -126,10 +139,10 @@ def memorised_swd(all_dir: Path, train_dir: Path, train_images: int) -> dict[str
     return swd.distance(real, swd.descriptors([np.tile(train, [1000 // train_images, 1, 1, 1])]))
 
 
-def ticks(run_dir: Path) -> list[dict[str, Any]]:
+def ticks(run_dir: Path, *extra: str) -> list[dict[str, Any]]:
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     return [{k: r[k] for k in ("kimg", "loss/G", "loss/D", "score/real", "score/fake", "augment/p",
-                               "augment/rt", "img_per_sec") if k in r} for r in rows if "tick" in r]
+                               "augment/rt", "img_per_sec", *extra) if k in r} for r in rows if "tick" in r]
 
 
 def format_table(rows: list[dict[str, Any]], memorised: dict[str, float]) -> str:
@@ -166,8 +179,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     memorised = memorised_swd(all_dir, train_dir, args.train_images)
     rows = []
     for mode in args.modes:
-        log.info("training augment=%s for %.0f kimg on %d crops", mode, args.kimg, args.train_images)
-        run_dir, seconds = train(mode, args, train_dir)
+        run_dir = args.work / "runs" / mode
+        seconds = finished_run(run_dir, args.kimg) if args.reuse else None
+        if seconds is None:
+            log.info("training augment=%s for %.0f kimg on %d crops", mode, args.kimg, args.train_images)
+            run_dir, seconds = train(mode, args, train_dir)
+        else:
+            log.info("evaluating the finished augment=%s run in %s", mode, run_dir)
         grid = args.work / f"fakes-{mode}.png"
         shutil.copyfile(sorted(run_dir.glob("fakes*.png"))[-1], grid)
         history = ticks(run_dir)

@@ -11,14 +11,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from conftest import compose_config
-from test_legacy import _fake_dnnlib, _net, conv2d
+from test_legacy import _fake_dnnlib, _net, _our_nets, conv2d
 
 from stylegan_exp import legacy
 from stylegan_exp.config import Architecture, StyleGAN2Config, to_object
 from stylegan_exp.legacy import LegacyImportError, convert, load_pkl
-from stylegan_exp.nets.build import build_discriminator, build_generator
 from stylegan_exp.run import start_sampling
-from stylegan_exp.snapshot import assign_weights, load_snapshot
+from stylegan_exp.snapshot import load_snapshot
 
 SQRT2 = math.sqrt(2.0)
 TAPS = [1, 3, 3, 1]
@@ -317,16 +316,6 @@ MODELS = {
     "res64_Gresnet_Dresnet": dict(BASE, resolution=64, fmap_base=64, fmap_max=16, g_arch="resnet",
                                   d_arch="resnet", num_channels=1),
 }
-
-
-def _our_nets(path):
-    snap = load_pkl(path)
-    weights = convert(snap)
-    model, res, ch = snap.infer_model(), snap.resolution, snap.num_channels
-    Gs, D = build_generator(model, res, ch), build_discriminator(model, res, ch)
-    assign_weights(Gs, weights["Gs"], "Gs")
-    assign_weights(D, weights["D"], "D")
-    return snap, weights, Gs, D
 
 
 @pytest.mark.parametrize("name", list(MODELS))
