@@ -10,15 +10,7 @@ import pytest
 import tensorflow as tf
 from conftest import compose_config
 from hydra.errors import ConfigCompositionException
-from test_distribute import (
-    AUGMENT,
-    _assert_equal_steps,
-    _result,
-    _run_script,
-    _tf_configs,
-    build_steps,
-    compare,
-)
+from test_distribute import AUGMENT, assert_same_p, build_steps, compare
 from test_resume import ticks_of, tiny_cfg
 
 from stylegan_exp.config import ConfigError, to_object
@@ -29,12 +21,6 @@ from stylegan_exp.train.loop import Trainer
 from stylegan_exp.train.steps import Steps
 
 
-def _assert_same_p(diffs: dict[str, float], augment: str) -> None:
-    if augment == "ada":  # adjusted by the D step, identically, and used by the G step
-        assert diffs["augment/p/ref"] == pytest.approx(diffs["augment/p/split"], abs=1e-7)
-        assert diffs["augment/p/ref"] != pytest.approx(AUGMENT["ada"].p)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("augment", sorted(AUGMENT))
 def test_accumulated_micro_batches_augment_as_one_batch(augment):
@@ -42,23 +28,7 @@ def test_accumulated_micro_batches_augment_as_one_batch(augment):
     assert all(diffs[k] < 1e-5 for k in ("loss/D", "loss/R1", "score/real", "score/fake", "loss/G",
                                          "augment/rt")), diffs
     assert diffs["D"] < 1e-6 and diffs["G"] < 1e-6, diffs
-    _assert_same_p(diffs, augment)
-
-
-@pytest.mark.slow
-def test_two_logical_devices_augment_as_one_device():
-    diffs = _result(_run_script("mirrored", {"TEST_AUGMENT": "ada"}))
-    _assert_equal_steps(diffs)
-    _assert_same_p(diffs, "ada")
-
-
-@pytest.mark.slow
-def test_two_workers_augment_as_one_device():
-    """Each worker draws the global batch's augmentation and keeps its rows, as it does with latents."""
-    procs = [_run_script("worker", {"TF_CONFIG": config, "TEST_AUGMENT": "ada"}) for config in _tf_configs()]
-    for diffs in [_result(p) for p in procs]:
-        _assert_equal_steps(diffs, share=8)
-        _assert_same_p(diffs, "ada")
+    assert_same_p(diffs, augment)
 
 
 def test_freeze_d_keeps_the_highest_resolution_blocks(caplog):

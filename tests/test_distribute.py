@@ -129,10 +129,19 @@ def _assert_equal_steps(diffs: dict[str, float], share: int = BATCH) -> None:
     assert diffs["D"] < 1e-6 and diffs["G"] < 1e-6, diffs
 
 
+def assert_same_p(diffs: dict[str, float], augment: str) -> None:
+    """ADA's p is adjusted by the D step, identically in the split and the whole step, and used by G's."""
+    if augment == "ada":
+        assert diffs["augment/p/ref"] == pytest.approx(diffs["augment/p/split"], abs=1e-7)
+        assert diffs["augment/p/ref"] != pytest.approx(AUGMENT["ada"].p)
+
+
 @pytest.mark.slow
 def test_two_logical_devices_equal_one_device():
-    diffs = _result(_run_script("mirrored"))
+    """With ADA on: its draws are made for the global batch and split like the latents."""
+    diffs = _result(_run_script("mirrored", {"TEST_AUGMENT": "ada"}))
     _assert_equal_steps(diffs)
+    assert_same_p(diffs, "ada")
     assert diffs["w_avg"] < 1e-6  # sync-on-read mean of the replicas' moving averages
     (refusal,) = diffs["refusals"]  # one worker may restart
     assert "gpus.num_gpus=3 is not a multiple of the 2 replicas" in refusal and "gpus.num_gpus=2" in refusal
@@ -176,15 +185,18 @@ def _slurm_env(path: str, rank: int, tasks: int = 2) -> dict[str, str]:
 @pytest.mark.slow
 @pytest.mark.parametrize("launcher", ["tf_config", "slurm"])
 def test_two_workers_on_loopback_equal_one_device(launcher, tmp_path):
-    """Two worker processes, placed by TF_CONFIG or by a Slurm job step's variables (one node, 2 tasks)."""
+    """Two worker processes, placed by TF_CONFIG or by a Slurm job step's variables (one node, 2 tasks). Under
+    TF_CONFIG with ADA on: each worker draws the global batch's augmentation and keeps its rows."""
     if launcher == "tf_config":
-        procs = [_run_script("worker", {"TF_CONFIG": config}) for config in _tf_configs()]
+        env = [{"TF_CONFIG": config, "TEST_AUGMENT": "ada"} for config in _tf_configs()]
+        procs = [_run_script("worker", e) for e in env]
     else:
         path, port = _fake_scontrol(tmp_path, "localhost"), _free_port_pair()
         procs = [_run_script("worker", _slurm_env(path, rank), str(port)) for rank in range(2)]
     results = [_result(p) for p in procs]
     for diffs in results:  # each worker decodes half of the batch, as 2 micro-batches of 4
         _assert_equal_steps(diffs, share=BATCH)
+        assert_same_p(diffs, "ada" if launcher == "tf_config" else "none")
         assert diffs["refusals"] == [
             "gpus.num_gpus=3 is not a multiple of the 2 replicas the test strategy found (2 worker(s)); "
             "set gpus.num_gpus=2",
