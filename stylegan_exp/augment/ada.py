@@ -99,8 +99,11 @@ class ADA(Augmentation):
         self.steps = tf.Variable(0, dtype=tf.int64, trainable=False, name="steps")
 
     def draw(self, rng: tf.random.Generator, n: tf.Tensor | int) -> Draws:
+        """The random numbers of `n` images, and p as it is now: the step that adjusts p (`observe`) also
+        augments, and must augment with the p its draws were made with, however its ops are scheduled."""
         uniforms, normals = self._sizes
-        return {"uniform": rng.uniform([n, uniforms]), "normal": rng.normal([n, normals])}
+        return {"uniform": rng.uniform([n, uniforms]), "normal": rng.normal([n, normals]),
+                "p": tf.fill([n], tf.convert_to_tensor(self.p))}
 
     def _take(self, draws: Draws, t: ADATransform) -> tuple[tf.Tensor, tf.Tensor]:
         (u, n), (nu, nn) = self._columns[t], DRAWS[t]
@@ -108,7 +111,7 @@ class ADA(Augmentation):
 
     def __call__(self, images: tf.Tensor, draws: Draws) -> tf.Tensor:
         x = tf.cast(images, tf.float32)
-        p = tf.convert_to_tensor(self.p)
+        p = draws["p"][0]  # every row holds the same p
         blits, general = self._blits(x, draws, p), self._geometric(x, draws, p)
         colour = self._colour(draws, p)
         if blits is not None:
