@@ -1,11 +1,14 @@
 """Train a StyleGAN from a composed config: `python train.py +experiment=demo`, `gpus=1gpu`, …"""
 
+import sys
+
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from stylegan_exp.config import register_configs
 from stylegan_exp.run import start_training
+from stylegan_exp.sweep import missing_launcher
 
 register_configs()
 
@@ -16,4 +19,4 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(missing_launcher(sys.argv[1:]) or main())

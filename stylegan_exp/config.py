@@ -6,12 +6,18 @@ what a preset changes. A misspelled key or a wrongly typed value fails at compos
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, ClassVar
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, OmegaConf
+from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf.errors import MissingMandatoryValue
+
+from stylegan_exp.atomic import write_atomic
 
 
 class ConfigError(ValueError):
@@ -52,6 +58,7 @@ class GpusConfig:
     into the default key by key, so a preset could never drop a key the default had."""
 
     name: str = MISSING
+    gpu: bool = True  # a GPU preset: on a machine without GPUs it says so, then trains on the CPU
     num_gpus: int = 1
     strategy: Strategy = Strategy.default
     devices: list[str] = field(default_factory=list)
@@ -631,7 +638,10 @@ class SampleConfig:
 
 def register_configs() -> None:
     """Make the schemas available to Hydra (`train_schema`, `sample_schema`, `<arch>_schema` and
-    `<task>_schema` in the defaults lists)."""
+    `<task>_schema` in the defaults lists), and the resolvers the configs use."""
+    from stylegan_exp.sweep import register_resolvers
+
+    register_resolvers()
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=TrainConfig)
     cs.store(name="sample_schema", node=SampleConfig)
@@ -641,6 +651,43 @@ def register_configs() -> None:
         cs.store(group="task", name=f"{name}_schema", node=node)
 
 
+def write_config(run_dir: str | Path, cfg: Any) -> Path:
+    """The one writer of a run's resolved `config.yaml` (a composed DictConfig or a typed config), atomic."""
+    node = cfg if isinstance(cfg, DictConfig) else OmegaConf.structured(cfg)
+    path = Path(run_dir) / "config.yaml"
+    write_atomic(path, OmegaConf.to_yaml(node, resolve=True).encode())
+    return path
+
+
+def unknown_keys(cfg: DictConfig, prefix: str = "") -> list[str]:
+    """Every key of a composed config that its schema does not have, each with the nearest known key.
+
+    Hydra lets `+key=value` add a key to a structured config (and suggests it for a typo); such a key would
+    be stored in config.yaml and ignored by the run, so it must be refused."""
+    found = []
+    schema = OmegaConf.get_type(cfg)
+    known = {f.name for f in dataclasses.fields(schema)} if dataclasses.is_dataclass(schema) else None
+    for key in cfg:
+        path = f"{prefix}{key}"
+        if known is not None and key not in known:
+            near = difflib.get_close_matches(str(key), sorted(known), n=1)
+            found.append(f"{path}" + (f" (did you mean {prefix}{near[0]}?)" if near else ""))
+            continue
+        node = cfg._get_node(key)
+        if isinstance(node, DictConfig) and not node._is_none() and not node._is_missing():
+            found.extend(unknown_keys(node, f"{path}."))
+    return found
+
+
 def to_object(cfg: Any) -> Any:
-    """The composed DictConfig as its dataclass, so the package works with typed attributes."""
-    return OmegaConf.to_object(cfg)
+    """The composed DictConfig as its dataclass, so the package works with typed attributes; a key the
+    schema does not have or a mandatory value left unset is a ConfigError naming the key."""
+    if isinstance(cfg, DictConfig):
+        unknown = unknown_keys(cfg)
+        if unknown:
+            raise ConfigError(f"unknown config key{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}")
+    try:
+        return OmegaConf.to_object(cfg)
+    except MissingMandatoryValue as exc:
+        key = exc.full_key or exc.key
+        raise ConfigError(f"{key} is not set: add {key}=… to the command line") from None

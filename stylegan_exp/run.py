@@ -1,20 +1,24 @@
-"""What the Hydra entry points hand their config to: resolve, record, type, then run."""
+"""What the Hydra entry points hand their config to: type, resolve what a resume continues, record, run."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from stylegan_exp.config import ConfigError, to_object
+from stylegan_exp.config import ConfigError, TrainConfig, to_object, write_config
 from stylegan_exp.data.dataset_format import DatasetError
 from stylegan_exp.data.images import ImageError
 from stylegan_exp.metrics import MetricError
 from stylegan_exp.snapshot import SnapshotError
 from stylegan_exp.train.distribute import ClusterError
+from stylegan_exp.train.resume import load_run_config, resume_target, resumed_config, run_dir_of
 
 log = logging.getLogger(__name__)
 
@@ -28,25 +32,68 @@ def _quiet_tensorflow() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def _record(cfg: DictConfig, run_dir: str | Path) -> Path:
-    """Write the resolved config beside the outputs."""
-    run_path = Path(run_dir)
-    run_path.mkdir(parents=True, exist_ok=True)
-    OmegaConf.save(cfg, run_path / "config.yaml", resolve=True)
-    return run_path
+# What Hydra and a run that failed to start leave in a run directory: removed, so that a failed start is
+# no run (and never the `latest` one).
+_UNSTARTED = {".hydra", "train.log", "sample.log", "config.yaml", "metrics.jsonl", "reals.png", "wandb"}
+
+
+def discard_unstarted(run_path: Path) -> None:
+    """Remove a run directory that holds nothing a run made (no checkpoint, snapshot or sample); an emptied
+    experiment folder goes with it."""
+    if not run_path.is_dir() or any(p.name not in _UNSTARTED and not p.name.startswith("fakes")
+                                    for p in run_path.iterdir()):
+        return
+    shutil.rmtree(run_path, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        run_path.parent.rmdir()
+
+
+def _command_line() -> list[str]:
+    """The overrides the user typed (`model.fmap_max=16`, `model=small`, `+experiment=tiny` …)."""
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
 
 
 def _command_line_keys() -> frozenset[str]:
     """The keys the user set on the command line: `model.fmap_max=16` → "model.fmap_max", `model=small` →
     "model" (what a snapshot the run continues may not contradict)."""
+    return frozenset(o.split("=", 1)[0].lstrip("+~") for o in _command_line())
+
+
+def _default_composition() -> DictConfig | None:
+    """The composition without any override, to tell what the command line changed."""
     if not HydraConfig.initialized():
-        return frozenset()
-    return frozenset(o.split("=", 1)[0].lstrip("+~") for o in HydraConfig.get().overrides.task)
+        return None
+    from hydra import compose
+
+    return compose(config_name=HydraConfig.get().job.config_name)
+
+
+def training_config(cfg: DictConfig, base: DictConfig | None = None,
+                    overrides: Sequence[str] = ()) -> tuple[TrainConfig, Path | None]:
+    """The typed run and what it resumes. A resumed run is the run it continues: the saved config.yaml of
+    that run, with the command line's mid-run changes (`train.resume`); `base` is the composition without
+    overrides (default: `cfg`, so only `overrides` count as changes)."""
+    typed = to_object(cfg)
+    target = resume_target(typed)
+    if target is None:
+        return typed, None
+    run_dir = run_dir_of(target)
+    saved = run_dir / "config.yaml"
+    if not saved.is_file():
+        log.warning("%s has no config.yaml: resuming with the composition of this command line", run_dir)
+        return typed, target
+    effective, changes = resumed_config(cfg, cfg if base is None else base, load_run_config(saved),
+                                        overrides, source=str(run_dir))
+    log.info("resuming %s with its config.yaml%s", run_dir,
+             "".join(f"; {line}" for line in changes) if changes else " as it was")
+    typed = to_object(effective)
+    typed.resume.path = str(target)  # the record says what was continued
+    return typed, target
 
 
 def start_training(cfg: DictConfig, run_dir: str) -> Path | None:
-    """Bad input ends the run with one line naming the culprit; a SIGINT/SIGTERM stop exits 128+signal
-    after its checkpoint is written.
+    """Bad input ends the run with one line naming the culprit, before any work and leaving no run directory;
+    a SIGINT/SIGTERM stop exits 128+signal after its checkpoint is written.
 
     With several workers the chief's run dir is everyone's (their Hydra clocks differ) and only the
     chief writes to it; the others keep their own Hydra log and log warnings only.
@@ -54,12 +101,13 @@ def start_training(cfg: DictConfig, run_dir: str) -> Path | None:
     from stylegan_exp.train.loop import Trainer, connect
 
     _quiet_tensorflow()
+    own_dir = Path(run_dir)
     try:
-        typed = to_object(cfg)
+        typed, target = training_config(cfg, _default_composition(), _command_line())
         workers = connect(typed)
         run_path = Path(workers.from_chief(run_dir))
         if workers.is_chief:
-            _record(cfg, run_path)
+            write_config(run_path, typed)
             if workers.count > 1:
                 log.info("chief of %d workers, %d replicas in all", workers.count,
                          workers.strategy.num_replicas_in_sync)
@@ -70,10 +118,14 @@ def start_training(cfg: DictConfig, run_dir: str) -> Path | None:
         sweeping = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
         if sweeping and typed.logger.group is None:  # one wandb group per sweep
             typed.logger.group = f"{typed.name}/{Path(HydraConfig.get().sweep.dir).name}"
-        trainer = Trainer(typed, run_path, workers, explicit=_command_line_keys())
+        trainer = Trainer(typed, run_path, workers, explicit=_command_line_keys(), resume_from=target)
         snapshot = trainer.run()
     except USER_ERRORS as exc:
+        discard_unstarted(own_dir)
         raise SystemExit(f"error: {exc}") from None
+    except BaseException:
+        discard_unstarted(own_dir)
+        raise
     log.info("done: outputs in %s", run_path)
     if trainer.stop_signal is not None:
         raise SystemExit(128 + trainer.stop_signal)
@@ -82,15 +134,21 @@ def start_training(cfg: DictConfig, run_dir: str) -> Path | None:
 
 def start_sampling(cfg: DictConfig, run_dir: str) -> list[Path]:
     """Run the configured task (`task=random|figures|video|rank|invert|edit`); bad input ends it with one
-    line naming the culprit."""
+    line naming the culprit, leaving no run directory."""
     from stylegan_exp.sample.generate import SampleError
     from stylegan_exp.sample.tasks import run_task
 
     _quiet_tensorflow()
-    run_path = _record(cfg, run_dir)
+    run_path = Path(run_dir)
     try:
-        paths = run_task(to_object(cfg), run_path)
+        typed = to_object(cfg)
+        write_config(run_path, cfg)
+        paths = run_task(typed, run_path)
     except (*USER_ERRORS, SampleError) as exc:
+        discard_unstarted(run_path)
         raise SystemExit(f"error: {exc}") from None
+    except BaseException:
+        discard_unstarted(run_path)
+        raise
     log.info("done: %d outputs in %s", len(paths), run_path)
     return paths

@@ -73,11 +73,6 @@ class Snapshot:
         return net
 
 
-def snapshot_name(kimg: float) -> str:
-    """Named by whole kimg as the original (`cur_nimg // 1000`)."""
-    return f"network-snapshot-{int(kimg * 1000) // 1000:06d}.npz"
-
-
 def snapshot_arrays(networks: dict[str, tf.Module], *, model: ModelConfig, resolution: int,
                     num_channels: int, kimg: float, lod: float = 0.0) -> dict[str, np.ndarray]:
     """The networks' variables and what is needed to rebuild them, as the arrays of a snapshot."""

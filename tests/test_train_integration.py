@@ -36,12 +36,12 @@ def test_train_sample_resume(tmp_path):
     assert expected_keys <= set(ticks[0])
 
     fakes = sorted(run_dir.glob("fakes*.png"))
-    # Named by whole kimg as the original, so sub-kimg ticks overwrite within a kimg, except that none
-    # overwrites the first grid: those within the starting kimg get their images appended.
-    nimgs = [round(r["kimg"] * 1000) for r in ticks]
-    expected = {f"fakes{n // 1000:06d}" + (f"_{n % 1000:03d}" if n < 1000 else "") + ".png" for n in nimgs}
-    expected |= {"fakes000000.png"}
-    assert [f.name for f in fakes] == sorted(expected)
+    # Named by whole kimg as the original; a later grid within a kimg that has one gets its images appended,
+    # so no grid is overwritten at any tick size.
+    nimgs = [0] + [round(r["kimg"] * 1000) for r in ticks]
+    expected = [f"fakes{n // 1000:06d}" + (f"_{n % 1000:03d}" if i and n // 1000 == nimgs[i - 1] // 1000
+                                             else "") + ".png" for i, n in enumerate(nimgs)]
+    assert [f.name for f in fakes] == sorted(expected) and len(fakes) == len(nimgs)
     assert Image.open(fakes[-1]).size == (4 * 16, 2 * 16)
     assert (run_dir / "reals.png").is_file()
     assert list((run_dir / "wandb").glob("offline-run-*"))  # tracked offline

@@ -324,7 +324,7 @@ def ensure_synthetic_dataset(
     train on data the config does not describe.
     """
     # Imported here so drawing faces does not need TensorFlow.
-    from stylegan_exp.data.dataset_format import INFO_FILE
+    from stylegan_exp.data.dataset_format import INFO_FILE, DatasetError
     from stylegan_exp.data.reader import load_info
     from stylegan_exp.data.writer import pack_arrays
 
@@ -333,12 +333,12 @@ def ensure_synthetic_dataset(
     if (out_dir / INFO_FILE).is_file():
         found = load_info(out_dir).meta.get("synthetic")
         if not isinstance(found, dict):
-            raise ValueError(f"{out_dir} holds a dataset that is not synthetic; choose another directory")
+            raise DatasetError(f"{out_dir} holds a dataset that is not synthetic; set another dataset.path")
         diff = [f"{k}={found.get(k)!r} (requested {v!r})" for k, v in wanted.items() if found.get(k) != v]
         if diff:
-            raise ValueError(
+            raise DatasetError(
                 f"synthetic dataset at {out_dir} was made with {', '.join(diff)}; "
-                "delete that directory or choose another path"
+                "delete that directory or choose another dataset.path"
             )
         log.info("reusing synthetic dataset at %s (%d faces, %dx%d)", out_dir, count, resolution, resolution)
         return out_dir

@@ -21,13 +21,14 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from stylegan_exp.config import (
     ConfigError,
     ModelConfig,
-    ResumeMode,
     StyleGAN2Config,
     StyleGANConfig,
     TrainConfig,
     WandbMode,
     model_config,
+    write_config,
 )
+from stylegan_exp.data.dataset_format import DatasetError
 from stylegan_exp.data.reader import load_info, make_dataset
 from stylegan_exp.data.synthetic import ensure_synthetic_dataset
 from stylegan_exp.grid import save_grid
@@ -38,10 +39,8 @@ from stylegan_exp.snapshot import (
     Snapshot,
     SnapshotError,
     assign_weights,
-    find_latest,
     load_snapshot,
     snapshot_arrays,
-    snapshot_name,
     write_snapshot,
 )
 from stylegan_exp.tracking import JsonlTracker, MultiTracker, Tracker, WandbTracker
@@ -49,6 +48,8 @@ from stylegan_exp.train.actions import Action, Tick, at_checkpoint, every
 from stylegan_exp.train.balance import BalanceWatch
 from stylegan_exp.train.checkpoint import TrainCheckpoint, TrainState
 from stylegan_exp.train.distribute import WorkerGroup, make_strategy, network_scope, worker_rows
+from stylegan_exp.train.output_names import OutputNames
+from stylegan_exp.train.resume import resume_target
 from stylegan_exp.train.schedule import ScheduleState, kimg_at_lod, lod_changed, training_schedule
 from stylegan_exp.train.steps import Steps
 from stylegan_exp.train.stylegan2_steps import StyleGAN2Steps
@@ -70,6 +71,28 @@ class _Pass:
     data_key: tuple[int, int] | None = None
     prev_lod: float = -1.0
     maintenance: float = 0.0  # seconds the last tick's actions took
+
+
+class _KimgBar:
+    """The run's progress in kimg. It starts after the first training steps, whose time is mostly tracing,
+    so that its rate, and the time left, are the training's."""
+
+    def __init__(self, total_kimg: float, enabled: bool) -> None:
+        self.total, self.enabled = total_kimg, enabled
+        self.bar: tqdm | None = None
+
+    def show(self, kimg: float) -> None:
+        kimg = min(kimg, self.total)
+        if self.bar is None:
+            self.bar = tqdm(total=self.total, initial=kimg, unit="kimg", mininterval=2.0,
+                            disable=not self.enabled,
+                            bar_format="{l_bar}{bar}| {n:.1f}/{total:.0f} kimg [{elapsed}<{remaining}]")
+        else:
+            self.bar.update(kimg - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 # Each architecture's training steps (optimizers, losses, per-iteration recipe), keyed by its config class.
@@ -94,9 +117,12 @@ def resolve_dataset(cfg: TrainConfig, workers: WorkerGroup | None = None) -> tup
                 ensure_synthetic_dataset(path, count=syn.count, resolution=syn.resolution, seed=syn.seed)
     info = load_info(path)
     resolution = cfg.dataset.resolution or info.resolution
-    log2_int(resolution, "dataset.resolution")
+    try:
+        log2_int(resolution, "dataset.resolution")
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     if resolution > info.resolution:
-        raise ValueError(f"dataset.resolution={resolution} exceeds the stored {info.resolution} of {path}")
+        raise DatasetError(f"dataset.resolution={resolution} exceeds the stored {info.resolution} of {path}")
     return path, resolution, info.channels
 
 
@@ -112,6 +138,13 @@ def _memory_gb() -> float:
 def _format_time(seconds: float) -> str:
     s = int(seconds)
     return f"{s // 3600}h {s // 60 % 60:02d}m {s % 60:02d}s" if s >= 3600 else f"{s // 60}m {s % 60:02d}s"
+
+
+def warn_without_gpus(cfg: TrainConfig) -> None:
+    """A GPU preset on a machine without GPUs says so before training on the CPU."""
+    if cfg.gpus.gpu and not tf.config.list_physical_devices("GPU"):
+        log.warning("gpus=%s is a GPU preset but TensorFlow sees no GPU here: training on the CPU with that "
+                    "preset's minibatches (gpus=cpu has CPU-sized ones)", cfg.gpus.name)
 
 
 def check_replicas(cfg: TrainConfig, workers: WorkerGroup) -> None:
@@ -145,17 +178,19 @@ class Trainer:
     """
 
     def __init__(self, cfg: TrainConfig, run_dir: Path, workers: WorkerGroup | None = None,
-                 explicit: Collection[str] = ()) -> None:
+                 explicit: Collection[str] = (), resume_from: Path | None = None) -> None:
         """`explicit`: the keys set on the command line (`model.fmap_max`, `transfer.resume_kimg` …), which a
-        snapshot the run continues must not contradict."""
+        snapshot the run continues must not contradict. `resume_from`: the checkpoint or snapshot the run
+        continues, as `run.training_config` found it (else found here from `cfg.resume`)."""
         self.run_dir = Path(run_dir)
         self.workers = workers or connect(cfg)  # before any other TF op
         self.strategy = self.workers.strategy
         self.is_chief = self.workers.is_chief
+        warn_without_gpus(cfg)
         check_replicas(cfg, self.workers)
         self.data_dir, self.resolution, self.channels = resolve_dataset(cfg, self.workers)
         self.level_max = log2_int(self.resolution)
-        self._resume_from = self._resume_target(cfg)
+        self._resume_from = self._agreed_target(resume_target(cfg) if resume_from is None else resume_from)
         self.source = self._network_source(cfg)
         if self.source is not None:
             cfg = self._adopt(cfg, self.source, explicit)
@@ -175,6 +210,7 @@ class Trainer:
         self.grid_z = tf.Variable(grid_z.astype(np.float32), trainable=False)
         self.state = TrainState(nimg=int(round(cfg.transfer.resume_kimg * 1000)))
         self.last_snapshot: Path | None = None
+        self.names = OutputNames()
         self.stop_signal: int | None = None  # agreed by all workers; set from _received_signal
         self._received_signal: int | None = None
         self._last_checkpoint = (self.state.nimg, time.time())
@@ -184,7 +220,6 @@ class Trainer:
         )
         self.balance = BalanceWatch(cfg.metrics.balance)
         self._resume_or_transfer()
-        self._start_nimg = self.state.nimg
         self.tracker = self._make_tracker()
         s = cfg.schedule
         self.actions = [
@@ -196,15 +231,16 @@ class Trainer:
             Action(self._checkpoint_at, at_checkpoint),
         ]
 
-    def _resume_target(self, cfg: TrainConfig) -> Path | None:
-        """The checkpoint dir or snapshot `resume` names (agreed with the chief), or None for a fresh run."""
-        r = cfg.resume
-        if r.mode == ResumeMode.none:
-            return None
-        if r.mode == ResumeMode.path:
-            return Path(r.path or "")
-        where = find_latest(Path(cfg.outputs_root), r.experiment or cfg.name, "checkpoint")
-        return Path(self.workers.from_chief(str(where)))  # a worker may see a newer run starting
+    def _agreed_target(self, target: Path | None) -> Path | None:
+        """Every worker continues the chief's checkpoint; each found its own before connecting (no worker can
+        have written a newer one by then), so a difference means another run is writing there."""
+        if target is None or self.workers.count == 1:
+            return target
+        chief = Path(self.workers.from_chief(str(target)))
+        if chief != target:
+            raise ConfigError(f"worker {self.workers.index} found {target} to resume but the chief found "
+                              f"{chief}: another run is writing to {target.parent}")
+        return chief
 
     def _network_source(self, cfg: TrainConfig) -> Snapshot | None:
         """The network snapshot the run continues: transfer's source, or a snapshot given to resume=path."""
@@ -241,8 +277,7 @@ class Trainer:
             log.info("%s", line)
         cfg = dataclasses.replace(cfg, model=model, transfer=transfer)
         if self.is_chief:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            OmegaConf.save(OmegaConf.structured(cfg), self.run_dir / "config.yaml")
+            write_config(self.run_dir, cfg)
         return cfg
 
     def _resume_or_transfer(self) -> None:
@@ -306,19 +341,10 @@ class Trainer:
                                  seed=self.cfg.seed + self.state.nimg,
                                  shuffle_buffer=ds.shuffle_buffer, cache=ds.cache, keep=keep))
 
-    def _fakes_path(self) -> Path:
-        """`fakes<kimg>.png` as the original names them; a later grid within the kimg the run started at
-        gets `_<images>` appended, so it never overwrites the first grid (a transfer's source output)."""
-        nimg = self.state.nimg
-        name = f"fakes{nimg // 1000:06d}"
-        if nimg != self._start_nimg and nimg // 1000 == self._start_nimg // 1000:
-            name += f"_{nimg % 1000:03d}"
-        return self.run_dir / f"{name}.png"
-
     def save_fakes(self, level: int, fade: float) -> Path:
         chunks = [self.Gs(z, level, fade, randomize_noise=False).numpy()
                   for z in tf.split(self.grid_z, max(1, self.grid_z.shape[0] // 32))]
-        path = self._fakes_path()
+        path = self.run_dir / self.names.fakes(self.state.nimg)
         if self.is_chief:
             save_grid(np.concatenate(chunks), path, self.cfg.grid.width, size=self.resolution)
             self.tracker.log_image("fakes", path, self.state.kimg)
@@ -348,7 +374,7 @@ class Trainer:
         arrays = snapshot_arrays({"G": self.G, "D": self.D, "Gs": self.Gs}, model=self.cfg.model,
                                  resolution=self.resolution, num_channels=self.channels, kimg=kimg,
                                  lod=self._schedule().lod)
-        path = self.run_dir / snapshot_name(kimg)
+        path = self.run_dir / self.names.snapshot(self.state.nimg)
         if not self.is_chief:
             return path
         write_snapshot(path, arrays)
@@ -389,9 +415,7 @@ class Trainer:
         self.save_checkpoint("start")
         restarts = rollbacks = 0
         handlers = {sig: signal.signal(sig, self._stop_handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-        bar = tqdm(total=self.cfg.schedule.total_kimg, initial=self.state.kimg, unit="kimg",
-                   mininterval=2.0, disable=not self.is_chief,
-                   bar_format="{l_bar}{bar}| {n:.1f}/{total:.0f} kimg [{elapsed}<{remaining}]")
+        bar = _KimgBar(self.cfg.schedule.total_kimg, enabled=self.is_chief)
         log.info("training %s at %d×%d for %.0f kimg in %s", self.cfg.name, self.resolution,
                  self.resolution, self.cfg.schedule.total_kimg, self.run_dir)
         try:
@@ -435,7 +459,7 @@ class Trainer:
         self.tracker.log({"rollback/lr_scale": self.state.lr_scale, "rollback/from_kimg": bad_kimg},
                          self.state.kimg)
 
-    def _train(self, bar: tqdm) -> Path | None:
+    def _train(self, bar: _KimgBar) -> Path | None:
         run = _Pass(start=time.time() - self.state.elapsed)
         while True:
             tick = self._run_tick(run, bar)
@@ -448,7 +472,7 @@ class Trainer:
                 self._log_stop(tick)
                 return self.last_snapshot
 
-    def _run_tick(self, run: _Pass, bar: tqdm) -> Tick:
+    def _run_tick(self, run: _Pass, bar: _KimgBar) -> Tick:
         """Training steps until the tick's kimg is reached, a checkpoint is due or the run must stop; a tick
         whose losses or weights are not finite raises NonFiniteError (the run rolls back)."""
         s = self.cfg.schedule
@@ -471,7 +495,7 @@ class Trainer:
                 for k, v in out.items():
                     sums[k] = sums.get(k, 0.0) + float(v)
             count += len(stats)
-            bar.update(min(self.state.kimg, s.total_kimg) - bar.n)
+            bar.show(self.state.kimg)
             out_of_time = s.max_minutes is not None and time.time() - run.start >= s.max_minutes * 60
             out_of_time, checkpoint_due = self._agree(out_of_time, self._checkpoint_due())
             done = self.state.nimg >= s.total_kimg * 1000 or out_of_time or self.stop_signal is not None
