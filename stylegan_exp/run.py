@@ -81,15 +81,22 @@ def start_training(cfg: DictConfig, run_dir: str) -> Path | None:
 
 
 def start_sampling(cfg: DictConfig, run_dir: str) -> list[Path]:
-    """Run the configured task (`task=random|figures|video|rank|invert|edit`); bad input ends it with one
-    line naming the culprit."""
+    """Run the configured task (`task=random|figures|video|rank|invert|edit|metrics|export`); bad input ends
+    it with one line naming the culprit.
+
+    The config is recorded as composed, then again once the snapshot is open and has filled in what the user
+    left to it (the truncation), so config.yaml holds the values the task used."""
     from stylegan_exp.sample.generate import SampleError
-    from stylegan_exp.sample.tasks import run_task
+    from stylegan_exp.sample.tasks import open_snapshot, run_task
+    from stylegan_exp.sample.truncation import adopt_truncation
 
     _quiet_tensorflow()
     run_path = _record(cfg, run_dir)
     try:
-        paths = run_task(to_object(cfg), run_path)
+        snap = open_snapshot(cfg.snapshot, cfg.outputs_root, cfg.name, cfg.full_network)
+        cfg = adopt_truncation(cfg, snap.model)
+        _record(cfg, run_path)
+        paths = run_task(to_object(cfg), snap, run_path)
     except (*USER_ERRORS, SampleError) as exc:
         raise SystemExit(f"error: {exc}") from None
     log.info("done: %d outputs in %s", len(paths), run_path)
