@@ -537,7 +537,7 @@ class InversionConfig:
     encoder_steps: int = 1000
     encoder_lr: float = 0.001
     encoder_batch: int = 16
-    encoder_psi: float = 0.7
+    encoder_psi: float | None = None  # None: the run's truncation_psi (the snapshot's unless set)
     steps: int = 200
     lr: float = 0.05
     optimize_noise: bool = True
@@ -620,14 +620,17 @@ class SampleConfig:
     """`snapshot`: a network snapshot path, or `latest` for the newest one of experiment `name`.
 
     `seed_range` [start, stop) replaces `seeds` when set. `task` is one of the TASKS dataclasses.
+    `truncation_psi` and `truncation_cutoff` left unset (MISSING, `???`) are the snapshot's own (its model
+    config's: StyleGAN 0.7 below layer 8, StyleGAN2 0.5 on every layer), filled in when the snapshot is
+    opened (`sample.truncation.adopt_truncation`); a cutoff of None truncates every layer.
     """
 
     name: str = "default"
     snapshot: str = "latest"
     seeds: list[int] = field(default_factory=lambda: list(range(8)))
     seed_range: list[int] | None = None
-    truncation_psi: float = 0.7
-    truncation_cutoff: int | None = 8
+    truncation_psi: float = MISSING
+    truncation_cutoff: int | None = MISSING
     randomize_noise: bool = False
     batch_size: int = 16
     image_format: str = "png"

@@ -12,7 +12,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from stylegan_exp.config import ConfigError, TrainConfig, to_object, write_config
+from stylegan_exp.config import ConfigError, ModelConfig, TrainConfig, to_object, write_config
 from stylegan_exp.data.dataset_format import DatasetError
 from stylegan_exp.data.images import ImageError
 from stylegan_exp.metrics import MetricError
@@ -133,17 +133,23 @@ def start_training(cfg: DictConfig, run_dir: str) -> Path | None:
 
 
 def start_sampling(cfg: DictConfig, run_dir: str) -> list[Path]:
-    """Run the configured task (`task=random|figures|video|rank|invert|edit`); bad input ends it with one
-    line naming the culprit, leaving no run directory."""
+    """Run the configured task (`task=random|figures|video|rank|invert|edit|metrics|export`); bad input ends
+    it with one line naming the culprit, leaving no run directory.
+
+    The truncation the user leaves unset is the snapshot's (`sample.truncation`): every other key is checked
+    before the snapshot is opened; config.yaml records the values the task used."""
     from stylegan_exp.sample.generate import SampleError
-    from stylegan_exp.sample.tasks import run_task
+    from stylegan_exp.sample.tasks import open_snapshot, run_task
+    from stylegan_exp.sample.truncation import adopt_truncation
 
     _quiet_tensorflow()
     run_path = Path(run_dir)
     try:
-        typed = to_object(cfg)
+        to_object(adopt_truncation(cfg, ModelConfig(name="not opened yet")))
+        snap = open_snapshot(cfg.snapshot, cfg.outputs_root, cfg.name, cfg.full_network)
+        cfg = adopt_truncation(cfg, snap.model)
         write_config(run_path, cfg)
-        paths = run_task(typed, run_path)
+        paths = run_task(to_object(cfg), snap, run_path)
     except (*USER_ERRORS, SampleError) as exc:
         discard_unstarted(run_path)
         raise SystemExit(f"error: {exc}") from None

@@ -1,5 +1,7 @@
 """Shared test helpers: the repo's paths, Hydra composition, running the entry points, the real test
-images in ../shared/data, and quiet, offline TensorFlow/wandb."""
+images in ../shared/data, and quiet, offline TensorFlow/wandb. The original networks (pickles written in
+their format, NumPy references of their forward pass) are in original_stylegan.py and original_stylegan2.py.
+"""
 
 import os
 import subprocess

@@ -148,7 +148,7 @@ def test_a_key_the_schema_does_not_have_is_refused(override, named):
 
 def test_a_missing_mandatory_value_names_the_key():
     with pytest.raises(ConfigError, match=r"^task.folder is not set: add task.folder=… to the command line$"):
-        to_object(compose_config("sample", "task=rank"))
+        to_object(compose_config("sample", "task=rank", "truncation_psi=0.5", "truncation_cutoff=null"))
 
 
 def test_every_mid_run_key_exists():

@@ -174,7 +174,7 @@ def test_export_refuses_bad_input_with_one_line(snapshot, tmp_path):
 
 @pytest.mark.slow
 def test_export_of_an_original_pkl_matches_the_original_network(tmp_path):
-    from test_legacy import MODELS, ref_g_style, write_pkl
+    from original_stylegan import MODELS, ref_g_style, write_pkl
 
     kw = MODELS["res32"]
     raw = write_pkl(tmp_path / "net.pkl", kw)

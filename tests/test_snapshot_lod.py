@@ -9,8 +9,8 @@ import pytest
 import tensorflow as tf
 from conftest import TINY, compose_config
 from omegaconf import OmegaConf
+from original_stylegan import MODELS, ref_g_style, write_pkl
 from PIL import Image
-from test_legacy import MODELS, ref_g_style, write_pkl
 from test_resume import tiny_cfg
 
 from stylegan_exp.config import ConfigError, StyleGANConfig, to_object

@@ -114,7 +114,7 @@ def test_invert_and_edit(snapshot, tmp_path):
     folder = tmp_path / "targets"
     folder.mkdir()
     for seed in (7, 8):
-        save_image(generate(Gs, [seed], psi=0.7)[0], folder / f"seed{seed}.png")
+        save_image(generate(Gs, [seed], psi=0.7, cutoff=None)[0], folder / f"seed{seed}.png")
     run_task(snapshot, tmp_path / "inv", "task=invert", f"task.images={folder}",
              "task.inversion.encoder_steps=40", "task.inversion.steps=40")
     rows = list(csv.DictReader((tmp_path / "inv" / "inversion.csv").open()))

@@ -121,10 +121,8 @@ class Generator(Network):
         return tf.tile(w[:, None, :], [1, self.num_layers, 1])
 
     def truncate(self, dlatents: tf.Tensor, psi: float, cutoff: int | None) -> tf.Tensor:
-        """w' = w_avg + psi (w - w_avg) on the layers below `cutoff`.
-
-        Unlike the original (where cutoff None disables truncation), None here truncates every layer.
-        """
+        """w' = w_avg + psi (w - w_avg) on the layers below `cutoff`; None truncates every layer, as
+        StyleGAN2's G_main (StyleGAN's G_style disables truncation for None; its importer records 0)."""
         cutoff = self.num_layers if cutoff is None else cutoff
         mask = tf.reshape(tf.range(self.num_layers) < cutoff, [1, -1, 1])
         truncated = lerp(self.w_avg, dlatents, psi)
@@ -158,8 +156,9 @@ class Generator(Network):
         return upscale2d(images, 2 ** (self.resolution_log2 - level))
 
     def __call__(self, z: tf.Tensor, level: int | None = None, fade: tf.Tensor | float = 0.0, *,
-                 psi: float = 1.0, cutoff: int | None = 8, randomize_noise: bool = True) -> tf.Tensor:
-        """Sampling path: z → (truncated) w → images at 2**level, or at `lod` and full size when None."""
+                 psi: float = 1.0, cutoff: int | None = None, randomize_noise: bool = True) -> tf.Tensor:
+        """Sampling path: z → (truncated) w → images at 2**level, or at `lod` and full size when None.
+        Untruncated by default; sampling passes the snapshot's (or the user's) ψ and cutoff."""
         dlatents = self.map(z)
         if psi != 1.0:
             dlatents = self.truncate(dlatents, psi, cutoff)

@@ -14,6 +14,7 @@ from stylegan_exp.nets.generator import Generator
 from stylegan_exp.sample.generate import SampleError, seed_dlatents, synthesize
 from stylegan_exp.sample.invert import Encoder, get_encoder, invert_paths
 from stylegan_exp.sample.rank import list_images
+from stylegan_exp.sample.truncation import describe_truncation
 from stylegan_exp.snapshot import Snapshot
 
 log = logging.getLogger(__name__)
@@ -41,13 +42,15 @@ def edit(cfg: SampleConfig, snap: Snapshot, run_dir: Path) -> list[Path]:
             raise FileNotFoundError(f"group folder not found: {folder}")
     encoder = None
     if needs_inversion(task.group_a) or needs_inversion(task.group_b):
-        encoder = get_encoder(Gs, task.inversion, run_dir)
+        encoder = get_encoder(Gs, task.inversion, run_dir, cfg.truncation_psi)
     w_a = group_dlatents(task.group_a, Gs, D, task, encoder)
     w_b = group_dlatents(task.group_b, Gs, D, task, encoder)
     if w_a.shape[1:] != (Gs.num_layers, Gs.w_avg.shape[0]) or w_b.shape[1:] != w_a.shape[1:]:
         raise SampleError(f"group w shapes {w_a.shape[1:]}, {w_b.shape[1:]} do not fit this generator")
     direction = w_b.mean(axis=0) - w_a.mean(axis=0)
     np.save(run_dir / "direction.npy", direction)
+    log.info("edited seeds with %s",
+             describe_truncation(cfg.truncation_psi, cfg.truncation_cutoff, snap.model, Gs.num_layers))
     w = seed_dlatents(Gs, task.seeds, psi=cfg.truncation_psi, cutoff=cfg.truncation_cutoff)
     strengths = np.asarray(task.strengths, np.float32)
     edited = w[:, None] + strengths[None, :, None, None] * direction

@@ -31,6 +31,7 @@ from stylegan_exp.sample.export_graph import (
     ExportedGenerator,
 )
 from stylegan_exp.sample.generate import SampleError, seed_latents
+from stylegan_exp.sample.truncation import describe_truncation
 from stylegan_exp.snapshot import Snapshot
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,8 @@ TFLITE_SEED_NOTE = ("no seed signature: TFLite builtins have no float64 Log, Sqr
                     "53-bit Box-Muller draws need; generate.py draws z from the seed with numpy instead")
 TRUNCATION = ("w' = w_avg + truncation_psi * (w - w_avg) on the style layers below truncation_cutoff; "
               "a cutoff >= num_layers truncates every layer (sample.py's null)")
+TRUNCATION_DEFAULTS = ("generate.py's truncation when --psi/--cutoff are not given: the snapshot's model "
+                       "config unless set when exporting, as in sample.py")
 
 
 @contextmanager
@@ -207,6 +210,8 @@ def export(cfg: SampleConfig, snap: Snapshot, run_dir: Path) -> list[Path]:
     Gs = snap.network("Gs")
     module = ExportedGenerator(Gs, randomize_noise=cfg.randomize_noise)
     cutoff = Gs.num_layers if cfg.truncation_cutoff is None else cfg.truncation_cutoff
+    log.info("generate.py's default truncation (in export.json): %s",
+             describe_truncation(cfg.truncation_psi, cfg.truncation_cutoff, snap.model, Gs.num_layers))
     files = export_files(module, task, formats, run_dir)
     for key, entry in files.items():
         entry["bytes"] = size_on_disk(run_dir / entry["path"])
@@ -234,6 +239,8 @@ def export(cfg: SampleConfig, snap: Snapshot, run_dir: Path) -> list[Path]:
                            "below, upscaled (nearest) to the resolution, as it was trained"},
         "noise": "random" if cfg.randomize_noise else "fixed",
         "truncation": TRUNCATION,
+        "truncation_defaults": {"truncation_psi": cfg.truncation_psi, "truncation_cutoff": cutoff,
+                                "meaning": TRUNCATION_DEFAULTS},
         "seed": "z = numpy.random.RandomState(seed).randn(latent_size) as float32, as sample.py draws it",
         "signatures": describe_signatures(module),
         "verification": {"seeds": list(task.verify_seeds), "truncation_psi": cfg.truncation_psi,

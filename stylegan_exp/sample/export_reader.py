@@ -6,11 +6,14 @@ this file into every export as `generate.py`:
     python generate.py generator-float16.tflite --seeds 5      # z drawn as sample.py draws it
 
 A file without the `seed` signature (TFLite) gets z = RandomState(seed).randn(latent_size), as in sample.py.
+Without --psi/--cutoff the truncation is the one export.json (beside the model) records: the snapshot's own
+(StyleGAN: ψ 0.7 below layer 8, StyleGAN2: ψ 0.5 on every layer) unless set when exporting.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import warnings
 from pathlib import Path
 from typing import Any
@@ -19,6 +22,7 @@ import numpy as np
 
 Z_SIGNATURE = "z"
 SEED_SIGNATURE = "seed"
+DESCRIPTION = "export.json"  # written beside the exported files; its "truncation_defaults" are the defaults
 
 
 def seed_latents(seeds: list[int], latent_size: int) -> np.ndarray:
@@ -38,6 +42,14 @@ def _tflite_interpreter(path: Path) -> Any:
         return Interpreter(model_path=str(path))
 
 
+def recorded_truncation(path: Path) -> dict[str, float] | None:
+    """{"truncation_psi", "truncation_cutoff"} that export.json beside the exported file records, if any."""
+    description = path.parent / DESCRIPTION
+    if not description.is_file():
+        return None
+    return json.loads(description.read_text()).get("truncation_defaults")
+
+
 class Exported:
     """One exported file (a SavedModel folder, a .tflite or an .onnx file) and the signatures it carries."""
 
@@ -45,6 +57,7 @@ class Exported:
         self.path = Path(path)
         if not self.path.exists():
             raise FileNotFoundError(f"exported generator not found: {self.path}")
+        self.truncation = recorded_truncation(self.path)
         if self.path.is_dir():
             import tensorflow as tf
 
@@ -88,9 +101,16 @@ class Exported:
             raise ValueError(f"{self.path.name} takes seeds, not z")
         return int(shapes[Z_SIGNATURE][1])
 
-    def generate(self, *, seeds: list[int] | None = None, z: np.ndarray | None = None, psi: float = 0.7,
-                 cutoff: int = 8) -> dict[str, np.ndarray]:
-        """Images for `seeds` (through the seed signature when the file has one) or for latents `z`."""
+    def generate(self, *, seeds: list[int] | None = None, z: np.ndarray | None = None,
+                 psi: float | None = None, cutoff: int | None = None) -> dict[str, np.ndarray]:
+        """Images for `seeds` (through the seed signature when the file has one) or for latents `z`; `psi` and
+        `cutoff` default to the truncation export.json records (the snapshot's)."""
+        if psi is None or cutoff is None:
+            if self.truncation is None:
+                raise ValueError(f"give psi and cutoff: no {DESCRIPTION} with the snapshot's truncation "
+                                 f"beside {self.path}")
+            psi = self.truncation["truncation_psi"] if psi is None else psi
+            cutoff = self.truncation["truncation_cutoff"] if cutoff is None else cutoff
         scalars = {"truncation_psi": np.array(psi, np.float32),
                    "truncation_cutoff": np.array(cutoff, np.int32)}
         if seeds is not None and SEED_SIGNATURE in self.signatures:
@@ -108,11 +128,15 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Images from an exported StyleGAN generator.")
     parser.add_argument("model", help="a SavedModel folder, .tflite or .onnx file")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3])
-    parser.add_argument("--psi", type=float, default=0.7, help="truncation ψ (1 = none)")
-    parser.add_argument("--cutoff", type=int, default=8, help="truncate style layers below this one")
+    parser.add_argument("--psi", type=float, help="truncation ψ (1 = none; default: export.json's)")
+    parser.add_argument("--cutoff", type=int, help="truncate the style layers below this one (≥ the number "
+                        "of layers: every layer; default: export.json's)")
     parser.add_argument("--out", default=".", help="folder for example-<seed>.png")
     args = parser.parse_args(argv)
-    images = Exported(args.model).generate(seeds=args.seeds, psi=args.psi, cutoff=args.cutoff)["images"]
+    try:
+        images = Exported(args.model).generate(seeds=args.seeds, psi=args.psi, cutoff=args.cutoff)["images"]
+    except ValueError as exc:
+        parser.error(str(exc))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for seed, image in zip(args.seeds, images, strict=True):

@@ -12,6 +12,7 @@ from stylegan_exp.config import FiguresTask, SampleConfig
 from stylegan_exp.grid import save_grid
 from stylegan_exp.nets.generator import Generator
 from stylegan_exp.sample.generate import SampleError, seed_dlatents, synthesize
+from stylegan_exp.sample.truncation import describe_truncation
 from stylegan_exp.snapshot import Snapshot
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,8 @@ def noise(Gs: Generator, cfg: SampleConfig, task: FiguresTask, path: Path) -> Pa
 def figures(cfg: SampleConfig, snap: Snapshot, run_dir: Path) -> list[Path]:
     task: FiguresTask = cfg.task
     Gs = snap.network("Gs")
+    log.info("uncurated, style-mixing and noise figures with %s",
+             describe_truncation(cfg.truncation_psi, cfg.truncation_cutoff, snap.model, Gs.num_layers))
     paths = []
     for kind in tqdm(task.kinds, desc="figures", unit="figure"):
         if kind == "uncurated":

@@ -14,6 +14,7 @@ from stylegan_exp.data.images import save_image
 from stylegan_exp.grid import to_uint8
 from stylegan_exp.nets.generator import Generator
 from stylegan_exp.sample.compiled import compiled, run_batched
+from stylegan_exp.sample.truncation import describe_truncation
 from stylegan_exp.snapshot import Snapshot, find_latest
 
 log = logging.getLogger(__name__)
@@ -64,18 +65,19 @@ def synthesize(Gs: Generator, dlatents: np.ndarray, *, randomize_noise: bool = F
     return images.reshape(*lead, *images.shape[1:])
 
 
-def generate(Gs: Generator, seeds: list[int], *, psi: float = 0.7, cutoff: int | None = 8,
+def generate(Gs: Generator, seeds: list[int], *, psi: float, cutoff: int | None,
              randomize_noise: bool = False, batch_size: int = 16) -> np.ndarray:
-    """uint8 images [N, R, R, C] for the seeds."""
+    """uint8 images [N, R, R, C] for the seeds, truncated below `cutoff` (every layer when None). No default
+    truncation: it is the snapshot's (`snap.model`) or the user's, never one architecture's constant."""
     z = seed_latents(seeds, Gs.latent_size)
     return to_uint8(run_batched(compiled(Gs, _generate), z, batch_size, psi, cutoff, randomize_noise))
 
 
-def resolve_snapshot(cfg: SampleConfig) -> Path | str:
-    """`latest` of the experiment, or the given path or URL (an original .pkl may be a URL)."""
-    if cfg.snapshot == "latest":
-        return find_latest(Path(cfg.outputs_root), cfg.name, "snapshot")
-    return cfg.snapshot
+def resolve_snapshot(snapshot: str, outputs_root: str, name: str) -> Path | str:
+    """`latest` of experiment `name`, or the given path or URL (an original .pkl may be a URL)."""
+    if snapshot == "latest":
+        return find_latest(Path(outputs_root), name, "snapshot")
+    return snapshot
 
 
 def resolve_seeds(cfg: SampleConfig) -> list[int]:
@@ -90,7 +92,8 @@ def sample(cfg: SampleConfig, snap: Snapshot, run_dir: Path) -> list[Path]:
     """Write `example-{seed}.{format}` for every seed into `run_dir`."""
     Gs = snap.network("Gs")
     seeds = resolve_seeds(cfg)
-    log.info("sampling %d seeds with psi=%s", len(seeds), cfg.truncation_psi)
+    log.info("sampling %d seeds with %s", len(seeds),
+             describe_truncation(cfg.truncation_psi, cfg.truncation_cutoff, snap.model, Gs.num_layers))
     paths = []
     for start in tqdm(range(0, len(seeds), cfg.batch_size), unit="batch"):
         batch = seeds[start : start + cfg.batch_size]

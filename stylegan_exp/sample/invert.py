@@ -70,8 +70,9 @@ class Adam:
             var.assign_sub(rate * m / (tf.sqrt(v) + self.eps))
 
 
-def train_encoder(Gs: Generator, cfg: InversionConfig, seed: int = 0) -> Encoder:
-    """Fit the encoder to w from the mapping network (truncated by `encoder_psi`) and the images they make."""
+def train_encoder(Gs: Generator, cfg: InversionConfig, psi: float, seed: int = 0) -> Encoder:
+    """Fit the encoder to w from the mapping network and the images they make, w truncated by `psi` on every
+    layer whatever the snapshot's cutoff: the encoder predicts one w for all layers."""
     encoder = Encoder(Gs.resolution, Gs.num_channels, int(Gs.w_avg.shape[0]))
     params = list(encoder.trainable_variables)
     opt = Adam(params, cfg.encoder_lr)
@@ -79,7 +80,7 @@ def train_encoder(Gs: Generator, cfg: InversionConfig, seed: int = 0) -> Encoder
 
     @tf.function
     def step() -> tf.Tensor:
-        w = Gs.truncate(Gs.map(rng.normal([cfg.encoder_batch, Gs.latent_size])), cfg.encoder_psi, None)
+        w = Gs.truncate(Gs.map(rng.normal([cfg.encoder_batch, Gs.latent_size])), psi, None)
         images = Gs.synthesize(w, randomize_noise=True)
         with tf.GradientTape() as tape:
             loss = tf.reduce_mean(tf.square(encoder(images) - w[:, 0]))
@@ -198,11 +199,19 @@ def image_paths(images: str | Path) -> list[Path]:
     return list_images(path)
 
 
-def get_encoder(Gs: Generator, cfg: InversionConfig, run_dir: Path) -> Encoder:
+def encoder_psi(cfg: InversionConfig, run_psi: float) -> float:
+    """`encoder_psi`, or when unset (None) the run's truncation ψ (the snapshot's unless the user set it)."""
+    return run_psi if cfg.encoder_psi is None else cfg.encoder_psi
+
+
+def get_encoder(Gs: Generator, cfg: InversionConfig, run_dir: Path, run_psi: float) -> Encoder:
     """The configured encoder, or a freshly trained one saved as `encoder.npz` for reuse."""
     if cfg.encoder:
         return load_encoder(cfg.encoder)
-    encoder = train_encoder(Gs, cfg)
+    psi = encoder_psi(cfg, run_psi)
+    log.info("training the encoder on w truncated with psi=%g on every layer (%s)", psi,
+             "task.inversion.encoder_psi" if cfg.encoder_psi is not None else "the run's truncation_psi")
+    encoder = train_encoder(Gs, cfg, psi)
     save_encoder(encoder, run_dir / "encoder.npz")
     return encoder
 
@@ -223,7 +232,7 @@ def invert(cfg: SampleConfig, snap: Snapshot, run_dir: Path) -> list[Path]:
     task: InvertTask = cfg.task
     Gs, D = snap.network("Gs"), snap.network("D")
     paths = image_paths(task.images)
-    encoder = get_encoder(Gs, task.inversion, run_dir)
+    encoder = get_encoder(Gs, task.inversion, run_dir, cfg.truncation_psi)
     written = []
     rows = []
     for path, result in zip(paths, invert_paths(Gs, D, paths, task.inversion, encoder), strict=True):

@@ -1,4 +1,4 @@
-"""What `sample.py` runs: load the snapshot once, hand it to the configured task's runner."""
+"""What `sample.py` runs: open the snapshot once, hand it to the configured task's runner."""
 
 from __future__ import annotations
 
@@ -64,20 +64,28 @@ RUNNERS: dict[type, TaskRunner] = {
 }
 
 
-def run_task(cfg: SampleConfig, run_dir: Path) -> list[Path]:
-    runner = RUNNERS.get(type(cfg.task))
-    if runner is None:
-        raise SampleError(f"unknown sampling task {type(cfg.task).__name__}")
-    source = resolve_snapshot(cfg)
+def open_snapshot(snapshot: str, outputs_root: str, name: str, full_network: bool) -> Snapshot:
+    """The snapshot to sample (`latest` of experiment `name`, or a path or URL), as it was trained unless
+    `full_network` asks for every layer of one saved while growing."""
+    source = resolve_snapshot(snapshot, outputs_root, name)
     snap = load_snapshot(source)
-    log.info("task %s on %s (%d², kimg %.1f)", cfg.task.name, source, snap.resolution, snap.kimg)
-    if snap.lod > 0 and cfg.full_network:
+    log.info("snapshot %s (%d², kimg %.1f)", source, snap.resolution, snap.kimg)
+    if snap.lod > 0 and full_network:
         log.info("the snapshot was saved while growing (lod %.3f); full_network=true runs every layer",
                  snap.lod)
-        snap = dataclasses.replace(snap, lod=0.0)
-    elif snap.lod > 0:
+        return dataclasses.replace(snap, lod=0.0)
+    if snap.lod > 0:
         level = log2_int(snap.resolution) - math.floor(snap.lod)
         log.info("the snapshot was saved while growing (lod %.3f): its networks run as trained, at %d² with "
                  "%.2f of %d² faded in, upscaled to %d² (full_network=true runs every layer)", snap.lod,
                  2**level, snap.lod - math.floor(snap.lod), 2 ** (level - 1), snap.resolution)
+    return snap
+
+
+def run_task(cfg: SampleConfig, snap: Snapshot, run_dir: Path) -> list[Path]:
+    """The configured task on the open snapshot (`cfg` with its truncation filled in from it)."""
+    runner = RUNNERS.get(type(cfg.task))
+    if runner is None:
+        raise SampleError(f"unknown sampling task {type(cfg.task).__name__}")
+    log.info("task %s", cfg.task.name)
     return runner(cfg, snap, run_dir)

@@ -14,6 +14,7 @@ from stylegan_exp.grid import make_grid, to_uint8
 from stylegan_exp.nets.generator import Generator
 from stylegan_exp.sample.figures import layer_ranges, mix_dlatents
 from stylegan_exp.sample.generate import map_latents, seed_dlatents, synthesize
+from stylegan_exp.sample.truncation import describe_truncation
 from stylegan_exp.snapshot import Snapshot
 
 log = logging.getLogger(__name__)
@@ -128,6 +129,9 @@ def progress(run: Path, task: VideoTask, path: Path) -> Path:
 def videos(cfg: SampleConfig, snap: Snapshot, run_dir: Path) -> list[Path]:
     task: VideoTask = cfg.task
     Gs = snap.network("Gs")
+    if any(kind != "progress" for kind in task.kinds):
+        log.info("latent walks with %s",
+                 describe_truncation(cfg.truncation_psi, cfg.truncation_cutoff, snap.model, Gs.num_layers))
     paths = []
     for kind in task.kinds:
         path = run_dir / f"{kind}.mp4"
