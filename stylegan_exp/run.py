@@ -37,15 +37,17 @@ def _quiet_tensorflow() -> None:
 _UNSTARTED = {".hydra", "train.log", "sample.log", "config.yaml", "metrics.jsonl", "reals.png", "wandb"}
 
 
-def discard_unstarted(run_path: Path) -> None:
-    """Remove a run directory that holds nothing a run made (no checkpoint, snapshot or sample); an emptied
-    experiment folder goes with it."""
+def discard_unstarted(run_path: Path, cfg: DictConfig) -> None:
+    """Remove a run directory that holds nothing a run made (no checkpoint, snapshot or sample), and the
+    experiment folder (`<outputs_root>/<name>`) if that leaves it empty."""
     if not run_path.is_dir() or any(p.name not in _UNSTARTED and not p.name.startswith("fakes")
                                     for p in run_path.iterdir()):
         return
     shutil.rmtree(run_path, ignore_errors=True)
-    with contextlib.suppress(OSError):
-        run_path.parent.rmdir()
+    experiment = Path(str(cfg.get("outputs_root", ""))) / str(cfg.get("name", ""))
+    if run_path.parent.resolve() == experiment.resolve():
+        with contextlib.suppress(OSError):
+            experiment.rmdir()
 
 
 def _command_line() -> list[str]:
@@ -121,10 +123,10 @@ def start_training(cfg: DictConfig, run_dir: str) -> Path | None:
         trainer = Trainer(typed, run_path, workers, explicit=_command_line_keys(), resume_from=target)
         snapshot = trainer.run()
     except USER_ERRORS as exc:
-        discard_unstarted(own_dir)
+        discard_unstarted(own_dir, cfg)
         raise SystemExit(f"error: {exc}") from None
     except BaseException:
-        discard_unstarted(own_dir)
+        discard_unstarted(own_dir, cfg)
         raise
     log.info("done: outputs in %s", run_path)
     if trainer.stop_signal is not None:
@@ -151,10 +153,10 @@ def start_sampling(cfg: DictConfig, run_dir: str) -> list[Path]:
         write_config(run_path, cfg)
         paths = run_task(to_object(cfg), snap, run_path)
     except (*USER_ERRORS, SampleError) as exc:
-        discard_unstarted(run_path)
+        discard_unstarted(run_path, cfg)
         raise SystemExit(f"error: {exc}") from None
     except BaseException:
-        discard_unstarted(run_path)
+        discard_unstarted(run_path, cfg)
         raise
     log.info("done: %d outputs in %s", len(paths), run_path)
     return paths
