@@ -36,6 +36,7 @@ from stylegan_exp.data.images import (
     suffix_for,
 )
 from stylegan_exp.data.prepare_config import RunOptions
+from stylegan_exp.data.settings import claim
 
 MANIFEST = "manifest"
 _THUMB = 96
@@ -304,15 +305,17 @@ def run_stage(
     work: Callable[[str, Path], list[Outcome]],
     options: RunOptions,
     *,
+    settings: dict,
     decide: Callable[[str, list[Outcome], list[dict]], list[Outcome]] | None = None,
 ) -> StageResult:
-    """Run `work` over the items of this shard not yet in the manifest (at most `options.limit`).
+    """Run `work` over the items of this shard not yet in the manifest (at most `options.limit`), in a
+    folder made with `settings` (data/settings.py: one made with others is moved aside first).
     `decide(key, outcomes, entries so far)` runs in order in this process, for choices that depend
     on earlier items (exact duplicates), and so stays deterministic with any number of workers."""
     check_options(options)
     dst = Path(dst)
     check_output_dir(dst)
-    dst.mkdir(parents=True, exist_ok=True)
+    claim(dst, settings, stage, (path for _, path in items))
     manifest = Manifest(manifest_path(dst, options))
     todo = [
         (k, p)
