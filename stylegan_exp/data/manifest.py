@@ -24,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
-from tqdm import tqdm
 
 from stylegan_exp.atomic import write_atomic
 from stylegan_exp.data.images import (
@@ -37,6 +36,7 @@ from stylegan_exp.data.images import (
 )
 from stylegan_exp.data.prepare_config import RunOptions
 from stylegan_exp.data.settings import claim
+from stylegan_exp.progress import progress_bar
 
 MANIFEST = "manifest"
 _THUMB = 96
@@ -327,7 +327,7 @@ def run_stage(
     workers = options.workers or os.cpu_count() or 1
     start = time.perf_counter()
     try:
-        bar = tqdm(total=len(todo), desc=stage, unit="img", disable=not options.progress or None)
+        bar = progress_bar(total=len(todo), desc=stage, unit="img", enabled=options.progress)
         for key, outcomes in _results(work, todo, workers):
             if decide is not None:
                 outcomes = decide(key, outcomes, manifest.entries)
