@@ -122,3 +122,14 @@ def test_sharded_reruns_redo_the_folder_once(tmp_path, shared_data, caplog):
     assert len(list(tmp_path.glob("clean.old-*"))) == 1
     entries = [e for p in dst.glob("manifest*.jsonl") for e in Manifest.read(p)]
     assert len(entries) == 10 and {e["reason"] for e in entries} == {"too-small"}
+
+
+def test_a_stage_reading_its_own_kinds_folder_keeps_both_settings():
+    """clean after clean: the input's keys move under `input.`, so a change up the chain is still seen."""
+    from stylegan_exp.data.settings import changes, combine
+
+    upstream = {"clean.min_size": 32, "source": "/a"}
+    settings = combine({"clean.min_size": 64}, upstream)
+    assert settings == {"clean.min_size": 64, "input.clean.min_size": 32, "input.source": "/a"}
+    later = combine({"clean.min_size": 64}, {**upstream, "clean.min_size": 16})
+    assert changes(settings, later) == "input.clean.min_size: 32 → 16"

@@ -1,5 +1,6 @@
 """What every preparation stage shares: inputs, shards, the resumable manifest, the per-item driver
-(worker pool, progress bar, atomic outputs), the summary table, the contact sheet and the CLI.
+(worker pool, progress bar, atomic outputs, the folder's settings record: data/settings.py), the summary
+table, the contact sheet and the CLI.
 
 A stage is a picklable ``work(key, path) -> list[Outcome]`` run over its sorted inputs. The driver writes
 each item's outputs atomically, then appends its manifest lines in one flushed write, so a run
