@@ -16,9 +16,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from tqdm import tqdm
-
 from stylegan_exp.atomic import atomic_open
+from stylegan_exp.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +69,8 @@ def fetch(url: str, cache_dir: Path, checksum: str | None = None) -> Path:
     try:
         with urllib.request.urlopen(url, timeout=60) as response, atomic_open(target) as out:
             total = int(response.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=target.name.split("_", 1)[1],
-                      leave=False, disable=None) as bar:
+            with progress_bar(total=total, unit="B", unit_scale=True, desc=target.name.split("_", 1)[1],
+                              leave=False) as bar:
                 while chunk := response.read(_CHUNK):
                     out.write(chunk)
                     for d in digests.values():

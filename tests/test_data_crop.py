@@ -48,9 +48,14 @@ def test_cascade_download_is_checked_and_cached(tmp_path, shared_data):
     assert cascade_file(None, url="file:///nonexistent", cache_dir=tmp_path) == cached  # From cache.
     bad = tmp_path / "bad.xml"
     bad.write_bytes(b"<opencv_storage/>")
-    with pytest.raises(StageError, match=CASCADE_SHA256):
+    with pytest.raises(StageError, match=CASCADE_SHA256) as mismatch:
         cascade_file(None, url=bad.as_uri(), cache_dir=tmp_path / "other")
     assert not (tmp_path / "other" / "lbpcascade_animeface.xml").exists()
+    # Offline (or behind a proxy's page): one line telling how to give the file instead.
+    with pytest.raises(StageError) as offline:
+        cascade_file(None, url=(tmp_path / "unreachable.xml").as_uri(), cache_dir=tmp_path / "other")
+    for error in (mismatch, offline):
+        assert "crop.cascade=PATH" in str(error.value) and "\n" not in str(error.value)
     with pytest.raises(StageError, match="missing.xml"):
         cascade_file(str(tmp_path / "missing.xml"))
 

@@ -502,7 +502,8 @@ def test_pack_is_reproducible_and_survives_kills(tmp_path, shared_data):
         assert run_python(_pack(src, tmp_path / name), tmp_path).returncode == 0
     names = sorted(p.name for p in (tmp_path / "a").iterdir())
     assert names == sorted(p.name for p in (tmp_path / "b").iterdir()) and "manifest.jsonl" in names
-    files = [name for name in names if name != "manifest.jsonl"]  # The manifest names its dataset folder.
+    # The manifest names its dataset folder; settings.json says when it was made.
+    files = [name for name in names if name not in ("manifest.jsonl", "settings.json")]
     for name in files:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
     # Kill packs at moments spread over a whole run (start-up, decoding, writing, renaming).

@@ -3,6 +3,7 @@ does not import stylegan_exp and compared with Gs; numpy's RandomState in graph 
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -56,8 +57,15 @@ def snapshot(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def exported(snapshot, tmp_path_factory) -> Path:
+    """sample.py task=export as a user runs it with its output going to a file (`> export.log 2>&1`, as under
+    nohup): the export folder, with that output in `export.log` beside it."""
     out = tmp_path_factory.mktemp("export")
-    run_task(snapshot, out, "task=export", "task.formats=[saved_model,tflite,onnx]")
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}  # as a user's shell has it
+    with open(out.with_suffix(".log"), "wb") as log:
+        proc = subprocess.run([sys.executable, str(REPO / "sample.py"), f"snapshot={snapshot}", "task=export",
+                               "task.formats=[saved_model,tflite,onnx]", f"hydra.run.dir={out}"],
+                              stdout=log, stderr=subprocess.STDOUT, cwd=out, env=env, timeout=600)
+    assert proc.returncode == 0, out.with_suffix(".log").read_text()[-3000:]
     return out
 
 
@@ -137,6 +145,23 @@ def test_exported_files_match_gs_in_a_fresh_process(snapshot, exported, tmp_path
     # every file checked itself at export time, with the same measure
     verified = meta["files"]["saved_model"]["verified"]
     assert max(v["max_abs_float_error"] for v in verified.values()) <= 1e-4
+
+
+@pytest.mark.slow
+def test_export_prints_no_absl_warnings(exported):
+    """The exported graph carries no custom gradients, so reloading it (TFLite conversion, verification)
+    has none to warn about."""
+    log = exported.with_suffix(".log").read_text()
+    assert "saved_model: saved_model" in log and "onnx_seed" in log  # the export's own log lines
+    assert "[absl]" not in log and "custom gradients" not in log
+    ours = re.compile(r"\[[^]]+\]\[stylegan_exp[\w.]*\]\[INFO\] - ")  # Hydra's format, the package's loggers
+    assert not [line for line in log.splitlines() if not ours.match(line)]
+
+
+@pytest.mark.slow
+def test_a_redirected_export_log_has_no_progress_bar_fragments(exported):
+    log = exported.with_suffix(".log").read_bytes()
+    assert b"tflite_float32" in log and b"\r" not in log and b"export:" not in log
 
 
 @pytest.mark.slow

@@ -27,6 +27,7 @@ from stylegan_exp.data.manifest import (
     stage_cli,
 )
 from stylegan_exp.data.prepare_config import AugmentConfig, RunOptions
+from stylegan_exp.data.settings import stage_settings
 
 
 def augment_image(rgb: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -> np.ndarray:
@@ -67,7 +68,8 @@ def run(
     """Copy SRC's images into DST, each followed by cfg.copies variants."""
     if cfg.copies < 0:
         raise StageError(f"augment copies must be >= 0, got {cfg.copies}")
-    return run_stage("augment", resolve_inputs(src), dst, partial(augment_file, cfg=cfg), options)
+    return run_stage("augment", resolve_inputs(src), dst, partial(augment_file, cfg=cfg), options,
+                     settings=stage_settings("augment", cfg, src))
 
 
 def main(argv: list[str] | None = None) -> int:

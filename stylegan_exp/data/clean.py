@@ -33,6 +33,7 @@ from stylegan_exp.data.manifest import (
     stage_cli,
 )
 from stylegan_exp.data.prepare_config import CleanConfig, RunOptions
+from stylegan_exp.data.settings import stage_settings
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Pixel statistics are taken on every k-th row and column of images above this many pixels: the same
@@ -185,7 +186,8 @@ def run(src: str | os.PathLike, dst: str | os.PathLike, cfg: CleanConfig, option
     for name in cfg.photo_cascades if cfg.drop_photos else []:
         photo_detector(name)  # Fail on a bad cascade now, not in every worker.
     items = resolve_inputs(src)
-    return run_stage("clean", items, dst, partial(check_file, cfg=cfg), options, decide=_Duplicates(cfg))
+    return run_stage("clean", items, dst, partial(check_file, cfg=cfg), options,
+                     settings=stage_settings("clean", cfg, src), decide=_Duplicates(cfg))
 
 
 def main(argv: list[str] | None = None) -> int:

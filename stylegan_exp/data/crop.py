@@ -10,7 +10,9 @@ CLI: ``python -m stylegan_exp.data.crop SRC DST [--cascade PATH] [--min-face-siz
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import http.client
 import os
 import sys
 import urllib.request
@@ -31,6 +33,7 @@ from stylegan_exp.data.manifest import (
     stage_cli,
 )
 from stylegan_exp.data.prepare_config import CropConfig, RunOptions
+from stylegan_exp.data.settings import stage_settings
 
 CASCADE_URL = (
     "https://raw.githubusercontent.com/nagadomi/lbpcascade_animeface/master/lbpcascade_animeface.xml"
@@ -52,21 +55,26 @@ def cascade_file(path: str | None = None, *, url: str = CASCADE_URL, cache_dir: 
     if path:
         local = Path(path)
         if not local.is_file():
-            raise StageError(f"cascade file {local} does not exist")
+            raise StageError(f"crop.cascade: file {local} does not exist")
         return local
     cached = (cache_dir or CACHE_DIR) / "lbpcascade_animeface.xml"
     if cached.is_file() and _sha256(cached.read_bytes()) == CASCADE_SHA256:
         return cached
+    offline = "download it on a machine with access and give crop.cascade=PATH (the CLI: --cascade PATH)"
     try:
         with urllib.request.urlopen(url, timeout=60) as response:
             data = response.read()
-    except OSError as exc:
-        raise StageError(
-            f"cannot download the face cascade from {url} ({exc}); give crop.cascade=PATH"
-        ) from exc
+    except (OSError, ValueError, http.client.HTTPException) as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise StageError(f"cannot download the face cascade from {url} ({reason}); {offline}") from exc
     if _sha256(data) != CASCADE_SHA256:
-        raise StageError(f"the face cascade from {url} does not match sha256 {CASCADE_SHA256}")
-    write_atomic(cached, data)
+        raise StageError(f"the face cascade from {url} does not match sha256 {CASCADE_SHA256} (a proxy's "
+                         f"page?); {offline}")
+    try:
+        write_atomic(cached, data)
+    except OSError as exc:
+        raise StageError(f"cannot cache the face cascade in {cached.parent} ({exc.strerror}); set "
+                         "STYLEGAN_EXP_CACHE to a writable folder or give crop.cascade=PATH") from exc
     return cached
 
 
@@ -154,7 +162,11 @@ def run(src: str | os.PathLike, dst: str | os.PathLike, cfg: CropConfig, options
     cascade = str(cascade_file(cfg.cascade))
     detector(cascade)  # Fail on a bad cascade now, not in every worker.
     items = resolve_inputs(src)
-    return run_stage("crop", items, dst, partial(crop_file, cascade=cascade, cfg=cfg), options)
+    # The cascade by its content: the downloaded one and the same file given as a path make the same crops.
+    made_by = dataclasses.replace(cfg, cascade=f"sha256:{_sha256(Path(cascade).read_bytes())}")
+    settings = stage_settings("crop", made_by, src)
+    work = partial(crop_file, cascade=cascade, cfg=cfg)
+    return run_stage("crop", items, dst, work, options, settings=settings)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,6 +18,7 @@ CLI: ``python -m stylegan_exp.data.dedupe SRC DST [--max-distance 8] [--fine-dis
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import math
@@ -42,6 +43,7 @@ from stylegan_exp.data.manifest import (
     summarize,
 )
 from stylegan_exp.data.prepare_config import DedupeConfig, RunOptions
+from stylegan_exp.data.settings import claim, combine, input_settings, read_record, stage_settings
 
 _DCT_SIZE = {64: 32, 256: 64}  # Hash bits -> side of the thumbnail whose low DCT frequencies they are.
 _CROPS = (1.0, 0.96, 0.92)  # Central crops hashed besides the whole image.
@@ -52,6 +54,7 @@ _UPSCALED = 0.1
 _FLAT = 1e-4  # Below this top-octave share there is no detail to judge.
 _MIN_EFFECTIVE = 16
 _R = Image.Resampling
+HASHES = ".hashes"  # Subfolder of the per-image hashes, which a change of dedupe's own settings keeps.
 
 
 def _dct_matrix(n: int) -> np.ndarray:
@@ -289,9 +292,15 @@ def run(
     if cfg.fine_distance < 0 or cfg.fine_distance > 255:
         raise StageError(f"dedupe fine_distance must be in [0, 255], got {cfg.fine_distance}")
     items = resolve_inputs(src)
-    hash_dir = Path(dst) / ".hashes"
+    settings, hash_settings = stage_settings("dedupe", cfg, src), combine({}, input_settings(src))
+    hash_dir = Path(dst) / HASHES
+    moved = claim(Path(dst), settings, "dedupe", (path for _, path in items))
+    if moved is not None and (old := read_record(moved / HASHES)) and old["settings"] == hash_settings:
+        with contextlib.suppress(OSError):  # Another shard may have started hashing anew.
+            os.rename(moved / HASHES, hash_dir)  # The hashes depend on the input only: keep them.
     hashing = run_stage(
-        "dedupe-hash", items, hash_dir, hash_file, dataclasses.replace(options, contact_sheet=False)
+        "dedupe-hash", items, hash_dir, hash_file, dataclasses.replace(options, contact_sheet=False),
+        settings=hash_settings,
     )
     entries = {
         e["source"]: e for path in sorted(hash_dir.glob("manifest*.jsonl")) for e in Manifest.read(path)
@@ -314,7 +323,8 @@ def run(
             return [Outcome(None, False, "near-duplicate", extra={"of": dropped[key]})]
         return outcomes
 
-    return run_stage("dedupe", items, dst, copy_file, dataclasses.replace(options, workers=1), decide=decide)
+    return run_stage("dedupe", items, dst, copy_file, dataclasses.replace(options, workers=1),
+                     settings=settings, decide=decide)
 
 
 def main(argv: list[str] | None = None) -> int:

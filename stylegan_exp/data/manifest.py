@@ -1,5 +1,6 @@
 """What every preparation stage shares: inputs, shards, the resumable manifest, the per-item driver
-(worker pool, progress bar, atomic outputs), the summary table, the contact sheet and the CLI.
+(worker pool, progress bar, atomic outputs, the folder's settings record: data/settings.py), the summary
+table, the contact sheet and the CLI.
 
 A stage is a picklable ``work(key, path) -> list[Outcome]`` run over its sorted inputs. The driver writes
 each item's outputs atomically, then appends its manifest lines in one flushed write, so a run
@@ -24,7 +25,6 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
-from tqdm import tqdm
 
 from stylegan_exp.atomic import write_atomic
 from stylegan_exp.data.images import (
@@ -36,6 +36,8 @@ from stylegan_exp.data.images import (
     suffix_for,
 )
 from stylegan_exp.data.prepare_config import RunOptions
+from stylegan_exp.data.settings import claim
+from stylegan_exp.progress import progress_bar
 
 MANIFEST = "manifest"
 _THUMB = 96
@@ -304,15 +306,17 @@ def run_stage(
     work: Callable[[str, Path], list[Outcome]],
     options: RunOptions,
     *,
+    settings: dict,
     decide: Callable[[str, list[Outcome], list[dict]], list[Outcome]] | None = None,
 ) -> StageResult:
-    """Run `work` over the items of this shard not yet in the manifest (at most `options.limit`).
+    """Run `work` over the items of this shard not yet in the manifest (at most `options.limit`), in a
+    folder made with `settings` (data/settings.py: one made with others is moved aside first).
     `decide(key, outcomes, entries so far)` runs in order in this process, for choices that depend
     on earlier items (exact duplicates), and so stays deterministic with any number of workers."""
     check_options(options)
     dst = Path(dst)
     check_output_dir(dst)
-    dst.mkdir(parents=True, exist_ok=True)
+    claim(dst, settings, stage, (path for _, path in items))
     manifest = Manifest(manifest_path(dst, options))
     todo = [
         (k, p)
@@ -324,7 +328,7 @@ def run_stage(
     workers = options.workers or os.cpu_count() or 1
     start = time.perf_counter()
     try:
-        bar = tqdm(total=len(todo), desc=stage, unit="img", disable=not options.progress or None)
+        bar = progress_bar(total=len(todo), desc=stage, unit="img", enabled=options.progress)
         for key, outcomes in _results(work, todo, workers):
             if decide is not None:
                 outcomes = decide(key, outcomes, manifest.entries)

@@ -30,6 +30,14 @@ from stylegan_exp.data.manifest import (
     summarize,
 )
 from stylegan_exp.data.prepare_config import PackConfig, PackSource, RunOptions
+from stylegan_exp.data.settings import (
+    SETTINGS_FILE,
+    combine,
+    input_settings,
+    read_record,
+    record_bytes,
+    retire,
+)
 
 
 def parse_sources(spec: str) -> list[PackSource]:
@@ -48,6 +56,17 @@ def copies(key: str, weight: float) -> int:
     """How many times an image is used for a weight (stable for a name, whoever packs it)."""
     whole = math.floor(weight)
     return whole + int(stable_hash(key) / 2**64 < weight - whole)
+
+
+def pack_settings(cfg: PackConfig, sources: list[PackSource]) -> dict:
+    """What makes the dataset: the encoding, the weights and each source's settings (its stage record or
+    its path; under `sources[i].` when there are several)."""
+    own = {"pack.image_format": cfg.image_format, "pack.jpeg_quality": cfg.jpeg_quality,
+           "pack.shard_size": cfg.shard_size, "pack.weights": [s.weight for s in sources]}
+    if len(sources) == 1:
+        return combine(own, input_settings(sources[0].path))
+    return combine(own, {f"sources[{i}].{k}": v
+                         for i, s in enumerate(sources) for k, v in input_settings(s.path).items()})
 
 
 def run(
@@ -69,9 +88,12 @@ def run(
         if source.weight < 0:
             raise StageError(f"pack source {source.path} has a negative weight {source.weight}")
     manifest_file = dst / f"{MANIFEST}.jsonl"
+    settings = pack_settings(cfg, sources)
     if (dst / INFO_FILE).is_file() and manifest_file.is_file():
-        entries = Manifest.read(manifest_file)
-        return summarize("pack", dst, entries, 0, 0.0, manifest_file)
+        record = read_record(dst)
+        if record is not None and record["settings"] == settings:
+            return summarize("pack", dst, Manifest.read(manifest_file), 0, 0.0, manifest_file)
+        retire(dst, settings, "pack")
     items, weights = [], []
     for source in sources:
         for key, path in resolve_inputs(source.path):
@@ -91,7 +113,8 @@ def run(
             else:
                 line.update(kept=True, reason="packed", copies=item.copies, output=str(dst))
             entries.append(line)
-        return {manifest_file.name: "".join(json.dumps(e) + "\n" for e in entries).encode()}
+        return {manifest_file.name: "".join(json.dumps(e) + "\n" for e in entries).encode(),
+                SETTINGS_FILE: record_bytes("pack", settings)}
 
     start = time.perf_counter()
     meta = {"sources": [{"path": str(s.path), "weight": s.weight} for s in sources]}

@@ -8,6 +8,7 @@ CLI: ``python -m stylegan_exp.data.resize SRC DST [--resolution 256] [--policy c
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import shlex
@@ -30,6 +31,7 @@ from stylegan_exp.data.manifest import (
     stage_cli,
 )
 from stylegan_exp.data.prepare_config import ResizeConfig, RunOptions
+from stylegan_exp.data.settings import stage_settings
 from stylegan_exp.resolution import MIN_RESOLUTION, is_resolution
 
 POLICIES = ("crop", "pad")
@@ -80,6 +82,12 @@ def resize_image(rgb: np.ndarray, cfg: ResizeConfig) -> np.ndarray:
     return resample(square, cfg.resolution, cfg.resolution)
 
 
+def unused_settings(cfg: ResizeConfig) -> list[str]:
+    """Fields that cannot change the outputs: waifu2x's threads, and its every knob when it does not run."""
+    waifu2x = [f.name for f in dataclasses.fields(cfg) if f.name.startswith("waifu2x_")]
+    return waifu2x if cfg.upscale_command or cfg.upscaler != "waifu2x" else ["waifu2x_threads"]
+
+
 def resize_file(key: str, path: Path, cfg: ResizeConfig) -> list[Outcome]:
     rgb = load_image(path, channels=3)
     side = min(rgb.shape[:2]) if cfg.policy == "crop" else max(rgb.shape[:2])
@@ -111,7 +119,8 @@ def run(
         from stylegan_exp.data import waifu2x
 
         waifu2x.check(cfg)
-    return run_stage("resize", resolve_inputs(src), dst, partial(resize_file, cfg=cfg), options)
+    return run_stage("resize", resolve_inputs(src), dst, partial(resize_file, cfg=cfg), options,
+                     settings=stage_settings("resize", cfg, src, unused_settings(cfg)))
 
 
 def main(argv: list[str] | None = None) -> int:

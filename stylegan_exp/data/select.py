@@ -18,6 +18,7 @@ from pathlib import Path
 
 from stylegan_exp.data.manifest import Outcome, StageError, StageResult, resolve_inputs, run_stage, stage_cli
 from stylegan_exp.data.prepare_config import RunOptions, SelectConfig
+from stylegan_exp.data.settings import stage_settings
 
 VARIANTS = ("original", "512px")
 
@@ -76,12 +77,13 @@ def run(
 ) -> StageResult:
     """Select posts (or all files of a folder / list) into DST's manifest."""
     options = dataclasses.replace(options, workers=1)  # Metadata checks are cheap; no pool needed.
+    settings = stage_settings("select", cfg, src)
 
     def keep_existing(key: str, path: Path) -> list[Outcome]:
         return [Outcome(str(path.resolve()), True, "selected")]
 
     if not cfg.metadata:
-        return run_stage("select", resolve_inputs(src), dst, keep_existing, options)
+        return run_stage("select", resolve_inputs(src), dst, keep_existing, options, settings=settings)
     if cfg.variant not in VARIANTS:
         raise StageError(f"select variant must be one of {', '.join(VARIANTS)}, got {cfg.variant!r}")
     root = Path(src)
@@ -98,7 +100,7 @@ def run(
             return [Outcome(None, False, "missing-file", extra={"path": str(path)})]
         return [Outcome(str(path.resolve()), True, "selected")]
 
-    return run_stage("select", items, dst, check, options)
+    return run_stage("select", items, dst, check, options, settings=settings)
 
 
 def main(argv: list[str] | None = None) -> int:

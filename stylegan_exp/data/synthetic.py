@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
-from tqdm import tqdm
 
 from stylegan_exp.data.images import resample
+from stylegan_exp.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -310,7 +310,7 @@ def render_face(params: FaceParams, resolution: int) -> np.ndarray:
 def render_faces(count: int, resolution: int, seed: int, *, progress: bool = True) -> np.ndarray:
     """Face i depends only on (seed, i), so a larger request extends a smaller one image for image."""
     out = np.empty((count, resolution, resolution, 3), np.uint8)
-    for i in tqdm(range(count), desc="drawing faces", unit="face", disable=not progress):
+    for i in progress_bar(range(count), desc="drawing faces", unit="face", enabled=progress):
         out[i] = render_face(sample_face_params(np.random.default_rng([seed, i])), resolution)
     return out
 

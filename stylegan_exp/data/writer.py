@@ -22,7 +22,6 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
-from tqdm import tqdm
 
 from stylegan_exp.atomic import FolderExistsError, atomic_dir
 from stylegan_exp.data.dataset_format import (
@@ -42,6 +41,7 @@ from stylegan_exp.data.images import (
     image_format,
     read_image_info,
 )
+from stylegan_exp.progress import progress_bar
 from stylegan_exp.resolution import MIN_RESOLUTION, is_resolution
 
 STORE_FORMATS = ("keep", "png", "jpeg")
@@ -273,7 +273,7 @@ def pack_files(
     def records() -> Iterator[Record]:
         """Decode every used file once (to catch corrupt ones) and yield what to store."""
         nonlocal source_bytes
-        for index in tqdm(used, desc="packing", unit="img", disable=not progress or None):
+        for index in progress_bar(used, desc="packing", unit="img", enabled=progress):
             item, info = items[index], infos[index]
             data = item.path.read_bytes()
             try:

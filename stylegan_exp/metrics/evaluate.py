@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
-from tqdm import tqdm
 
 from stylegan_exp.config import MetricsConfig
 from stylegan_exp.data.reader import load_info, make_dataset
@@ -28,6 +27,7 @@ from stylegan_exp.metrics.ppl import DistanceFn, lpips_distance, min_size, perce
 from stylegan_exp.metrics.pr import precision_recall
 from stylegan_exp.metrics.swd import SWD
 from stylegan_exp.nets.generator import Generator
+from stylegan_exp.progress import progress_bar
 from stylegan_exp.sample.compiled import compiled, run_batched
 
 log = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ def feature_pass(batches: Iterable[np.ndarray], extractors: dict[str, nets.Featu
                  desc: str) -> dict[str, np.ndarray]:
     """Every extractor's features of the same batches, read once, with a progress bar."""
     out: dict[str, list[np.ndarray]] = {name: [] for name in extractors}
-    with tqdm(total=total, desc=desc, unit="img", leave=False, disable=None) as bar:
+    with progress_bar(total=total, desc=desc, unit="img", leave=False) as bar:
         for batch in batches:
             for name, extract in extractors.items():
                 out[name].append(extract(np.asarray(batch, np.float32)))

@@ -14,11 +14,11 @@ from contextlib import contextmanager
 
 import numpy as np
 import tensorflow as tf
-from tqdm import tqdm
 
 from stylegan_exp.config import PPLConfig
 from stylegan_exp.nets.generator import Generator
 from stylegan_exp.nets.layers import NoiseInput, lerp
+from stylegan_exp.progress import progress_bar
 
 # Two NHWC batches of 0…255 images → one distance per pair, [N].
 DistanceFn = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
@@ -93,8 +93,7 @@ def path_samples(map_fn: Callable[[tf.Tensor], tf.Tensor], synth_fn: Callable[[t
     """`cfg.num_samples` distances / ε²; `before_batch(rng)` runs before each minibatch (noise draws)."""
     rng = np.random.RandomState(seed)
     out = []
-    bar = tqdm(total=cfg.num_samples, desc=f"ppl_{cfg.space}{cfg.sampling}", unit="pair", leave=False,
-               disable=None)
+    bar = progress_bar(total=cfg.num_samples, desc=f"ppl_{cfg.space}{cfg.sampling}", unit="pair", leave=False)
     for start in range(0, cfg.num_samples, cfg.minibatch):
         n = min(cfg.minibatch, cfg.num_samples - start)
         z = tf.constant(rng.randn(2 * n, latent_size).astype(np.float32))

@@ -7,13 +7,16 @@ and D's 4×4 Dense0 rows are re-laid out (see legacy.py).
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import tensorflow as tf
 
 SQRT2 = math.sqrt(2.0)
+_INFERENCE = contextvars.ContextVar("inference_graph", default=False)
 
 
 def runtime_scale(fan_in: int, gain: float = SQRT2, lrmul: float = 1.0) -> float:
@@ -27,10 +30,24 @@ def _weight(shape: tuple[int, ...], lrmul: float, name: str) -> tf.Variable:
     return tf.Variable(init, name=name)
 
 
+@contextlib.contextmanager
+def inference_graph() -> Iterator[None]:
+    """Layers traced meanwhile carry no custom gradients (lrelu's plain op, the same forward values): for
+    graphs saved to run elsewhere (export), since a SavedModel cannot save the gradient of lrelu's custom
+    gradient, and loading one without it warns once per function that uses it."""
+    token = _INFERENCE.set(True)
+    try:
+        yield
+    finally:
+        _INFERENCE.reset(token)
+
+
 def lrelu(x: tf.Tensor, alpha: float = 0.2) -> tf.Tensor:
     """Leaky ReLU whose gradients (first and second order, for R1) read its output, as the original's do,
     never its input: the convolution + bias + activation before it then fuse into one op (grappler's
     remapper refuses, and fails on R1's double backward, when the gradient also reads the bias add)."""
+    if _INFERENCE.get():
+        return tf.nn.leaky_relu(x, alpha)
 
     @tf.custom_gradient
     def forward(x: tf.Tensor) -> tuple[tf.Tensor, Callable[[tf.Tensor], tf.Tensor]]:

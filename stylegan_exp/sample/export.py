@@ -16,12 +16,12 @@ from typing import Any, BinaryIO
 
 import numpy as np
 import tensorflow as tf
-from tqdm import tqdm
 
 from stylegan_exp.atomic import write_atomic
 from stylegan_exp.config import ExportFormat, ExportTask, SampleConfig, TFLiteWeights
 from stylegan_exp.grid import to_uint8
 from stylegan_exp.nets.generator import Generator
+from stylegan_exp.progress import progress_bar
 from stylegan_exp.sample import export_reader
 from stylegan_exp.sample.export_graph import (
     OUTPUT_FLOAT,
@@ -189,7 +189,7 @@ def export_files(module: ExportedGenerator, task: ExportTask, formats: list[Expo
                                    else Path(scratch) / "saved_model")
         if ExportFormat.saved_model in formats:
             files["saved_model"] = {"path": saved.name, "signatures": [Z_SIGNATURE, SEED_SIGNATURE]}
-        for key, name in tqdm(jobs, desc="export", unit="file"):
+        for key, name in progress_bar(jobs, desc="export", unit="file"):
             if key.startswith("tflite_"):
                 data = tflite_model(saved, TFLiteWeights(key.removeprefix("tflite_")))
                 files[key] = {"path": name, "signatures": [Z_SIGNATURE], "note": TFLITE_SEED_NOTE}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from stylegan_exp.nets.generator import Generator
+from stylegan_exp.nets.layers import inference_graph
 from stylegan_exp.sample import randomstate
 
 Z_SIGNATURE = "z"
@@ -42,8 +43,9 @@ class ExportedGenerator(tf.Module):
 
     def _from_z(self, z: tf.Tensor, truncation_psi: tf.Tensor,
                 truncation_cutoff: tf.Tensor) -> dict[str, tf.Tensor]:
-        dlatents = self.Gs.truncate(self.Gs.map(z), truncation_psi, truncation_cutoff)
-        images = self.Gs.synthesize(dlatents, self.randomize_noise)
+        with inference_graph():  # no custom gradients in a graph that is saved (see nets.layers)
+            dlatents = self.Gs.truncate(self.Gs.map(z), truncation_psi, truncation_cutoff)
+            images = self.Gs.synthesize(dlatents, self.randomize_noise)
         return {OUTPUT_IMAGES: uint8_images(images), OUTPUT_FLOAT: images}
 
     def _from_seed(self, seed: tf.Tensor, truncation_psi: tf.Tensor,

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
-from tqdm import tqdm
 
 from stylegan_exp.atomic import atomic_open
 from stylegan_exp.config import InversionConfig, InvertTask, SampleConfig, StyleGAN2Config
@@ -19,6 +18,7 @@ from stylegan_exp.grid import save_grid
 from stylegan_exp.nets.discriminator import Discriminator
 from stylegan_exp.nets.generator import Generator
 from stylegan_exp.nets.layers import Conv2D, Dense, downscale2d, lrelu, variables_by_path
+from stylegan_exp.progress import progress_bar
 from stylegan_exp.sample.rank import list_images, load_for_network
 from stylegan_exp.snapshot import Snapshot, SnapshotError, assign_weights
 
@@ -87,7 +87,7 @@ def train_encoder(Gs: Generator, cfg: InversionConfig, psi: float, seed: int = 0
         opt.apply(tape.gradient(loss, params))
         return loss
 
-    bar = tqdm(range(cfg.encoder_steps), desc="encoder", unit="step")
+    bar = progress_bar(range(cfg.encoder_steps), desc="encoder", unit="step")
     for i in bar:
         loss = step()
         if i % 50 == 0:
@@ -220,7 +220,7 @@ def invert_paths(Gs: Generator, D: Discriminator, paths: list[Path], cfg: Invers
                  encoder: Encoder) -> list[Inversion]:
     inverter = Inverter(Gs, encoder, cfg, D)
     results = []
-    for path in tqdm(paths, desc="inverting", unit="image"):
+    for path in progress_bar(paths, desc="inverting", unit="image"):
         results.append(inverter(load_for_network(path, Gs.resolution, Gs.num_channels)))
         log.info("%s: mse %.4f → %.4f", path.name, results[-1].initial_mse, results[-1].final_mse)
     return results

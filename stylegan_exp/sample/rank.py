@@ -10,12 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
-from tqdm import tqdm
 
 from stylegan_exp.config import RankTask, SampleConfig
 from stylegan_exp.data.images import IMAGE_SUFFIXES, ImageError, load_image, resample
 from stylegan_exp.grid import save_grid
 from stylegan_exp.nets.discriminator import Discriminator
+from stylegan_exp.progress import progress_bar
 from stylegan_exp.sample.compiled import compiled, padded_batches
 from stylegan_exp.snapshot import Snapshot
 
@@ -58,8 +58,8 @@ def score_images(D: Discriminator, images: np.ndarray, batch_size: int) -> np.nd
     batch_size = max(group, batch_size - batch_size % group)
     score = compiled(D, _scores)
     scores = [score(tf.constant(batch)).numpy()[:n]
-              for batch, n in tqdm(padded_batches(images, batch_size), desc="scoring", unit="batch",
-                                   total=-(-len(images) // batch_size))]
+              for batch, n in progress_bar(padded_batches(images, batch_size), desc="scoring", unit="batch",
+                                           total=-(-len(images) // batch_size))]
     return np.concatenate(scores)
 
 
@@ -70,7 +70,7 @@ def rank(cfg: SampleConfig, snap: Snapshot, run_dir: Path) -> list[Path]:
     files = list_images(task.folder)
     resolution, channels = D.resolution, D.num_channels
     images, kept = [], []
-    for path in tqdm(files, desc="loading", unit="image"):
+    for path in progress_bar(files, desc="loading", unit="image"):
         try:
             images.append(load_for_network(path, resolution, channels))
             kept.append(path)

@@ -6,12 +6,12 @@ import logging
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from stylegan_exp.config import SampleConfig, VideoTask
 from stylegan_exp.data.images import ImageError, load_image, resample
 from stylegan_exp.grid import make_grid, to_uint8
 from stylegan_exp.nets.generator import Generator
+from stylegan_exp.progress import progress_bar
 from stylegan_exp.sample.figures import layer_ranges, mix_dlatents
 from stylegan_exp.sample.generate import map_latents, seed_dlatents, synthesize
 from stylegan_exp.sample.truncation import describe_truncation
@@ -72,7 +72,7 @@ def _render_frames(Gs: Generator, dlatents: np.ndarray, batch_size: int, desc: s
     """uint8 cells [T, N, R, R, C] for w [T, N, L, dlatent], several frames per generator call."""
     per_call = max(1, batch_size // dlatents.shape[1])
     chunks = [to_uint8(synthesize(Gs, dlatents[t : t + per_call], batch_size=batch_size))
-              for t in tqdm(range(0, len(dlatents), per_call), desc=desc, unit="chunk")]
+              for t in progress_bar(range(0, len(dlatents), per_call), desc=desc, unit="chunk")]
     return np.concatenate(chunks)
 
 
@@ -116,7 +116,7 @@ def progress(run: Path, task: VideoTask, path: Path) -> Path:
     scale = min(1.0, task.progress_max_width / last.shape[1])
     size = (max(1, int(last.shape[1] * scale)), max(1, int(last.shape[0] * scale)))
     frames = []
-    for fake in tqdm(fakes, desc="progress", unit="frame"):
+    for fake in progress_bar(fakes, desc="progress", unit="frame"):
         try:
             image = load_image(fake, channels=last.shape[-1])
         except ImageError as exc:
