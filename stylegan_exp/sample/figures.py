@@ -6,11 +6,11 @@ import logging
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from stylegan_exp.config import FiguresTask, SampleConfig
 from stylegan_exp.grid import save_grid
 from stylegan_exp.nets.generator import Generator
+from stylegan_exp.progress import progress_bar
 from stylegan_exp.sample.generate import SampleError, seed_dlatents, synthesize
 from stylegan_exp.sample.truncation import describe_truncation
 from stylegan_exp.snapshot import Snapshot
@@ -84,7 +84,7 @@ def noise(Gs: Generator, cfg: SampleConfig, task: FiguresTask, path: Path) -> Pa
     """Per seed: the image with fixed noise, `noise_variants` with fresh noise, then the std-dev map."""
     w = seed_dlatents(Gs, task.noise_seeds, psi=cfg.truncation_psi, cutoff=cfg.truncation_cutoff)
     rows = []
-    for one in tqdm(w, desc="noise", unit="seed"):
+    for one in progress_bar(w, desc="noise", unit="seed"):
         fixed = synthesize(Gs, one[None])
         many = synthesize(Gs, np.repeat(one[None], task.noise_std_samples, axis=0), randomize_noise=True,
                           batch_size=cfg.batch_size)
@@ -98,7 +98,7 @@ def figures(cfg: SampleConfig, snap: Snapshot, run_dir: Path) -> list[Path]:
     log.info("uncurated, style-mixing and noise figures with %s",
              describe_truncation(cfg.truncation_psi, cfg.truncation_cutoff, snap.model, Gs.num_layers))
     paths = []
-    for kind in tqdm(task.kinds, desc="figures", unit="figure"):
+    for kind in progress_bar(task.kinds, desc="figures", unit="figure"):
         if kind == "uncurated":
             paths.append(uncurated(Gs, cfg, task, run_dir / "uncurated.png"))
         elif kind == "style_mixing":

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
-from tqdm import tqdm
 
 from stylegan_exp.config import SampleConfig
 from stylegan_exp.data.images import save_image
 from stylegan_exp.grid import to_uint8
 from stylegan_exp.nets.generator import Generator
+from stylegan_exp.progress import progress_bar
 from stylegan_exp.sample.compiled import compiled, run_batched
 from stylegan_exp.sample.truncation import describe_truncation
 from stylegan_exp.snapshot import Snapshot, find_latest
@@ -95,7 +95,7 @@ def sample(cfg: SampleConfig, snap: Snapshot, run_dir: Path) -> list[Path]:
     log.info("sampling %d seeds with %s", len(seeds),
              describe_truncation(cfg.truncation_psi, cfg.truncation_cutoff, snap.model, Gs.num_layers))
     paths = []
-    for start in tqdm(range(0, len(seeds), cfg.batch_size), unit="batch"):
+    for start in progress_bar(range(0, len(seeds), cfg.batch_size), unit="batch"):
         batch = seeds[start : start + cfg.batch_size]
         images = generate(Gs, batch, psi=cfg.truncation_psi, cutoff=cfg.truncation_cutoff,
                           randomize_noise=cfg.randomize_noise, batch_size=cfg.batch_size)

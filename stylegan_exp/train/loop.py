@@ -34,6 +34,7 @@ from stylegan_exp.data.synthetic import ensure_synthetic_dataset
 from stylegan_exp.grid import save_grid
 from stylegan_exp.metrics.evaluate import evaluate
 from stylegan_exp.nets.build import build_discriminator, build_generator
+from stylegan_exp.progress import progress_bar
 from stylegan_exp.resolution import log2_int
 from stylegan_exp.snapshot import (
     Snapshot,
@@ -73,6 +74,9 @@ class _Pass:
     maintenance: float = 0.0  # seconds the last tick's actions took
 
 
+_BAR_FORMAT = "{l_bar}{bar}| {n:.1f}/{total:.0f} kimg [{elapsed}<{remaining}]"
+
+
 class _KimgBar:
     """The run's progress in kimg. It starts after the first training steps, whose time is mostly tracing,
     so that its rate, and the time left, are the training's."""
@@ -84,9 +88,8 @@ class _KimgBar:
     def show(self, kimg: float) -> None:
         kimg = min(kimg, self.total)
         if self.bar is None:
-            self.bar = tqdm(total=self.total, initial=kimg, unit="kimg", mininterval=2.0,
-                            disable=not self.enabled,
-                            bar_format="{l_bar}{bar}| {n:.1f}/{total:.0f} kimg [{elapsed}<{remaining}]")
+            self.bar = progress_bar(total=self.total, initial=kimg, unit="kimg", mininterval=2.0,
+                                    enabled=self.enabled, bar_format=_BAR_FORMAT)
         else:
             self.bar.update(kimg - self.bar.n)
 
