@@ -13,6 +13,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from stylegan_exp.config import ConfigError, ModelConfig, TrainConfig, to_object, write_config
+from stylegan_exp.config_checks import check_values
 from stylegan_exp.data.dataset_format import DatasetError
 from stylegan_exp.data.images import ImageError
 from stylegan_exp.metrics import MetricError
@@ -76,6 +77,7 @@ def training_config(cfg: DictConfig, base: DictConfig | None = None,
     that run, with the command line's mid-run changes (`train.resume`); `base` is the composition without
     overrides (default: `cfg`, so only `overrides` count as changes)."""
     typed = to_object(cfg)
+    check_values(typed)
     target = resume_target(typed)
     if target is None:
         return typed, None
@@ -89,6 +91,7 @@ def training_config(cfg: DictConfig, base: DictConfig | None = None,
     log.info("resuming %s with its config.yaml%s", run_dir,
              "".join(f"; {line}" for line in changes) if changes else " as it was")
     typed = to_object(effective)
+    check_values(typed)
     typed.resume.path = str(target)  # the record says what was continued
     return typed, target
 

@@ -3,6 +3,7 @@ every key is in the schema, failed starts leave nothing behind (issue 22)."""
 
 import logging
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -227,3 +228,15 @@ def test_a_checkpoint_that_does_not_fit_is_one_line_without_tensorflow_warnings(
     assert "does not fit this run's networks" in message and "differ in shape" in message
     assert "D/blocks/0/dense0/bias [16] there, [8] here" in message
     assert "could not be found" not in capfd.readouterr().err
+
+
+@pytest.mark.parametrize(("override", "named"), [
+    ("schedule.network_snapshot_ticks=0", "schedule.network_snapshot_ticks=0 (must be >= 1)"),
+    ("schedule.accumulate=0", "schedule.accumulate=0 (must be >= 1)"),
+    ("schedule.lod_initial_resolution=6", "schedule.lod_initial_resolution=6 (must be a power of two >= 4)"),
+    ("augment.p=1.5", "augment.p=1.5 (must be in [0, 1])"),
+    ("metrics.interval_ticks=0", "metrics.interval_ticks=0 (must be >= 1)"),
+])
+def test_a_value_out_of_range_is_named_before_any_work(override, named):
+    with pytest.raises(ConfigError, match=f"^{re.escape(named)}$"):
+        training_config(compose_config("train", *TINY, override))
