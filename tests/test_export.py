@@ -192,7 +192,7 @@ def test_export_refuses_bad_input_with_one_line(snapshot, tmp_path):
         with pytest.raises(SystemExit, match=message) as info:
             run_task(snap, tmp_path / f"run{i}", *overrides)
         assert "\n" not in str(info.value.code)
-        assert not [p for p in (tmp_path / f"run{i}").iterdir() if p.name not in ("config.yaml", ".hydra")]
+        assert not (tmp_path / f"run{i}").exists()  # a failed start leaves no run directory
     with pytest.raises(ConfigCompositionException, match="task.formats"):  # before any work
         run_task(snapshot, tmp_path / "bad-format", "task=export", "task.formats=[jpeg]")
 
