@@ -152,7 +152,8 @@ class Steps:
                     r1_tape.watch(x)
                     real_scores = self._scores(x, level, fade, real_draws)
                     real_sum = tf.reduce_sum(real_scores) * self.D_scale.scale
-                r1 = r1_penalty(r1_tape.gradient(real_sum, x) / self.D_scale.scale)
+                r1 = r1_penalty(r1_tape.gradient(real_sum, x) / self.D_scale.scale,
+                                upscale=2 ** (self.D.resolution_log2 - level))
                 fake_scores = self._scores(fakes, level, fade, fake_draws)
                 loss = tf.reduce_sum(d_logistic(real_scores, fake_scores) + r1 * (self.model.r1_gamma * 0.5))
                 scaled = loss / total * self.D_scale.scale
