@@ -6,8 +6,8 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from stylegan_exp.config import register_configs
 from stylegan_exp.run import start_training
+from stylegan_exp.schemas import register_configs
 from stylegan_exp.sweep import missing_launcher
 
 register_configs()

@@ -31,13 +31,14 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from hydra import compose, initialize_config_dir  # noqa: E402
 
-from stylegan_exp.config import MetricsConfig, register_configs, to_object  # noqa: E402
+from stylegan_exp.config import MetricsConfig, to_object  # noqa: E402
 from stylegan_exp.data.images import load_image  # noqa: E402
 from stylegan_exp.data.writer import pack_arrays  # noqa: E402
 from stylegan_exp.metrics.evaluate import evaluate, real_batches  # noqa: E402
 from stylegan_exp.metrics.swd import SWD  # noqa: E402
+from stylegan_exp.models import load_snapshot, network  # noqa: E402
 from stylegan_exp.nets.layers import downscale2d  # noqa: E402
-from stylegan_exp.snapshot import load_snapshot  # noqa: E402
+from stylegan_exp.schemas import register_configs  # noqa: E402
 from stylegan_exp.train.loop import Trainer  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -103,8 +104,8 @@ def train(mode: str, args: argparse.Namespace, train_dir: Path) -> tuple[Path, f
         "dataset.mirror=false", "schedule=demo", "schedule.lod_initial_resolution=32",
         f"schedule.total_kimg={args.kimg}", "schedule.max_minutes=null", f"schedule.tick_kimg_base={tick}",
         "schedule.network_snapshot_ticks=1", "logger=none", f"augment={mode}", f"seed={args.seed}",
-        f"name=augment-{mode}", f"outputs_root={args.work / 'runs'}", "train.checkpoint_kimg=1000",
-        "train.checkpoint_minutes=1000", f"model.r1_gamma={args.r1_gamma}",
+        f"name=augment-{mode}", f"outputs_root={args.work / 'runs'}", "run.checkpoint_kimg=1000",
+        "run.checkpoint_minutes=1000", f"model.r1_gamma={args.r1_gamma}",
         f"model.precision={args.precision}",
     ]
     if mode == "ada":
@@ -121,18 +122,18 @@ def train(mode: str, args: argparse.Namespace, train_dir: Path) -> tuple[Path, f
 
 def swd_curve(run_dir: Path, all_dir: Path) -> list[dict[str, float]]:
     """SWD (×1e3) of every network snapshot of a run against all 1,000 crops."""
-    cfg = MetricsConfig(name="swd", names=["swd"], num_images=1000)
+    cfg = MetricsConfig(name="swd", kinds=["swd"], num_images=1000)
     curve = []
     for path in sorted(run_dir.glob("network-snapshot-*.npz")):
         snap = load_snapshot(path)
-        result = evaluate(snap.network("Gs"), all_dir, 32, cfg, Path("~/.cache/stylegan_exp/metrics"))
+        result = evaluate(network(snap, "Gs"), all_dir, 32, cfg, Path("~/.cache/stylegan_exp/metrics"))
         curve.append({"kimg": snap.kimg, **{k.removeprefix("metrics/"): v for k, v in result.items()}})
     return curve
 
 
 def memorised_swd(all_dir: Path, train_dir: Path, train_images: int) -> dict[str, float]:
     """SWD of the training crops themselves, each used 1000 / n times, against the 1,000."""
-    cfg = MetricsConfig(name="swd", names=["swd"], num_images=1000)
+    cfg = MetricsConfig(name="swd", kinds=["swd"], num_images=1000)
     swd = SWD(32, cfg.swd, cfg.seed)
     real = swd.descriptors(real_batches(all_dir, 32, 1000, cfg.minibatch, cfg.seed))
     train = np.concatenate(list(real_batches(train_dir, 32, train_images, cfg.minibatch, cfg.seed)))

@@ -32,10 +32,10 @@ sys.path.insert(0, str(REPO))
 from stylegan_exp.data import augment, clean, crop, dedupe, resize, select  # noqa: E402
 from stylegan_exp.data.images import load_image  # noqa: E402
 from stylegan_exp.data.prepare_config import (  # noqa: E402
-    AugmentConfig,
     CleanConfig,
     CropConfig,
     DedupeConfig,
+    OfflineAugmentConfig,
     PackConfig,
     ResizeConfig,
     RunOptions,
@@ -117,7 +117,7 @@ def bench_stages(tmp: Path, cores: int) -> list[dict]:
             "augment",
             "1000 64² crops, 2 copies",
             cores,
-            lambda: augment.run(faces64, tmp / "augment", AugmentConfig(copies=2), _options(cores)),
+            lambda: augment.run(faces64, tmp / "augment", OfflineAugmentConfig(copies=2), _options(cores)),
         ),
     ]
     return rows

@@ -29,12 +29,8 @@ import tensorflow as tf  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 from train_speed import aligned, load_model, machine_info, write_results  # noqa: E402
 
-from stylegan_exp.config import (  # noqa: E402
-    ExportFormat,
-    ExportTask,
-    ModelConfig,  # noqa: E402
-)
-from stylegan_exp.nets.build import build_generator  # noqa: E402
+from stylegan_exp.config import ExportFormat, ExportTask, ModelConfig  # noqa: E402
+from stylegan_exp.models import build_generator  # noqa: E402
 from stylegan_exp.resolution import log2_int  # noqa: E402
 from stylegan_exp.sample.export import export_files, size_on_disk  # noqa: E402
 from stylegan_exp.sample.export_graph import ExportedGenerator  # noqa: E402

@@ -37,7 +37,7 @@ from stylegan_exp.metrics.fid import fid  # noqa: E402
 from stylegan_exp.metrics.kid import kid  # noqa: E402
 from stylegan_exp.metrics.ppl import lpips_distance, perceptual_path_length  # noqa: E402
 from stylegan_exp.metrics.pr import precision_recall  # noqa: E402
-from stylegan_exp.nets.build import build_generator  # noqa: E402
+from stylegan_exp.models import build_generator  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "metrics_speed.json"

@@ -50,10 +50,10 @@ def run_worker(args: argparse.Namespace) -> dict[str, Any]:
     import tensorflow as tf
     from train_speed import load_model
 
+    from stylegan_exp.models import architecture
     from stylegan_exp.resolution import log2_int
+    from stylegan_exp.schedule import gs_beta
     from stylegan_exp.train.distribute import WorkerGroup, make_strategy, network_scope
-    from stylegan_exp.train.schedule import gs_beta
-    from stylegan_exp.train.steps import Steps
 
     threads = max(1, (os.cpu_count() or 1) // args.count)
     tf.config.threading.set_intra_op_parallelism_threads(threads)
@@ -63,8 +63,8 @@ def run_worker(args: argparse.Namespace) -> dict[str, Any]:
     tf.random.set_seed(args.seed)
     with network_scope(workers.strategy):
         G, D, Gs = _build(model, res)
-    steps = Steps(G, D, Gs, model, args.seed, strategy=workers.strategy,
-                  worker=(workers.index, workers.count))
+    steps = architecture(model).steps(G, D, Gs, model, args.seed, strategy=workers.strategy,
+                                      worker=(workers.index, workers.count))
     steps.update_gs(tf.constant(0.0))
     steps.set_learning_rates(0.001, 0.001)
     reals = steps.share(tf.random.stateless_uniform([args.batch, res, res, 3], [args.seed, 0], -1.0, 1.0))
@@ -98,7 +98,7 @@ def run_worker(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _build(model: dict[str, Any], res: int) -> tuple[Any, Any, Any]:
-    from stylegan_exp.nets.build import build_discriminator, build_generator
+    from stylegan_exp.models import build_discriminator, build_generator
 
     return build_generator(model, res), build_discriminator(model, res), build_generator(model, res)
 

@@ -29,7 +29,7 @@ importlib.import_module("stylegan_exp")
 import tensorflow as tf  # noqa: E402
 from train_speed import aligned, child_env, load_model, machine_info, write_results  # noqa: E402
 
-from stylegan_exp.nets.build import build_generator  # noqa: E402
+from stylegan_exp.models import build_generator  # noqa: E402
 from stylegan_exp.resolution import log2_int  # noqa: E402
 from stylegan_exp.sample import generate  # noqa: E402
 

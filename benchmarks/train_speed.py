@@ -4,7 +4,7 @@ another checkout of the project (today's code before a change) in the same run.
 Two measurements per resolution, each in a fresh process so that another checkout can be timed too:
   * loop: a short `train.py` run at a fixed lod (schedule.lod_initial_resolution = the resolution: no
     growing), no metrics, snapshots or checkpoints; img/s of the ticks after the first (which traces);
-  * steps: the loop's own per-iteration recipe (`Steps.iteration`: minibatch_repeats × (D step with R1,
+  * steps: the loop's own per-iteration recipe (`StyleGANSteps.iteration`: minibatch_repeats × (D step, R1,
     Gs update), G step) on fixed reals, without data loading; FLOPs per iteration come from the traced
     graphs via the TF profiler and are divided by the time and by a float32 matmul peak measured here.
 Runs alternate between the checkouts and repeat (`--rounds`); the best of each counts, since other
@@ -43,11 +43,12 @@ import tensorflow as tf  # noqa: E402
 from hydra import compose, initialize_config_dir  # noqa: E402
 from tensorflow.python.framework import ops as tf_ops  # noqa: E402  (per-op FLOP stats, diagnostics only)
 
-from stylegan_exp.config import ModelConfig, Precision, TrainConfig, register_configs, to_object  # noqa: E402
-from stylegan_exp.nets.build import build_discriminator, build_generator  # noqa: E402
+from stylegan_exp.config import ModelConfig, Precision, TrainConfig, to_object  # noqa: E402
+from stylegan_exp.models import build_discriminator, build_generator  # noqa: E402
+from stylegan_exp.models.stylegan.training import StyleGANSteps  # noqa: E402
 from stylegan_exp.resolution import log2_int  # noqa: E402
-from stylegan_exp.train.schedule import training_schedule  # noqa: E402
-from stylegan_exp.train.steps import Steps  # noqa: E402
+from stylegan_exp.schedule import training_schedule  # noqa: E402
+from stylegan_exp.schemas import register_configs  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 CONF = Path(PACKAGE.__file__).resolve().parents[1] / "conf"  # the configs of the checkout being timed
@@ -155,7 +156,7 @@ def matmul_peak(n: int, reps: int) -> float:
 def count_flops(graph: tf.Graph, parents: tuple[tf.Graph, ...] = ()) -> dict[str, Any]:
     """FLOPs of one call of a traced function, plus what the count cannot see.
 
-    The profiler does not enter nested function calls (Steps runs each replica's forward/backward as an
+    The profiler does not enter nested function calls (the steps run each replica's forward/backward as an
     inner tf.function), so their graphs are counted recursively and added. The per-op pass repeats the
     profiler's lookup to list op types without registered FLOP stats and ops skipped for unknown shapes.
     """
@@ -229,13 +230,13 @@ def _rough_flops(op: tf.Operation) -> int:
 
 
 def bench_steps(res: int, args: argparse.Namespace) -> dict[str, Any]:
-    """Fresh G/D/Gs at `res`, driven by the checkout's own `Steps.iteration` at a stable lod (as the loop)."""
+    """Fresh G/D/Gs at `res`, driven by the checkout's own steps' iteration at a stable lod (as the loop)."""
     cfg = compose_train(*model_overrides(args), *schedule_overrides(res, args))
     model, sched_cfg = cfg.model, cfg.schedule
     sched = training_schedule(0, sched_cfg, cfg.gpus, res)
     tf.random.set_seed(args.seed)
     G, D, Gs = build_generator(model, res), build_discriminator(model, res), build_generator(model, res)
-    steps = Steps(G, D, Gs, model, args.seed)
+    steps = StyleGANSteps(G, D, Gs, model, args.seed)
     steps.update_gs(tf.constant(0.0))
     steps.set_learning_rates(sched.G_lrate, sched.D_lrate)
     reals = tf.random.uniform([sched.minibatch, res, res, 3], -1.0, 1.0, seed=args.seed)
@@ -257,10 +258,10 @@ def bench_steps(res: int, args: argparse.Namespace) -> dict[str, Any]:
             times.append(time.perf_counter() - t0)
             cpu.append(time.process_time() - c0)
 
-    # FLOPs of one iteration from freshly traced graphs (a separate Steps on the same nets) with the Python
+    # FLOPs of one iteration from freshly traced graphs (separate steps on the same nets) with the Python
     # fade 0 (a checkout whose nets compute the fade path anyway traces it all the same) and a Python-int G
     # batch (a tensor batch leaves shapes unknown, which the profiler skips).
-    counter = Steps(G, D, Gs, model, args.seed)
+    counter = StyleGANSteps(G, D, Gs, model, args.seed)
     fade = 0.0
     graphs = {
         "d_step": counter.d_step.get_concrete_function(reals, sched.level, fade).graph,
@@ -320,7 +321,7 @@ def loop_in(checkout: Path, res: int, data: Path, args: argparse.Namespace, work
         "schedule.max_minutes=null",
         f"schedule.total_kimg={tick_kimg * (args.loop_ticks + 1)}", "schedule.image_snapshot_ticks=100000",
         "schedule.network_snapshot_ticks=100000", "metrics=none", "logger=none",
-        "train.checkpoint_kimg=1e9", "train.checkpoint_minutes=1e9", "name=bench", f"outputs_root={workdir}",
+        "run.checkpoint_kimg=1e9", "run.checkpoint_minutes=1e9", "name=bench", f"outputs_root={workdir}",
         f"seed={args.seed}",
     ]
     proc = subprocess.run([sys.executable, str(checkout / "train.py"), *overrides], capture_output=True,

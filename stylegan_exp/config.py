@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -18,6 +19,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
 from stylegan_exp.atomic import write_atomic
+from stylegan_exp.sweep import register_resolvers
 
 
 class ConfigError(ValueError):
@@ -202,22 +204,28 @@ class Precision(StrEnum):
     auto = "auto"  # mixed_bfloat16 on CPUs with bfloat16 hardware, else float32 (train/precision.py)
 
 
+# Field metadata key: a model field that says how a run trains, not what the networks compute.
+RUN_OWNED = "run_owned"
+
+
+def run_owned(default: Any) -> Any:
+    """A model field a run keeps as its own when it continues a snapshot (transfer, resume from a
+    snapshot): every other field is the snapshot's, since it changes what the networks compute."""
+    return field(default=default, metadata={RUN_OWNED: True})
+
+
 @dataclass
 class ModelConfig:
     """What every generator/discriminator pair shares: the mapping network, truncation, mbstd, R1, precision.
 
-    Each architecture subclasses it, names itself in `ARCH` (the key snapshots record) and registers in
-    MODELS; `model=<preset>` picks one through its YAML file's schema."""
+    Each architecture subclasses it in its package (`stylegan_exp/models/<arch>/config.py`), names itself in
+    `ARCH` (the key snapshots record) and registers in `stylegan_exp.models`; `model=<preset>` picks one
+    through its YAML file's schema (`<arch>_schema`)."""
 
     ARCH: ClassVar[str] = ""
-    # How a run trains, not what the networks compute: a run continuing a snapshot keeps its own values of
-    # these and adopts every other field from the snapshot.
-    TRAINING_FIELDS: ClassVar[frozenset[str]] = frozenset({
-        "name", "style_mixing_prob", "dlatent_avg_beta", "truncation_psi", "truncation_cutoff", "r1_gamma",
-        "precision", "jit_compile"})
     PROGRESSIVE: ClassVar[bool] = False  # grown from low resolution by the schedule's lod keys
 
-    name: str = MISSING
+    name: str = field(default=MISSING, metadata={RUN_OWNED: True})
     fmap_base: int = 8192
     fmap_decay: float = 1.0
     fmap_max: int = 512
@@ -227,74 +235,23 @@ class ModelConfig:
     mapping_fmaps: int = 512
     mapping_lrmul: float = 0.01
     use_noise: bool = True
-    style_mixing_prob: float = 0.9
-    dlatent_avg_beta: float = 0.995
-    truncation_psi: float = 0.7
-    truncation_cutoff: int = 8
+    style_mixing_prob: float = run_owned(0.9)
+    dlatent_avg_beta: float = run_owned(0.995)
+    truncation_psi: float = run_owned(0.7)
+    truncation_cutoff: int | None = run_owned(8)
     mbstd_group_size: int = 4
     mbstd_num_features: int = 1
-    r1_gamma: float = 10.0
-    precision: Precision = Precision.float32
-    jit_compile: bool = False  # XLA for the per-replica forward/backward pass
+    r1_gamma: float = run_owned(10.0)
+    precision: Precision = run_owned(Precision.float32)
+    jit_compile: bool = run_owned(False)  # XLA for the per-replica forward/backward pass
 
     def nf(self, stage: int) -> int:
         """Feature maps of a network stage (stage s works at 2**(s+1) pixels), as the original's `nf`."""
         return min(int(self.fmap_base / (2.0 ** (stage * self.fmap_decay))), self.fmap_max)
 
-
-@dataclass
-class StyleGANConfig(ModelConfig):
-    """The original StyleGAN (G_style + D_basic), grown progressively."""
-
-    ARCH: ClassVar[str] = "stylegan"
-    PROGRESSIVE: ClassVar[bool] = True
-
-    fused_scale_min_res: int = 128  # fused up/down-scaling convolutions from this resolution up
-
-
-class Architecture(StrEnum):
-    """StyleGAN2's G and D topologies (the paper's Figure 7); 'orig' is not implemented."""
-
-    skip = "skip"  # G: toRGB outputs upsampled and summed; D: fromRGB of the downsampled image at every block
-    resnet = "resnet"  # residual blocks: (x + 1×1 conv shortcut) / √2
-
-
-@dataclass
-class StyleGAN2Config(ModelConfig):
-    """StyleGAN2 config F (G_main + G_synthesis_stylegan2, D_stylegan2): modulated convolutions with weight
-    demodulation, a skip G and a residual D at full resolution, trained with lazy R1 and path-length
-    regularization. `model=stylegan2_e` is config E (half the feature maps, γ = 100)."""
-
-    ARCH: ClassVar[str] = "stylegan2"
-    TRAINING_FIELDS: ClassVar[frozenset[str]] = ModelConfig.TRAINING_FIELDS | {
-        "pl_weight", "pl_decay", "pl_batch_shrink", "g_reg_interval", "d_reg_interval"}
-
-    fmap_base: int = 16 << 10
-    fmap_min: int = 1
-    g_architecture: Architecture = Architecture.skip
-    d_architecture: Architecture = Architecture.resnet
-    resample_kernel: list[int] = field(default_factory=lambda: [1, 3, 3, 1])  # FIR filter of every resampling
-    truncation_psi: float = 0.5
-    truncation_cutoff: int | None = None  # None: every layer, as G_main's default
-    pl_weight: float = 2.0
-    pl_decay: float = 0.01
-    pl_batch_shrink: int = 2  # path-length batch = minibatch // pl_batch_shrink
-    g_reg_interval: int = 4  # path-length regularization every this many minibatches (lazy)
-    d_reg_interval: int = 16  # R1 every this many minibatches (lazy)
-
-    def nf(self, stage: int) -> int:
-        return int(min(max(int(self.fmap_base / (2.0 ** (stage * self.fmap_decay))), self.fmap_min),
-                       self.fmap_max))
-
-
-MODELS: dict[str, type[ModelConfig]] = {cls.ARCH: cls for cls in (StyleGANConfig, StyleGAN2Config)}
-
-
-def model_config(arch: str, values: dict[str, Any]) -> ModelConfig:
-    """Rebuild a model config recorded in a snapshot, typed and checked like a composed one."""
-    if arch not in MODELS:
-        raise ConfigError(f"unknown model architecture {arch!r}; known: {', '.join(MODELS)}")
-    return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(MODELS[arch]), values))
+    def run_owned_fields(self) -> frozenset[str]:
+        """The fields a continuing run keeps as its own (marked with `run_owned`)."""
+        return frozenset(f.name for f in dataclasses.fields(self) if f.metadata.get(RUN_OWNED))
 
 
 @dataclass
@@ -395,14 +352,14 @@ class BalanceConfig:
 
 @dataclass
 class MetricsConfig:
-    """`names` (fid, kid, pr, ppl, swd) are computed on `num_images` reals and fakes every
+    """`kinds` (fid, kid, pr, ppl, swd) are computed on `num_images` reals and fakes every
     `interval_ticks` ticks (ppl on `ppl.num_samples` pairs).
 
     `cache_dir` holds the real-image features, one folder per dataset, and the downloaded networks.
     """
 
     name: str = MISSING
-    names: list[str] = field(default_factory=list)
+    kinds: list[str] = field(default_factory=list)
     interval_ticks: int = 10
     num_images: int = 8192
     minibatch: int = 32
@@ -413,7 +370,6 @@ class MetricsConfig:
     kid: KIDConfig = field(default_factory=KIDConfig)
     pr: PRConfig = field(default_factory=PRConfig)
     ppl: PPLConfig = field(default_factory=PPLConfig)
-    balance: BalanceConfig = field(default_factory=BalanceConfig)
 
 
 @dataclass
@@ -430,8 +386,9 @@ class LoggerConfig:
 
 
 @dataclass
-class RunControlConfig:
-    """Crash-proofing: checkpoint intervals, restarts after exceptions, rollback on NaN/Inf."""
+class RunConfig:
+    """How a training run survives and is watched: checkpoint intervals, restarts after exceptions, rollback
+    on NaN/Inf, the G/D balance watch."""
 
     checkpoint_kimg: float = 50.0
     checkpoint_minutes: float = 15.0
@@ -439,6 +396,7 @@ class RunControlConfig:
     max_restarts: int = 0
     rollback_lr_factor: float = 0.5
     max_rollbacks: int = 3
+    balance: BalanceConfig = field(default_factory=BalanceConfig)
 
 
 @dataclass
@@ -462,10 +420,10 @@ class TrainConfig:
     resume: ResumeConfig = MISSING
     transfer: TransferConfig = MISSING
     augment: AugmentConfig = MISSING
-    model: Any = MISSING  # a ModelConfig subclass, chosen by the `model` group option's schema
+    model: ModelConfig = MISSING  # an architecture's subclass, chosen by the `model` group option's schema
     metrics: MetricsConfig = MISSING
     logger: LoggerConfig = MISSING
-    train: RunControlConfig = field(default_factory=RunControlConfig)
+    run: RunConfig = field(default_factory=RunConfig)
     grid: GridConfig = field(default_factory=GridConfig)
     outputs_root: str = "outputs"
 
@@ -485,14 +443,21 @@ class VideoKind(StrEnum):
 
 
 @dataclass
-class RandomTask:
+class TaskConfig:
+    """What every sampling task has: its name (the `task` group option)."""
+
+    name: str = MISSING
+
+
+@dataclass
+class RandomTask(TaskConfig):
     """One image per seed: `example-{seed}.{image_format}`."""
 
     name: str = "random"
 
 
 @dataclass
-class FiguresTask:
+class FiguresTask(TaskConfig):
     """The paper's figures; `kinds` picks which. Layer ranges (`mixing_ranges`) scale with the model depth."""
 
     name: str = "figures"
@@ -511,7 +476,7 @@ class FiguresTask:
 
 
 @dataclass
-class VideoTask:
+class VideoTask(TaskConfig):
     """mp4 clips; `progress_run` is a training run dir (default: the snapshot's own)."""
 
     name: str = "video"
@@ -546,7 +511,7 @@ class InversionConfig:
 
 
 @dataclass
-class InvertTask:
+class InvertTask(TaskConfig):
     """`images`: an image file or a folder of them."""
 
     name: str = "invert"
@@ -555,7 +520,7 @@ class InvertTask:
 
 
 @dataclass
-class EditTask:
+class EditTask(TaskConfig):
     """Direction = mean w(`group_b`) − mean w(`group_a`): folders of images, or invert run dirs (*/w.npy)."""
 
     name: str = "edit"
@@ -567,7 +532,7 @@ class EditTask:
 
 
 @dataclass
-class RankTask:
+class RankTask(TaskConfig):
     """Score `folder`'s images with the snapshot's D; `reject_percent` > 0 moves the lowest to `rejected/`."""
 
     name: str = "rank"
@@ -578,12 +543,12 @@ class RankTask:
 
 
 @dataclass
-class MetricsTask:
+class MetricsTask(TaskConfig):
     """Metrics of a snapshot against a packed dataset (at the snapshot's resolution), into metrics.json."""
 
     name: str = "metrics"
     dataset: str = MISSING
-    metrics: MetricsConfig = field(default_factory=lambda: MetricsConfig(name="swd", names=["swd"]))
+    metrics: MetricsConfig = field(default_factory=lambda: MetricsConfig(name="swd", kinds=["swd"]))
 
 
 class ExportFormat(StrEnum):
@@ -598,7 +563,7 @@ class TFLiteWeights(StrEnum):
 
 
 @dataclass
-class ExportTask:
+class ExportTask(TaskConfig):
     """Gs as files that generate without this package (`formats`), described in export.json and checked
     against Gs on `verify_seeds` (empty: no check). ONNX needs opset ≥ 18 (the seed signature's bit ops)."""
 
@@ -636,20 +601,18 @@ class SampleConfig:
     image_format: str = "png"
     outputs_root: str = "outputs"
     full_network: bool = False  # sample a snapshot saved while growing with every layer, not as trained
-    task: Any = MISSING
+    task: TaskConfig = MISSING  # one of the TASKS dataclasses, chosen by the `task` group option
 
 
-def register_configs() -> None:
-    """Make the schemas available to Hydra (`train_schema`, `sample_schema`, `<arch>_schema` and
-    `<task>_schema` in the defaults lists), and the resolvers the configs use."""
-    from stylegan_exp.sweep import register_resolvers
-
+def register_schemas(models: Iterable[type[ModelConfig]]) -> None:
+    """Make the schemas available to Hydra (`train_schema`, `sample_schema`, `<arch>_schema` for each model
+    config and `<task>_schema` in the defaults lists), and the resolvers the configs use."""
     register_resolvers()
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=TrainConfig)
     cs.store(name="sample_schema", node=SampleConfig)
-    for arch, node in MODELS.items():
-        cs.store(group="model", name=f"{arch}_schema", node=node)
+    for node in models:
+        cs.store(group="model", name=f"{node.ARCH}_schema", node=node)
     for name, node in TASKS.items():
         cs.store(group="task", name=f"{name}_schema", node=node)
 
@@ -660,6 +623,12 @@ def write_config(run_dir: str | Path, cfg: Any) -> Path:
     path = Path(run_dir) / "config.yaml"
     write_atomic(path, OmegaConf.to_yaml(node, resolve=True).encode())
     return path
+
+
+def typed_model(schema: type[ModelConfig], values: dict[str, Any]) -> ModelConfig:
+    """A model config from plain values (a snapshot's record, a pickle's kwargs), typed and checked like a
+    composed one."""
+    return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), values))
 
 
 def unknown_keys(cfg: DictConfig, prefix: str = "") -> list[str]:

@@ -10,46 +10,30 @@ from typing import Any
 
 from stylegan_exp.config import ConfigError, TrainConfig
 
-# (dotted key, what must hold, how to say it); keys a model does not have are skipped.
-_RULES: list[tuple[str, Callable[[Any], bool], str]] = [
-    ("schedule.total_kimg", lambda v: v >= 0, ">= 0"),
-    ("schedule.lod_initial_resolution", lambda v: v >= 4 and math.log2(v).is_integer(),
-     "a power of two >= 4"),
-    ("schedule.lod_training_kimg", lambda v: v >= 0, ">= 0"),
-    ("schedule.lod_transition_kimg", lambda v: v >= 0, ">= 0"),
-    ("schedule.tick_kimg_base", lambda v: v > 0, "> 0"),
-    ("schedule.G_smoothing_kimg", lambda v: v >= 0, ">= 0"),
-    ("schedule.D_repeats", lambda v: v >= 1, ">= 1"),
-    ("schedule.minibatch_repeats", lambda v: v >= 1, ">= 1"),
-    ("schedule.accumulate", lambda v: v >= 1, ">= 1"),
-    ("schedule.image_snapshot_ticks", lambda v: v >= 1, ">= 1"),
-    ("schedule.network_snapshot_ticks", lambda v: v >= 1, ">= 1"),
-    ("schedule.max_minutes", lambda v: v is None or v > 0, "> 0 (or null)"),
-    ("gpus.num_gpus", lambda v: v >= 1, ">= 1"),
-    ("gpus.minibatch_base", lambda v: v >= 1, ">= 1"),
-    ("train.checkpoint_kimg", lambda v: v > 0, "> 0"),
-    ("train.checkpoint_minutes", lambda v: v > 0, "> 0"),
-    ("train.keep_checkpoints", lambda v: v >= 1, ">= 1"),
-    ("train.max_restarts", lambda v: v >= 0, ">= 0"),
-    ("train.max_rollbacks", lambda v: v >= 0, ">= 0"),
-    ("train.rollback_lr_factor", lambda v: 0 < v <= 1, "in (0, 1]"),
-    ("grid.width", lambda v: v >= 1, ">= 1"),
-    ("grid.height", lambda v: v >= 1, ">= 1"),
-    ("metrics.interval_ticks", lambda v: v >= 1, ">= 1"),
-    ("metrics.balance.patience_ticks", lambda v: v >= 1, ">= 1"),
-    ("transfer.resume_kimg", lambda v: v >= 0, ">= 0"),
-    ("transfer.freeze_d", lambda v: v >= 0, ">= 0"),
-    ("augment.p", lambda v: 0 <= v <= 1, "in [0, 1]"),
-    ("augment.interval", lambda v: v >= 1, ">= 1"),
-    ("augment.ada_kimg", lambda v: v > 0, "> 0"),
-    ("model.style_mixing_prob", lambda v: 0 <= v <= 1, "in [0, 1]"),
-    ("model.dlatent_avg_beta", lambda v: 0 <= v <= 1, "in [0, 1]"),
-    ("model.r1_gamma", lambda v: v >= 0, ">= 0"),
-    ("model.mapping_layers", lambda v: v >= 1, ">= 1"),
-    ("model.mbstd_group_size", lambda v: v >= 0, ">= 0"),
-    ("model.g_reg_interval", lambda v: v >= 1, ">= 1"),
-    ("model.d_reg_interval", lambda v: v >= 1, ">= 1"),
-    ("model.pl_batch_shrink", lambda v: v >= 1, ">= 1"),
+
+def _power_of_two(v: int) -> bool:
+    return v >= 4 and math.log2(v).is_integer()
+
+
+# What each key must be: (what must hold, how to say it) → the keys it applies to. A key a model does not
+# have is skipped.
+_RULES: list[tuple[Callable[[Any], bool], str, tuple[str, ...]]] = [
+    (lambda v: v >= 0, ">= 0", (
+        "schedule.total_kimg", "schedule.lod_training_kimg", "schedule.lod_transition_kimg",
+        "schedule.G_smoothing_kimg", "run.max_restarts", "run.max_rollbacks", "transfer.resume_kimg",
+        "transfer.freeze_d", "model.r1_gamma", "model.mbstd_group_size")),
+    (lambda v: v >= 1, ">= 1", (
+        "schedule.D_repeats", "schedule.minibatch_repeats", "schedule.accumulate",
+        "schedule.image_snapshot_ticks", "schedule.network_snapshot_ticks", "gpus.num_gpus",
+        "gpus.minibatch_base", "run.keep_checkpoints", "grid.width", "grid.height", "metrics.interval_ticks",
+        "run.balance.patience_ticks", "augment.interval", "model.mapping_layers", "model.g_reg_interval",
+        "model.d_reg_interval", "model.pl_batch_shrink")),
+    (lambda v: v > 0, "> 0", (
+        "schedule.tick_kimg_base", "run.checkpoint_kimg", "run.checkpoint_minutes", "augment.ada_kimg")),
+    (lambda v: v is None or v > 0, "> 0 (or null)", ("schedule.max_minutes",)),
+    (lambda v: 0 <= v <= 1, "in [0, 1]", ("augment.p", "model.style_mixing_prob", "model.dlatent_avg_beta")),
+    (lambda v: 0 < v <= 1, "in (0, 1]", ("run.rollback_lr_factor",)),
+    (_power_of_two, "a power of two >= 4", ("schedule.lod_initial_resolution",)),
 ]
 
 
@@ -65,9 +49,10 @@ def _get(cfg: Any, key: str) -> tuple[bool, Any]:
 def check_values(cfg: TrainConfig) -> None:
     """Every out-of-range value, each named with what it must be, in one ConfigError."""
     bad = []
-    for key, holds, must in _RULES:
-        found, value = _get(cfg, key)
-        if found and not holds(value):
-            bad.append(f"{key}={value} (must be {must})")
+    for holds, must, keys in _RULES:
+        for key in keys:
+            found, value = _get(cfg, key)
+            if found and not holds(value):
+                bad.append(f"{key}={value} (must be {must})")
     if bad:
         raise ConfigError(f"{'; '.join(bad)}")

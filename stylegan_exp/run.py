@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import shutil
 from collections.abc import Sequence
@@ -18,19 +19,14 @@ from stylegan_exp.data.dataset_format import DatasetError
 from stylegan_exp.data.images import ImageError
 from stylegan_exp.metrics import MetricError
 from stylegan_exp.snapshot import SnapshotError
+from stylegan_exp.train.checkpoint import CheckpointError
 from stylegan_exp.train.distribute import ClusterError
 from stylegan_exp.train.resume import load_run_config, resume_target, resumed_config, run_dir_of
 
 log = logging.getLogger(__name__)
 
-USER_ERRORS = (ConfigError, DatasetError, ImageError, SnapshotError, MetricError, FileNotFoundError,
-               ClusterError)
-
-
-def _quiet_tensorflow() -> None:
-    """TensorFlow's Python loggers report every collective and trace at INFO under Hydra's root logger."""
-    for name in ("absl", "tensorflow"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+USER_ERRORS = (ConfigError, DatasetError, ImageError, SnapshotError, CheckpointError, MetricError,
+               FileNotFoundError, ClusterError)
 
 
 # What Hydra and a run that failed to start leave in a run directory: removed, so that a failed start is
@@ -92,8 +88,17 @@ def training_config(cfg: DictConfig, base: DictConfig | None = None,
              "".join(f"; {line}" for line in changes) if changes else " as it was")
     typed = to_object(effective)
     check_values(typed)
-    typed.resume.path = str(target)  # the record says what was continued
-    return typed, target
+    # the record says what was continued
+    return dataclasses.replace(typed, resume=dataclasses.replace(typed.resume, path=str(target))), target
+
+
+def _grouped_by_sweep(cfg: TrainConfig) -> TrainConfig:
+    """One wandb group per sweep, unless the user named one."""
+    sweeping = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+    if not sweeping or cfg.logger.group is not None:
+        return cfg
+    group = f"{cfg.name}/{Path(HydraConfig.get().sweep.dir).name}"
+    return dataclasses.replace(cfg, logger=dataclasses.replace(cfg.logger, group=group))
 
 
 def start_training(cfg: DictConfig, run_dir: str) -> Path | None:
@@ -103,16 +108,16 @@ def start_training(cfg: DictConfig, run_dir: str) -> Path | None:
     With several workers the chief's run dir is everyone's (their Hydra clocks differ) and only the
     chief writes to it; the others keep their own Hydra log and log warnings only.
     """
-    from stylegan_exp.train.loop import Trainer, connect
+    from stylegan_exp.train.builder import connect
+    from stylegan_exp.train.loop import Trainer
 
-    _quiet_tensorflow()
     own_dir = Path(run_dir)
     try:
         typed, target = training_config(cfg, _default_composition(), _command_line())
+        typed = _grouped_by_sweep(typed)
         workers = connect(typed)
         run_path = Path(workers.from_chief(run_dir))
         if workers.is_chief:
-            write_config(run_path, typed)
             if workers.count > 1:
                 log.info("chief of %d workers, %d replicas in all", workers.count,
                          workers.strategy.num_replicas_in_sync)
@@ -120,9 +125,6 @@ def start_training(cfg: DictConfig, run_dir: str) -> Path | None:
             log.info("worker %d of %d: the chief writes this run's outputs to %s", workers.index + 1,
                      workers.count, run_path)
             logging.getLogger("stylegan_exp").setLevel(logging.WARNING)
-        sweeping = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
-        if sweeping and typed.logger.group is None:  # one wandb group per sweep
-            typed.logger.group = f"{typed.name}/{Path(HydraConfig.get().sweep.dir).name}"
         trainer = Trainer(typed, run_path, workers, explicit=_command_line_keys(), resume_from=target)
         snapshot = trainer.run()
     except USER_ERRORS as exc:
@@ -147,7 +149,6 @@ def start_sampling(cfg: DictConfig, run_dir: str) -> list[Path]:
     from stylegan_exp.sample.tasks import open_snapshot, run_task
     from stylegan_exp.sample.truncation import adopt_truncation
 
-    _quiet_tensorflow()
     run_path = Path(run_dir)
     try:
         to_object(adopt_truncation(cfg, ModelConfig(name="not opened yet")))

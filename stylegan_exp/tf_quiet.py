@@ -1,4 +1,5 @@
-"""Keep TensorFlow's C++ log lines out of a user's terminal: only the package's own log is shown.
+"""Keep TensorFlow's log lines out of a user's terminal: only the package's own log is shown (the one place
+that quiets TensorFlow).
 
 TensorFlow writes its start-up notices (oneDNN, CUDA stubs, CPU features) straight to the stderr file
 descriptor while it is imported, before its log level applies, and later logs CUDA and grappler errors that
@@ -13,6 +14,7 @@ import contextlib
 import importlib.abc
 import importlib.machinery
 import importlib.util
+import logging
 import os
 import re
 import sys
@@ -27,6 +29,9 @@ STARTUP_NOISE = re.compile(
 
 
 def install() -> None:
+    # TensorFlow's Python loggers report every collective and trace at INFO under Hydra's root logger.
+    for name in ("absl", "tensorflow"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     if LOG_LEVEL in os.environ or "tensorflow" in sys.modules:
         return
     os.environ[LOG_LEVEL] = "3"

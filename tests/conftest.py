@@ -12,8 +12,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from stylegan_exp.config import register_configs
 from stylegan_exp.data.prepare_config import register_prepare_configs
+from stylegan_exp.schemas import register_configs
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("WANDB_MODE", "offline")

@@ -13,9 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stylegan_exp.legacy import convert, load_pkl
-from stylegan_exp.nets.build import build_discriminator, build_generator
-from stylegan_exp.snapshot import assign_weights
+from stylegan_exp.models import load_snapshot, network
 
 SQRT2 = math.sqrt(2.0)
 
@@ -343,12 +341,8 @@ MODELS = {
 
 
 def our_nets(path: Path):
-    """The pickle read by `legacy`: (LegacySnapshot, converted weights, our Gs, our D)."""
-    snap = load_pkl(path)
-    weights = convert(snap)
-    model, res, ch = snap.infer_model(), snap.resolution, snap.num_channels
-    Gs, D = build_generator(model, res, ch), build_discriminator(model, res, ch)
-    assign_weights(Gs, weights["Gs"], "Gs")
-    assign_weights(D, weights["D"], "D")
-    return snap, weights, Gs, D
+    """The pickle imported as a snapshot: (Snapshot, its weights by network, our Gs, our D)."""
+    snap = load_snapshot(path)
+    weights = {key: snap.subset(key) for key in ("G", "D", "Gs")}
+    return snap, weights, network(snap, "Gs"), network(snap, "D")
 

@@ -4,9 +4,9 @@ import pytest
 import tensorflow as tf
 from test_distribute import compare
 
-from stylegan_exp.config import StyleGANConfig
-from stylegan_exp.nets.build import build_discriminator, build_generator
-from stylegan_exp.train.steps import Steps
+from stylegan_exp.models import build_discriminator, build_generator
+from stylegan_exp.models.stylegan.config import StyleGANConfig
+from stylegan_exp.models.stylegan.training import StyleGANSteps
 
 
 @pytest.mark.slow
@@ -23,4 +23,4 @@ def test_accumulate_must_be_positive():
                            use_noise=False, fused_scale_min_res=128, mbstd_group_size=4, mbstd_num_features=1)
     G, D, Gs = build_generator(model, 4), build_discriminator(model, 4), build_generator(model, 4)
     with pytest.raises(ValueError, match="schedule.accumulate"):
-        Steps(G, D, Gs, model, seed=0, accumulate=0)
+        StyleGANSteps(G, D, Gs, model, seed=0, accumulate=0)

@@ -15,10 +15,10 @@ from test_resume import ticks_of, tiny_cfg
 
 from stylegan_exp.config import ConfigError, to_object
 from stylegan_exp.data.images import load_image
-from stylegan_exp.snapshot import load_snapshot
+from stylegan_exp.models import load_snapshot, network
+from stylegan_exp.models.stylegan.training import StyleGANSteps
 from stylegan_exp.tracking import offline_history
 from stylegan_exp.train.loop import Trainer
-from stylegan_exp.train.steps import Steps
 
 
 @pytest.mark.slow
@@ -34,8 +34,8 @@ def test_accumulated_micro_batches_augment_as_one_batch(augment):
 def test_freeze_d_keeps_the_highest_resolution_blocks(caplog):
     steps = build_steps(tf.distribute.get_strategy())
     G, D, Gs = (build_steps(tf.distribute.get_strategy()).__getattribute__(n) for n in ("G", "D", "Gs"))
-    with caplog.at_level(logging.INFO, logger="stylegan_exp.train.steps"):
-        frozen = Steps(G, D, Gs, steps.model, seed=7, freeze_d=1)
+    with caplog.at_level(logging.INFO, logger="stylegan_exp.steps.base"):
+        frozen = StyleGANSteps(G, D, Gs, steps.model, seed=7, freeze_d=1)
     assert "Freeze-D: D's 8×8 blocks keep their weights" in caplog.text
     reals = tf.random.stateless_uniform([8, 8, 8, 3], [1, 2], -1.0, 1.0)
     for s in (steps, frozen):
@@ -50,7 +50,7 @@ def test_freeze_d_keeps_the_highest_resolution_blocks(caplog):
     assert all(moved(steps, steps.D.blocks[1])) and not any(moved(frozen, frozen.D.blocks[1]))
     assert any(moved(frozen, frozen.D.blocks[0]))  # (its fromRGB only fades in: no gradient at fade 0)
     with pytest.raises(ConfigError, match="transfer.freeze_d=2: D at 8² has 2 blocks"):
-        Steps(steps.G, steps.D, steps.Gs, steps.model, seed=7, freeze_d=2)
+        StyleGANSteps(steps.G, steps.D, steps.Gs, steps.model, seed=7, freeze_d=2)
 
 
 @pytest.mark.slow
@@ -68,7 +68,7 @@ def test_augmentation_never_reaches_generated_images(tmp_path):
                                   load_image(again.save_fakes(level, fade)))
     z = tf.random.stateless_normal([8, augmented.Gs.latent_size], [4, 2])
     images = augmented.Gs(z, level, fade, randomize_noise=False).numpy()
-    for generator in (again.Gs, plain.Gs, load_snapshot(snapshot).network("Gs")):
+    for generator in (again.Gs, plain.Gs, network(load_snapshot(snapshot), "Gs")):
         np.testing.assert_array_equal(generator(z, level, fade, randomize_noise=False).numpy(), images)
 
 

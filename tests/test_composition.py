@@ -14,8 +14,9 @@ from omegaconf import OmegaConf
 
 from stylegan_exp.config import ConfigError, to_object, write_config
 from stylegan_exp.run import training_config
-from stylegan_exp.snapshot import SnapshotError
-from stylegan_exp.train.loop import Trainer, warn_without_gpus
+from stylegan_exp.train.builder import warn_without_gpus
+from stylegan_exp.train.checkpoint import CheckpointError
+from stylegan_exp.train.loop import Trainer
 from stylegan_exp.train.output_names import OutputNames
 from stylegan_exp.train.resume import MID_RUN, leaves
 
@@ -80,12 +81,12 @@ def test_resume_applies_mid_run_changes_and_says_so(tmp_path, caplog):
     _fake_run(tmp_path, "faces", *ORIGINAL)
     with caplog.at_level(logging.INFO):
         cfg, _ = _resume(tmp_path, "name=faces", "resume=latest", "schedule.total_kimg=150",
-                         "schedule.G_lrate_base=0.0005", "train.checkpoint_minutes=5", "logger=none")
+                         "schedule.G_lrate_base=0.0005", "run.checkpoint_minutes=5", "logger=none")
     s = cfg.schedule
-    assert (s.total_kimg, s.G_lrate_base, cfg.train.checkpoint_minutes) == (150, 0.0005, 5)
+    assert (s.total_kimg, s.G_lrate_base, cfg.run.checkpoint_minutes) == (150, 0.0005, 5)
     assert cfg.logger.mode.value == "disabled"
     assert "schedule.total_kimg: 100.0 → 150.0 (from the command line)" in caplog.text
-    assert all(key.split(".")[0] in {"schedule", "train", "logger", "metrics", "model", "dataset", "gpus"}
+    assert all(key.split(".")[0] in {"schedule", "run", "logger", "metrics", "model", "dataset", "gpus"}
                for key in MID_RUN)
 
 
@@ -221,12 +222,12 @@ def test_a_checkpoint_that_does_not_fit_is_one_line_without_tensorflow_warnings(
                                         f"outputs_root={tmp_path}", *overrides))
 
     Trainer(cfg(), tmp_path / "run").save_checkpoint("test")
-    with pytest.raises(SnapshotError) as err:
+    with pytest.raises(CheckpointError) as err:
         Trainer(cfg("model.fmap_max=8", "resume=path", f"resume.path={tmp_path / 'run'}"), tmp_path / "again")
     message = str(err.value)
     assert "\n" not in message and len(message) < 1200
-    assert "does not fit this run's networks" in message and "differ in shape" in message
-    assert "D/blocks/0/dense0/bias [16] there, [8] here" in message
+    assert "does not fit this run's networks: shape mismatch" in message
+    assert "D/blocks/0/dense0/bias (16,) where the network has (8,)" in message
     assert "could not be found" not in capfd.readouterr().err
 
 

@@ -8,7 +8,7 @@ import pytest
 from stylegan_exp.data.augment import run as augment
 from stylegan_exp.data.images import load_image, resample, save_image
 from stylegan_exp.data.manifest import Manifest, StageError
-from stylegan_exp.data.prepare_config import AugmentConfig, ResizeConfig, RunOptions
+from stylegan_exp.data.prepare_config import OfflineAugmentConfig, ResizeConfig, RunOptions
 from stylegan_exp.data.resize import make_square
 from stylegan_exp.data.resize import run as resize
 
@@ -65,7 +65,7 @@ def test_augment_is_deterministic_and_never_flips(tmp_path, shared_data):
     src.mkdir()
     face = load_image(shared_data / "anime_faces_256" / "01.png", 3)
     save_image(face, src / "face.png")
-    cfg = AugmentConfig(copies=3)
+    cfg = OfflineAugmentConfig(copies=3)
     augment(src, tmp_path / "a", cfg, OPTS)
     augment(src, tmp_path / "b", cfg, RunOptions(workers=1, progress=False))
     names = sorted(p.name for p in (tmp_path / "a").glob("face*.png"))

@@ -24,23 +24,23 @@ import pytest
 import tensorflow as tf
 from conftest import REPO, TINY
 
-from stylegan_exp.config import AugmentConfig, AugmentKind, ConfigError, StyleGANConfig
-from stylegan_exp.nets.build import build_discriminator, build_generator
-from stylegan_exp.train.adam import LossScale
+from stylegan_exp.config import AugmentConfig, AugmentKind, ConfigError
+from stylegan_exp.models import build_discriminator, build_generator
+from stylegan_exp.models.stylegan.config import StyleGANConfig
+from stylegan_exp.models.stylegan.training import StyleGANSteps
+from stylegan_exp.steps.adam import LossScale
+from stylegan_exp.steps.replicas import part, worker_rows
+from stylegan_exp.train.builder import check_replicas
 from stylegan_exp.train.distribute import (
     ClusterError,
     WorkerGroup,
     _worker_position,
     make_strategy,
     network_scope,
-    part,
     slurm_addresses,
     slurm_cluster,
     tasks_per_node,
-    worker_rows,
 )
-from stylegan_exp.train.loop import check_replicas
-from stylegan_exp.train.steps import Steps
 
 # Tiny nets; no noise and no style mixing, whose random draws differ per replica by design.
 MODEL = StyleGANConfig(
@@ -56,11 +56,11 @@ AUGMENT = {"ada": AugmentConfig(name="ada", kind=AugmentKind.ada, p=0.5, interva
 
 
 def build_steps(strategy: tf.distribute.Strategy, accumulate: int = 1, precision: str = "float32",
-                worker: tuple[int, int] = (0, 1), augment: str | None = None) -> Steps:
+                worker: tuple[int, int] = (0, 1), augment: str | None = None) -> StyleGANSteps:
     with network_scope(strategy):
         G, D, Gs = build_generator(MODEL, 8), build_discriminator(MODEL, 8), build_generator(MODEL, 8)
     model = dataclasses.replace(MODEL, precision=precision)
-    steps = Steps(G, D, Gs, model, seed=7, accumulate=accumulate, strategy=strategy, worker=worker,
+    steps = StyleGANSteps(G, D, Gs, model, seed=7, accumulate=accumulate, strategy=strategy, worker=worker,
                   augment=AUGMENT[augment] if augment else None)
     # Adam's first step is lr·sign(g) for |g| ≫ ε: a large ε makes it linear in g, so the comparison
     # measures gradients instead of sign flips of gradients that are zero up to rounding.
@@ -115,7 +115,7 @@ def _refusals(workers: WorkerGroup) -> list[str]:
     found = []
     for num_gpus, max_restarts in ((3, 0), (2, 1)):
         cfg = SimpleNamespace(gpus=SimpleNamespace(name="test", num_gpus=num_gpus, strategy="test"),
-                              train=SimpleNamespace(max_restarts=max_restarts))
+                              run=SimpleNamespace(max_restarts=max_restarts))
         try:
             check_replicas(cfg, workers)
         except ConfigError as exc:
@@ -200,8 +200,8 @@ def test_two_workers_on_loopback_equal_one_device(launcher, tmp_path):
         assert diffs["refusals"] == [
             "gpus.num_gpus=3 is not a multiple of the 2 replicas the test strategy found (2 worker(s)); "
             "set gpus.num_gpus=2",
-            "train.max_restarts=1 needs a single worker: one worker cannot re-enter the loop while "
-            "1 other(s) wait in a collective; set train.max_restarts=0 and resubmit with resume=latest"]
+            "run.max_restarts=1 needs a single worker: one worker cannot re-enter the loop while "
+            "1 other(s) wait in a collective; set run.max_restarts=0 and resubmit with resume=latest"]
 
 
 @pytest.mark.slow
@@ -308,7 +308,7 @@ def test_slurm_layout_follows_the_ranks_placement(tmp_path, monkeypatch):
 
 def test_fewer_replicas_than_gpus_is_logged(caplog):
     cfg = SimpleNamespace(gpus=SimpleNamespace(name="2gpu", num_gpus=2, strategy="mirrored"),
-                          train=SimpleNamespace(max_restarts=0))
+                          run=SimpleNamespace(max_restarts=0))
     check_replicas(cfg, WorkerGroup(tf.distribute.get_strategy()))
     assert "gpus=2gpu is for 2 GPUs but the mirrored strategy found 1 replica(s)" in caplog.text
 

@@ -14,15 +14,14 @@ import tensorflow as tf
 from conftest import REPO, compose_config
 from hydra.errors import ConfigCompositionException
 
-from stylegan_exp.config import StyleGANConfig
 from stylegan_exp.data.images import load_image
-from stylegan_exp.nets.build import build_discriminator, build_generator
-from stylegan_exp.nets.layers import variables_by_path
+from stylegan_exp.models import build_discriminator, build_generator, load_snapshot, network, save_snapshot
+from stylegan_exp.models.stylegan.config import StyleGANConfig
+from stylegan_exp.nets.weights import variables_by_path
 from stylegan_exp.run import start_sampling
 from stylegan_exp.sample.export_graph import ExportedGenerator
 from stylegan_exp.sample.generate import generate, seed_latents
 from stylegan_exp.sample.randomstate import randn
-from stylegan_exp.snapshot import load_snapshot, save_snapshot
 
 RES = 32
 # fused up-scaling from 32² on, so the export covers both the resample+conv and the transposed-conv paths
@@ -93,7 +92,7 @@ def test_randn_in_graph_equals_numpy_randomstate():
 
 def test_a_growing_snapshot_exports_as_trained(snapshot):
     """At lod 1.75 a 32² generator runs at 16² with 0.75 of 8² faded in, upscaled to 32², as sample.py."""
-    Gs = load_snapshot(snapshot).network("Gs")
+    Gs = network(load_snapshot(snapshot), "Gs")
     Gs.lod = 1.75
     z = seed_latents([3, 4], Gs.latent_size)
     out = ExportedGenerator(Gs).from_z(tf.constant(z), tf.constant(0.7), tf.constant(8))
@@ -105,7 +104,7 @@ def test_a_growing_snapshot_exports_as_trained(snapshot):
 
 @pytest.mark.slow
 def test_exported_files_match_gs_in_a_fresh_process(snapshot, exported, tmp_path):
-    Gs = load_snapshot(snapshot).network("Gs")
+    Gs = network(load_snapshot(snapshot), "Gs")
     meta = json.loads((exported / "export.json").read_text())
     assert set(meta["files"]) == set(FLOAT_TOLERANCE)
     assert meta["resolution"] == RES and meta["latent_size"] == 16 and meta["noise"] == "fixed"

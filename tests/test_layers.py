@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from stylegan_exp.config import StyleGANConfig
-from stylegan_exp.nets.discriminator import Discriminator
-from stylegan_exp.nets.generator import Generator, num_style_layers
+from stylegan_exp.models.stylegan.config import StyleGANConfig
+from stylegan_exp.models.stylegan.discriminator import StyleGANDiscriminator
+from stylegan_exp.models.stylegan.generator import StyleGANGenerator as Generator
+from stylegan_exp.nets.generator import num_style_layers
 from stylegan_exp.nets.layers import (
     Conv2D,
     Dense,
@@ -136,7 +137,7 @@ def test_generator_fade_blends_with_lower_level():
 
 
 def test_discriminator_fade_uses_downscaled_path_and_traces_per_level():
-    D = Discriminator(SMALL, 32)
+    D = StyleGANDiscriminator(SMALL, 32)
     images = tf.random.normal([4, 16, 16, 3])
     full = D(images, 4, 1.0)
     lower = D(tf.nn.avg_pool2d(images, 2, 2, "VALID"), 3, 0.0)

@@ -24,10 +24,9 @@ from original_stylegan import (
     write_pkl,
 )
 
-from stylegan_exp import legacy
-from stylegan_exp.legacy import LegacyImportError, convert, load_pkl
-from stylegan_exp.legacy.pickles import LegacyUnpickler
-from stylegan_exp.snapshot import load_snapshot
+from stylegan_exp import convert
+from stylegan_exp.legacy.pickles import LegacyImportError, LegacyUnpickler, read_snapshot
+from stylegan_exp.models import load_snapshot, network
 
 
 @pytest.mark.parametrize("name", list(MODELS))
@@ -35,7 +34,7 @@ def test_imported_networks_match_original(tmp_path, name):
     kw = MODELS[name]
     raw = write_pkl(tmp_path / "net.pkl", kw)
     snap, weights, Gs, D = our_nets(tmp_path / "net.pkl")
-    model = snap.infer_model()
+    model = snap.model
     assert snap.resolution == kw["resolution"] and snap.num_channels == kw["num_channels"]
     assert model.fused_scale_min_res == {"auto": 128, True: 8}[kw["fused_scale"]]
     for key in ("fmap_base", "fmap_decay", "fmap_max", "latent_size", "dlatent_size", "mapping_layers",
@@ -76,10 +75,10 @@ def test_progressive_blend_matches_original_lod(tmp_path):
 def test_import_pkl_writes_a_usable_snapshot(tmp_path, capsys):
     kw = MODELS["res32"]
     raw = write_pkl(tmp_path / "net.pkl", kw)
-    assert legacy.main([str(tmp_path / "net.pkl"), str(tmp_path / "out.npz")]) == 0
+    assert convert.main([str(tmp_path / "net.pkl"), str(tmp_path / "out.npz")]) == 0
     assert capsys.readouterr().out.strip().endswith("out.npz")
     snap = load_snapshot(tmp_path / "out.npz")
-    Gs, D = snap.network("Gs"), snap.network("D")
+    Gs, D = network(snap, "Gs"), network(snap, "D")
     z = np.random.default_rng(5).standard_normal((2, kw["latent_size"])).astype(np.float32)
     ours = Gs(tf.constant(z), psi=0.5, cutoff=8, randomize_noise=False).numpy()
     ref = ref_g_style(raw["Gs"], kw, z, 0.5, 8).transpose(0, 2, 3, 1)
@@ -99,10 +98,10 @@ def test_missing_and_unknown_variables_are_named(tmp_path):
     kw = MODELS["res32"]
     write_pkl(tmp_path / "missing.pkl", kw, edit=_drop("8x8/Conv1/StyleMod/bias"))
     with pytest.raises(LegacyImportError, match=r"\(Gs\): missing synthesis/8x8/Conv1/StyleMod/bias"):
-        convert(load_pkl(tmp_path / "missing.pkl"))
+        load_snapshot(tmp_path / "missing.pkl")
     write_pkl(tmp_path / "unknown.pkl", kw, edit=_add("16x16/Extra/weight"))
-    with pytest.raises(LegacyImportError, match=r"unknown synthesis/16x16/Extra/weight"):
-        convert(load_pkl(tmp_path / "unknown.pkl"))
+    with pytest.raises(LegacyImportError, match=r"unexpected synthesis/16x16/Extra/weight"):
+        load_snapshot(tmp_path / "unknown.pkl")
     bad = dict(kw, use_pixel_norm=True)
     G_KEYS_BAD = (*G_KEYS, "use_pixel_norm")
     rng = np.random.default_rng(0)
@@ -115,12 +114,12 @@ def test_missing_and_unknown_variables_are_named(tmp_path):
     with fake_dnnlib(), open(tmp_path / "pn.pkl", "wb") as f:
         pickle.dump((Gs, D, Gs), f, protocol=4)
     with pytest.raises(LegacyImportError, match="unsupported Gs settings use_pixel_norm=True"):
-        load_pkl(tmp_path / "pn.pkl").infer_model()
+        load_snapshot(tmp_path / "pn.pkl")
     Gs._state["components"]["synthesis"]._state["build_func_name"] = "G_synthesis_stylegan2"
     with fake_dnnlib(), open(tmp_path / "sg2.pkl", "wb") as f:
         pickle.dump((Gs, D, Gs), f, protocol=4)
     with pytest.raises(LegacyImportError, match="Gs/synthesis is G_synthesis_stylegan2"):
-        convert(load_pkl(tmp_path / "sg2.pkl"))
+        load_snapshot(tmp_path / "sg2.pkl")
 
 
 def test_unreadable_inputs_give_one_line_errors(tmp_path, capsys):
@@ -132,10 +131,10 @@ def test_unreadable_inputs_give_one_line_errors(tmp_path, capsys):
     evil.write_bytes(pickle.dumps(print))  # builtins.print: refused, never resolved
     for path in (text, other, evil, tmp_path / "absent.pkl"):
         with pytest.raises(LegacyImportError) as info:
-            load_pkl(path)
+            read_snapshot(path)
         message = str(info.value)
         assert "\n" not in message and str(path) in message
-    assert legacy.main([str(text), str(tmp_path / "out.npz")]) == 1
+    assert convert.main([str(text), str(tmp_path / "out.npz")]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "not a StyleGAN pickle" in err
     assert not (tmp_path / "out.npz").exists()
@@ -154,8 +153,8 @@ def test_url_download_is_cached(tmp_path, monkeypatch):
 
     monkeypatch.setattr(urllib.request, "urlopen", fake_urlopen)
     url = "https://example.org/models/net.pkl"
-    first = load_pkl(url, cache_dir=tmp_path / "cache")
-    second = load_pkl(url, cache_dir=tmp_path / "cache")
+    first = load_snapshot(url, cache_dir=tmp_path / "cache")
+    second = load_snapshot(url, cache_dir=tmp_path / "cache")
     assert len(calls) == 1 and first.resolution == second.resolution == 16
     assert [p.suffix for p in (tmp_path / "cache").iterdir()] == [".pkl"]
 

@@ -18,7 +18,6 @@ from stylegan_exp.config import (
     NetworkFile,
     PPLConfig,
     PRConfig,
-    StyleGANConfig,
     SWDConfig,
 )
 from stylegan_exp.data.writer import pack_arrays
@@ -36,7 +35,8 @@ from stylegan_exp.metrics.swd import (
     sliced_wasserstein,
     swd_resolutions,
 )
-from stylegan_exp.nets.build import build_generator
+from stylegan_exp.models import build_generator
+from stylegan_exp.models.stylegan.config import StyleGANConfig
 from stylegan_exp.train.balance import BalanceWatch
 
 
@@ -194,7 +194,7 @@ def stand_in_networks() -> Networks:
 
 
 def every_metric(**overrides) -> MetricsConfig:
-    return MetricsConfig(name="all", names=["swd", "fid", "kid", "pr", "ppl"], num_images=100, minibatch=16,
+    return MetricsConfig(name="all", kinds=["swd", "fid", "kid", "pr", "ppl"], num_images=100, minibatch=16,
                          swd=SWDConfig(nhoods_per_image=16, dir_repeats=1, dirs_per_repeat=32),
                          kid=KIDConfig(num_subsets=10, max_subset_size=20), pr=PRConfig(k=3),
                          ppl=PPLConfig(num_samples=40, minibatch=8), **overrides)
@@ -225,7 +225,7 @@ def test_evaluate_logs_every_metric_under_the_papers_names_and_caches_the_real_f
 
     monkeypatch.setattr(evaluate_module, "real_batches", no_reals)
     cfg = every_metric()
-    cfg.names = ["fid", "kid", "pr"]
+    cfg.kinds = ["fid", "kid", "pr"]
     again = evaluate(G, tiny_dataset, 16, cfg, tmp_path, networks=networks)
     assert again == {k: v for k, v in out.items() if k in again}  # same fakes, same cached reals
 
@@ -233,7 +233,7 @@ def test_evaluate_logs_every_metric_under_the_papers_names_and_caches_the_real_f
 def test_evaluate_without_a_network_fails_in_one_line_before_any_work(tiny_dataset: Path,
                                                                      tmp_path: Path) -> None:
     url = (tmp_path / "no-such-inception.tgz").as_uri()
-    cfg = MetricsConfig(names=["swd", "kid"], fid=FIDConfig(standard=NetworkFile(url)))
+    cfg = MetricsConfig(kinds=["swd", "kid"], fid=FIDConfig(standard=NetworkFile(url)))
     cache_dir = tmp_path / "cache"
     with pytest.raises(MetricError) as info:
         evaluate(None, tiny_dataset, 16, cfg, cache_dir)  # no generator needed: nothing was generated
@@ -246,11 +246,11 @@ def test_evaluate_without_a_network_fails_in_one_line_before_any_work(tiny_datas
 def test_evaluate_refuses_unknown_metrics_too_small_images_for_ppl_and_too_few_for_pr(tiny_dataset: Path,
                                                                         tmp_path: Path) -> None:
     with pytest.raises(MetricError, match="unknown metrics \\['is'\\]"):
-        evaluate(None, tiny_dataset, 16, MetricsConfig(names=["is"]), tmp_path)
+        evaluate(None, tiny_dataset, 16, MetricsConfig(kinds=["is"]), tmp_path)
     with pytest.raises(MetricError, match="PPL's VGG16 needs images of at least 32px with ppl.crop=True"):
-        evaluate(None, tiny_dataset, 16, MetricsConfig(names=["ppl"]), tmp_path)
+        evaluate(None, tiny_dataset, 16, MetricsConfig(kinds=["ppl"]), tmp_path)
     with pytest.raises(MetricError, match="metrics pr need at least 4 images; .* give 3$"):
-        evaluate(None, tiny_dataset, 16, MetricsConfig(names=["pr"], num_images=3), tmp_path)
+        evaluate(None, tiny_dataset, 16, MetricsConfig(kinds=["pr"], num_images=3), tmp_path)
 
 
 def test_feature_cache_folder_follows_the_dataset(tiny_dataset: Path, tmp_path: Path) -> None:

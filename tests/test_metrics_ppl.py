@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from stylegan_exp.config import PPLConfig, StyleGANConfig
+from stylegan_exp.config import PPLConfig
 from stylegan_exp.metrics.ppl import (
     face_region,
     fresh_noise,
@@ -15,7 +15,8 @@ from stylegan_exp.metrics.ppl import (
     slerp,
     trimmed_mean,
 )
-from stylegan_exp.nets.build import build_generator
+from stylegan_exp.models import build_generator
+from stylegan_exp.models.stylegan.config import StyleGANConfig
 
 
 def test_slerp_walks_the_great_circle_at_constant_speed() -> None:

@@ -10,11 +10,10 @@ from conftest import compose_config
 from test_metrics_networks import sha256, tgz, tiny_inception_graph
 from test_resume import tiny_cfg
 
-from stylegan_exp.config import StyleGANConfig
 from stylegan_exp.data.writer import pack_arrays
-from stylegan_exp.nets.build import build_discriminator, build_generator
+from stylegan_exp.models import build_discriminator, build_generator, save_snapshot
+from stylegan_exp.models.stylegan.config import StyleGANConfig
 from stylegan_exp.run import start_sampling
-from stylegan_exp.snapshot import save_snapshot
 from stylegan_exp.train.loop import Trainer
 
 TINY_MODEL = StyleGANConfig(name="tiny", fmap_base=64, fmap_max=16, latent_size=16, dlatent_size=16,
@@ -44,7 +43,7 @@ def run_metrics(setup, run_dir: Path, *overrides: str) -> list[Path]:
 
 def test_metrics_task_writes_fid_and_kid_under_the_papers_names(setup, tmp_path: Path) -> None:
     archive = setup[2]
-    (path,) = run_metrics(setup, tmp_path, "task.metrics.names=[fid,kid]", "task.metrics.num_images=32",
+    (path,) = run_metrics(setup, tmp_path, "task.metrics.kinds=[fid,kid]", "task.metrics.num_images=32",
                           f"task.metrics.fid.standard.url={archive.as_uri()}",
                           f"task.metrics.fid.standard.checksum={sha256(archive)}",
                           "task.metrics.kid.num_subsets=5")
@@ -59,7 +58,7 @@ def test_metrics_task_writes_fid_and_kid_under_the_papers_names(setup, tmp_path:
 def test_metrics_task_without_the_network_exits_with_one_line(setup, tmp_path: Path) -> None:
     url = (tmp_path / "nowhere.tgz").as_uri()
     with pytest.raises(SystemExit) as info:
-        run_metrics(setup, tmp_path, "task.metrics.names=[fid]", f"task.metrics.fid.standard.url={url}")
+        run_metrics(setup, tmp_path, "task.metrics.kinds=[fid]", f"task.metrics.fid.standard.url={url}")
     message = str(info.value.code)
     assert message.startswith(f"error: FID needs the 2015-12-05 Inception graph from {url}: ")
     assert "\n" not in message
@@ -68,7 +67,7 @@ def test_metrics_task_without_the_network_exits_with_one_line(setup, tmp_path: P
 @pytest.mark.slow
 def test_training_logs_fid_and_kid_at_the_tick_interval(setup, tmp_path: Path) -> None:
     archive = setup[2]
-    cfg = tiny_cfg(tmp_path, "metrics=fid", "metrics.names=[fid,kid]", "metrics.num_images=64",
+    cfg = tiny_cfg(tmp_path, "metrics=fid", "metrics.kinds=[fid,kid]", "metrics.num_images=64",
                    "metrics.interval_ticks=1", "metrics.kid.num_subsets=5", "schedule.total_kimg=0.9",
                    f"metrics.cache_dir={tmp_path / 'cache'}", f"metrics.fid.standard.url={archive.as_uri()}")
     run_dir = tmp_path / "run"

@@ -3,10 +3,10 @@
 import numpy as np
 import tensorflow as tf
 
-from stylegan_exp.config import StyleGANConfig
-from stylegan_exp.nets.build import build_discriminator, build_generator
+from stylegan_exp.models import build_discriminator, build_generator
+from stylegan_exp.models.stylegan.config import StyleGANConfig
+from stylegan_exp.models.stylegan.training import StyleGANSteps
 from stylegan_exp.nets.layers import instance_norm, pixel_norm
-from stylegan_exp.train.steps import Steps
 
 MODEL = StyleGANConfig(
     name="tiny", fmap_base=256, fmap_decay=1.0, fmap_max=32, latent_size=32, dlatent_size=32,
@@ -25,7 +25,7 @@ def test_norms_of_constant_float16_input_are_finite():
 
 def test_mixed_float16_training_steps_are_finite():
     G, D, Gs = build_generator(MODEL, 16), build_discriminator(MODEL, 16), build_generator(MODEL, 16)
-    steps = Steps(G, D, Gs, MODEL, seed=0)
+    steps = StyleGANSteps(G, D, Gs, MODEL, seed=0)
     for _ in range(3):
         out = steps.d_step(tf.random.uniform([8, 16, 16, 3], -1, 1), 4, tf.constant(0.0))
         out.update(steps.g_step(tf.constant(8), 4, tf.constant(0.0)))
@@ -36,7 +36,7 @@ def test_mixed_float16_training_steps_are_finite():
 
 
 def test_cpu_bf16_detection_reads_the_flags():
-    from stylegan_exp.train.precision import cpu_has_bf16
+    from stylegan_exp.steps.precision import cpu_has_bf16
 
     assert cpu_has_bf16("processor : 0\nflags : fpu avx512f avx512_bf16 avx512_vnni\n")
     assert cpu_has_bf16("Features : fp asimd bf16 i8mm\n")  # aarch64
@@ -46,7 +46,7 @@ def test_cpu_bf16_detection_reads_the_flags():
 
 def test_auto_precision_is_a_concrete_one_and_logged(caplog, monkeypatch):
     from stylegan_exp.config import Precision
-    from stylegan_exp.train import precision
+    from stylegan_exp.steps import precision
 
     cases = (("flags : avx512_bf16", Precision.mixed_bfloat16), ("flags : avx2", Precision.float32))
     for cpuinfo, expected in cases:

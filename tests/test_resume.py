@@ -15,8 +15,9 @@ from conftest import REPO, TINY, compose_config
 from PIL import Image
 
 from stylegan_exp.config import to_object
-from stylegan_exp.snapshot import load_snapshot
-from stylegan_exp.train.loop import NonFiniteError, Trainer
+from stylegan_exp.models import load_snapshot
+from stylegan_exp.train.actions.recovery import NonFiniteError
+from stylegan_exp.train.loop import Trainer
 
 
 def tiny_cfg(tmp_path: Path, *overrides: str):
@@ -30,7 +31,7 @@ def ticks_of(run_dir: Path) -> list[dict]:
 
 
 def test_nonfinite_loss_rolls_back_and_lowers_learning_rate(tmp_path, monkeypatch):
-    cfg = tiny_cfg(tmp_path, "schedule.total_kimg=0.8", "train.rollback_lr_factor=0.25")
+    cfg = tiny_cfg(tmp_path, "schedule.total_kimg=0.8", "run.rollback_lr_factor=0.25")
     trainer = Trainer(cfg, tmp_path / "run")
     real_d_step = trainer.steps.d_step
     calls = {"n": 0}
@@ -55,7 +56,7 @@ def test_nonfinite_loss_rolls_back_and_lowers_learning_rate(tmp_path, monkeypatc
 
 
 def test_rollbacks_are_bounded(tmp_path, monkeypatch):
-    cfg = tiny_cfg(tmp_path, "schedule.total_kimg=0.5", "train.max_rollbacks=1")
+    cfg = tiny_cfg(tmp_path, "schedule.total_kimg=0.5", "run.max_rollbacks=1")
     trainer = Trainer(cfg, tmp_path / "run")
     monkeypatch.setattr(trainer.steps, "g_step", lambda *a: {"loss/G": tf.constant(float("inf"))})
     with pytest.raises(NonFiniteError, match="loss/G=inf"):
@@ -63,7 +64,7 @@ def test_rollbacks_are_bounded(tmp_path, monkeypatch):
 
 
 def test_exception_restarts_from_last_checkpoint(tmp_path, monkeypatch):
-    cfg = tiny_cfg(tmp_path, "schedule.total_kimg=0.6", "train.max_restarts=1")
+    cfg = tiny_cfg(tmp_path, "schedule.total_kimg=0.6", "run.max_restarts=1")
     trainer = Trainer(cfg, tmp_path / "run")
     real_g_step = trainer.steps.g_step
     calls = {"n": 0}
@@ -77,7 +78,7 @@ def test_exception_restarts_from_last_checkpoint(tmp_path, monkeypatch):
     monkeypatch.setattr(trainer.steps, "g_step", crashing_g_step)
     trainer.run()
     assert trainer.state.nimg >= 600
-    cfg_no_restart = tiny_cfg(tmp_path, "schedule.total_kimg=0.6", "train.max_restarts=0")
+    cfg_no_restart = tiny_cfg(tmp_path, "schedule.total_kimg=0.6", "run.max_restarts=0")
     trainer = Trainer(cfg_no_restart, tmp_path / "run2")
     monkeypatch.setattr(trainer.steps, "g_step", lambda *a: (_ for _ in ()).throw(RuntimeError("boom")))
     with pytest.raises(RuntimeError, match="boom"):
@@ -126,7 +127,7 @@ def test_sigkill_then_resume_latest_continues(tmp_path):
     out = tmp_path / "outputs"
     args = [sys.executable, str(REPO / "train.py"), *TINY, f"outputs_root={out}",
             f"dataset.path={tmp_path / 'synthetic-16'}", "logger=none", "schedule.total_kimg=3",
-            "train.checkpoint_kimg=0.25"]
+            "run.checkpoint_kimg=0.25"]
     proc = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         _wait_for(lambda: len(_checkpoints(out)) >= 3, timeout=240)

@@ -4,13 +4,13 @@ last batch padded, and the same images as the eager networks."""
 import numpy as np
 import tensorflow as tf
 
-from stylegan_exp.config import StyleGANConfig
 from stylegan_exp.grid import to_uint8
 from stylegan_exp.metrics import evaluate
-from stylegan_exp.nets.discriminator import Discriminator
-from stylegan_exp.nets.generator import Generator
+from stylegan_exp.models.stylegan.config import StyleGANConfig
+from stylegan_exp.models.stylegan.discriminator import StyleGANDiscriminator
+from stylegan_exp.models.stylegan.generator import StyleGANGenerator as Generator
+from stylegan_exp.nets.compiled import compiled, padded_batches
 from stylegan_exp.sample import generate, rank
-from stylegan_exp.sample.compiled import compiled, padded_batches
 
 MODEL = StyleGANConfig(name="t", fmap_base=64, fmap_max=16, latent_size=16, dlatent_size=16, mapping_layers=2,
                        mapping_fmaps=16)
@@ -52,7 +52,7 @@ def test_generator_traces_once_for_every_batch_and_matches_eager():
 
 def test_discriminator_and_metric_fakes_trace_once():
     tf.random.set_seed(1)
-    D, Gs = Discriminator(MODEL, 16), Generator(MODEL, 16)
+    D, Gs = StyleGANDiscriminator(MODEL, 16), Generator(MODEL, 16)
     images = np.random.default_rng(0).uniform(-1, 1, (10, 16, 16, 3)).astype(np.float32)
     scores = rank.score_images(D, images, batch_size=4)
     assert scores.shape == (10,) and traces(D, rank._scores) == 1

@@ -11,16 +11,15 @@ from conftest import compose_config
 from hydra.errors import ConfigCompositionException
 from PIL import Image
 
-from stylegan_exp.config import StyleGANConfig
 from stylegan_exp.data.images import load_image, save_image
 from stylegan_exp.grid import to_uint8
-from stylegan_exp.nets.build import build_discriminator, build_generator
-from stylegan_exp.nets.layers import variables_by_path
+from stylegan_exp.models import build_discriminator, build_generator, load_snapshot, network, save_snapshot
+from stylegan_exp.models.stylegan.config import StyleGANConfig
+from stylegan_exp.nets.weights import variables_by_path
 from stylegan_exp.run import start_sampling
 from stylegan_exp.sample.figures import layer_ranges, mix_dlatents
 from stylegan_exp.sample.generate import generate, seed_dlatents, synthesize
 from stylegan_exp.sample.video import smooth_random_walk
-from stylegan_exp.snapshot import load_snapshot, save_snapshot
 
 RES = 16
 TINY_MODEL = StyleGANConfig(name="tiny", fmap_base=64, fmap_max=16, latent_size=16, dlatent_size=16,
@@ -99,7 +98,7 @@ def test_random_task_files_shapes_and_determinism(snapshot, tmp_path):
 
 
 def test_psi_zero_gives_one_image_for_every_seed(snapshot):
-    Gs = load_snapshot(snapshot).network("Gs")
+    Gs = network(load_snapshot(snapshot), "Gs")
     same = generate(Gs, list(range(6)), psi=0.0, cutoff=None)
     assert all(np.array_equal(same[0], image) for image in same[1:])
     varied = generate(Gs, list(range(6)), psi=1.0, cutoff=None)
@@ -138,7 +137,7 @@ def test_figures_scale_with_resolution(snapshot, tmp_path):
 
 
 def test_style_mixing_cells_take_coarse_styles_from_their_source(snapshot):
-    Gs = load_snapshot(snapshot).network("Gs")
+    Gs = network(load_snapshot(snapshot), "Gs")
     coarse = layer_ranges(Gs.num_layers)["coarse"]
     src, dst = seed_dlatents(Gs, [1, 2]), seed_dlatents(Gs, [3, 4, 5])
     mixed = mix_dlatents(src, dst, coarse)
@@ -209,7 +208,7 @@ def test_bad_input_is_one_line_error(snapshot, tmp_path):
 
 @pytest.mark.slow
 def test_invert_lowers_reconstruction_error(snapshot, tmp_path):
-    Gs = load_snapshot(snapshot).network("Gs")
+    Gs = network(load_snapshot(snapshot), "Gs")
     folder = tmp_path / "targets"
     folder.mkdir()
     for seed in (7, 8):
@@ -235,7 +234,7 @@ def test_invert_lowers_reconstruction_error(snapshot, tmp_path):
 
 
 def test_edit_moves_along_group_difference(snapshot, tmp_path):
-    Gs = load_snapshot(snapshot).network("Gs")
+    Gs = network(load_snapshot(snapshot), "Gs")
     w = seed_dlatents(Gs, [1, 2, 3])
     delta = np.random.RandomState(0).randn(*w.shape[1:]).astype(np.float32)
     for group, offset in (("a", 0.0), ("b", 1.0)):

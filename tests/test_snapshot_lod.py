@@ -13,14 +13,15 @@ from original_stylegan import MODELS, ref_g_style, write_pkl
 from PIL import Image
 from test_resume import tiny_cfg
 
-from stylegan_exp.config import ConfigError, StyleGANConfig, to_object
+from stylegan_exp.config import ConfigError, to_object
 from stylegan_exp.data.writer import pack_arrays
 from stylegan_exp.grid import make_grid, to_uint8
-from stylegan_exp.nets.build import build_discriminator, build_generator
-from stylegan_exp.nets.layers import upscale2d, variables_by_path
+from stylegan_exp.models import build_discriminator, build_generator, load_snapshot, network, save_snapshot
+from stylegan_exp.models.stylegan.config import StyleGANConfig
+from stylegan_exp.nets.layers import upscale2d
+from stylegan_exp.nets.weights import variables_by_path
 from stylegan_exp.run import start_sampling
 from stylegan_exp.sample.generate import seed_latents
-from stylegan_exp.snapshot import load_snapshot, save_snapshot
 from stylegan_exp.train.loop import Trainer
 
 # Every shape-free setting away from its default: fused up/down-scaling everywhere, another mapping lrmul,
@@ -49,7 +50,7 @@ def odd_snapshot(tmp_path_factory) -> Path:
 def as_trained(path: Path, z: np.ndarray, psi: float = 1.0, cutoff: int = 8) -> np.ndarray:
     """The source network's output at its lod, spelled out: level 4 with 0.4 of level 3, upscaled 2×."""
     snap = load_snapshot(path)
-    Gs = snap.network("Gs")
+    Gs = network(snap, "Gs")
     w = Gs.truncate(Gs.map(tf.constant(z)), psi, cutoff) if psi != 1.0 else Gs.map(tf.constant(z))
     return upscale2d(Gs.synthesis(w, 4, 0.4, randomize_noise=False), 2).numpy()
 
@@ -85,9 +86,9 @@ def test_transfer_adopts_the_architecture_and_starts_at_the_lod(odd_snapshot, tm
         assert f"model.{key}={getattr(ODD, key)} from {odd_snapshot}" in caplog.text
     # lod 1.4 at 32² from 8²: 0.3 kimg at 8² then 0.6 of the 0.3 kimg fade to 16².
     assert trainer.cfg.transfer.resume_kimg == pytest.approx(0.48)
+    trainer.run()
     recorded = OmegaConf.load(run_dir / "config.yaml")
     assert recorded.model.fused_scale_min_res == 8 and recorded.transfer.resume_kimg == pytest.approx(0.48)
-    trainer.run()
 
     n = cfg.grid.width * cfg.grid.height
     grid_z = np.random.RandomState(cfg.grid.seed).randn(n, 16).astype(np.float32)

@@ -12,11 +12,12 @@ from conftest import compose_config
 from original_stylegan import fake_dnnlib, our_nets, tflib_network
 from original_stylegan2 import D_KEYS, MODELS, g_network, make_d_vars, ref_d_stylegan2, ref_g_main, write_pkl
 
-from stylegan_exp import legacy
-from stylegan_exp.config import Architecture, StyleGAN2Config, to_object
-from stylegan_exp.legacy import LegacyImportError, convert, load_pkl
+from stylegan_exp import convert
+from stylegan_exp.config import to_object
+from stylegan_exp.legacy.pickles import LegacyImportError
+from stylegan_exp.models import load_snapshot, network
+from stylegan_exp.models.stylegan2.config import StyleGAN2Config, Topology
 from stylegan_exp.run import start_sampling
-from stylegan_exp.snapshot import load_snapshot
 
 
 @pytest.mark.parametrize("name", list(MODELS))
@@ -24,7 +25,7 @@ def test_imported_stylegan2_matches_original(tmp_path, name):
     kw = MODELS[name]
     raw = write_pkl(tmp_path / "net.pkl", kw)
     snap, weights, Gs, D = our_nets(tmp_path / "net.pkl")
-    model = snap.infer_model()
+    model = snap.model
     assert isinstance(model, StyleGAN2Config)
     assert (snap.resolution, snap.num_channels) == (kw["resolution"], kw["num_channels"])
     assert (model.g_architecture, model.d_architecture) == (kw["g_arch"], kw["d_arch"])
@@ -60,12 +61,12 @@ KW = MODELS["res32_Gskip_Dresnet"]
 
 def test_legacy_converter_and_sample_py_read_a_stylegan2_pickle(tmp_path, capsys):
     raw = write_pkl(tmp_path / "net.pkl", KW)
-    assert legacy.main([str(tmp_path / "net.pkl"), str(tmp_path / "out.npz")]) == 0
+    assert convert.main([str(tmp_path / "net.pkl"), str(tmp_path / "out.npz")]) == 0
     assert capsys.readouterr().out.strip().endswith("out.npz")
     snap = load_snapshot(tmp_path / "out.npz")
-    assert isinstance(snap.model, StyleGAN2Config) and snap.model.g_architecture == Architecture.skip
+    assert isinstance(snap.model, StyleGAN2Config) and snap.model.g_architecture == Topology.skip
     z = np.random.default_rng(5).standard_normal((2, KW["latent_size"])).astype(np.float32)
-    ours = snap.network("Gs")(tf.constant(z), psi=0.5, cutoff=None, randomize_noise=False).numpy()
+    ours = network(snap, "Gs")(tf.constant(z), psi=0.5, cutoff=None, randomize_noise=False).numpy()
     np.testing.assert_allclose(ours, ref_g_main(raw["Gs"], KW, z, 0.5).transpose(0, 2, 3, 1), atol=1e-3)
 
     paths = start_sampling(compose_config("sample", f"snapshot={tmp_path / 'net.pkl'}", "seeds=[1,2]"),
@@ -89,7 +90,7 @@ def _set(key, value):
 def test_unsupported_variants_are_refused_in_one_line(tmp_path, edit, d_edit, d_func, message):
     write_pkl(tmp_path / "bad.pkl", KW, edit=edit, d_edit=d_edit, d_func=d_func)
     with pytest.raises(LegacyImportError) as info:
-        convert(load_pkl(tmp_path / "bad.pkl"))
+        load_snapshot(tmp_path / "bad.pkl")
     assert message in str(info.value) and "\n" not in str(info.value), str(info.value)
 
 
@@ -102,13 +103,13 @@ def test_configs_b_to_d_synthesis_is_refused(tmp_path):
         pickle.dump((Gs, D, Gs), f, protocol=4)
     with pytest.raises(LegacyImportError, match=r"Gs/synthesis is G_synthesis_stylegan_revised \(StyleGAN2 "
                                                 r"configs B–D"):
-        load_pkl(tmp_path / "revised.pkl").infer_model()
+        load_snapshot(tmp_path / "revised.pkl")
 
 
 def test_missing_variable_is_named(tmp_path):
     write_pkl(tmp_path / "missing.pkl", KW, edit=lambda _kw, syn: syn.pop("16x16/Conv1/noise_strength"))
     with pytest.raises(LegacyImportError, match=r"\(Gs\): missing synthesis/16x16/Conv1/noise_strength"):
-        convert(load_pkl(tmp_path / "missing.pkl"))
+        load_snapshot(tmp_path / "missing.pkl")
 
 
 @pytest.mark.slow
@@ -118,8 +119,8 @@ def test_transfer_source_may_be_a_stylegan2_pickle(tmp_path):
     from PIL import Image
 
     from stylegan_exp.grid import make_grid, to_uint8
+    from stylegan_exp.models.stylegan2.training import StyleGAN2Steps
     from stylegan_exp.train.loop import Trainer
-    from stylegan_exp.train.stylegan2_steps import StyleGAN2Steps
 
     kw = dict(KW, resolution=16, fmap_base=64, fmap_max=16, latent_size=16, dlatent_size=16, mapping_layers=2,
               mapping_fmaps=16, mbstd_num_features=1)

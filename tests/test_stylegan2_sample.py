@@ -10,14 +10,15 @@ import pytest
 import tensorflow as tf
 from test_sample_tasks import cells, run_task, size_of, write_images
 
-from stylegan_exp.config import InversionConfig, StyleGAN2Config, StyleGANConfig
+from stylegan_exp.config import InversionConfig
 from stylegan_exp.data.images import save_image
-from stylegan_exp.nets.build import build_discriminator, build_generator
-from stylegan_exp.nets.layers import variables_by_path
+from stylegan_exp.models import build_discriminator, build_generator, load_snapshot, network, save_snapshot
+from stylegan_exp.models.stylegan.config import StyleGANConfig
+from stylegan_exp.models.stylegan2.config import StyleGAN2Config
+from stylegan_exp.nets.weights import variables_by_path
 from stylegan_exp.sample.figures import layer_ranges
 from stylegan_exp.sample.generate import generate
 from stylegan_exp.sample.invert import Inverter, noise_regularization
-from stylegan_exp.snapshot import load_snapshot, save_snapshot
 
 RES = 16
 MODEL = StyleGAN2Config(name="tiny", fmap_base=64, fmap_max=16, latent_size=16, dlatent_size=16,
@@ -40,7 +41,7 @@ def snapshot(tmp_path_factory) -> Path:
 def test_random_figures_and_videos(snapshot, tmp_path):
     (example,) = run_task(snapshot, tmp_path / "random", "seeds=[3]")
     assert size_of(example) == (RES, RES)
-    Gs = load_snapshot(snapshot).network("Gs")
+    Gs = network(load_snapshot(snapshot), "Gs")
     assert Gs.num_layers == 6 and layer_ranges(Gs.num_layers) == {"coarse": (0, 1), "middle": (1, 3),
                                                                  "fine": (3, 6)}
     paths = run_task(snapshot, tmp_path / "figures", "task=figures", "task.uncurated_seeds=[0,1,2,3]",
@@ -100,7 +101,7 @@ def test_noise_regularization_is_the_projectors():
 
 def test_inversion_regularizes_noise_for_stylegan2_only(snapshot):
     cfg = InversionConfig(steps=1)
-    Gs = load_snapshot(snapshot).network("Gs")
+    Gs = network(load_snapshot(snapshot), "Gs")
     assert Inverter(Gs, None, cfg).noise_reg_weight == 1e5
     assert Inverter(Gs, None, InversionConfig(optimize_noise=False)).noise_reg_weight == 0.0
     sg1 = StyleGANConfig(name="tiny", fmap_base=64, fmap_max=16, latent_size=16, dlatent_size=16,
@@ -110,7 +111,7 @@ def test_inversion_regularizes_noise_for_stylegan2_only(snapshot):
 
 @pytest.mark.slow
 def test_invert_and_edit(snapshot, tmp_path):
-    Gs = load_snapshot(snapshot).network("Gs")
+    Gs = network(load_snapshot(snapshot), "Gs")
     folder = tmp_path / "targets"
     folder.mkdir()
     for seed in (7, 8):
@@ -146,7 +147,7 @@ def test_ppl_of_a_stylegan2_generator(snapshot):
     from stylegan_exp.config import PPLConfig
     from stylegan_exp.metrics.ppl import fresh_noise, perceptual_path_length
 
-    G = load_snapshot(snapshot).network("Gs")
+    G = network(load_snapshot(snapshot), "Gs")
     maps = [v for v in G.variables if v.name.startswith("noise")]
     assert len(maps) == G.num_layers - 1  # one per synthesis layer (toRGB has none)
     with fresh_noise(G) as redraw:

@@ -22,11 +22,10 @@ from conftest import run_script as run
 from test_distribute import AUGMENT
 from test_resume import ticks_of
 
-from stylegan_exp.config import StyleGAN2Config, to_object
-from stylegan_exp.nets.build import build_discriminator, build_generator
-from stylegan_exp.snapshot import load_snapshot
-from stylegan_exp.train.distribute import WorkerGroup, make_strategy, network_scope
-from stylegan_exp.train.lazy_regularization import (
+from stylegan_exp.config import to_object
+from stylegan_exp.models import build_discriminator, build_generator, load_snapshot
+from stylegan_exp.models.stylegan2.config import StyleGAN2Config
+from stylegan_exp.models.stylegan2.lazy_regularization import (
     lazy_adam,
     path_lengths,
     pl_batch_size,
@@ -34,9 +33,10 @@ from stylegan_exp.train.lazy_regularization import (
     pl_mean_update,
     pl_penalty,
 )
+from stylegan_exp.models.stylegan2.training import StyleGAN2Steps
+from stylegan_exp.schedule import ScheduleState
+from stylegan_exp.train.distribute import WorkerGroup, make_strategy, network_scope
 from stylegan_exp.train.loop import Trainer
-from stylegan_exp.train.schedule import ScheduleState
-from stylegan_exp.train.stylegan2_steps import StyleGAN2Steps
 
 # Tiny nets; no noise and no style mixing, whose random draws differ per replica by design.
 MODEL = StyleGAN2Config(name="tiny", fmap_base=64, fmap_max=16, latent_size=16, dlatent_size=16,
@@ -88,7 +88,7 @@ def test_path_length_formulas():
 
 
 def test_schedule_without_growing_is_full_resolution_throughout():
-    from stylegan_exp.train.schedule import training_schedule
+    from stylegan_exp.schedule import training_schedule
 
     cfg = to_object(compose_config("train", "model=stylegan2"))
     for kimg in (0, 700, 5000):
@@ -120,8 +120,8 @@ def test_path_length_step_equals_autodiff_of_the_original_loss():
         loss = tf.reduce_mean(tf.square(lengths - target)) * m.pl_weight * m.g_reg_interval
     expected = tape.gradient(loss, variables)
 
-    sums = steps._pl_replica([(z, y)], tf.constant(float(n)), 4, tf.constant(0.0))
-    grads, stats = steps._pl_combine(*sums)
+    sums = steps.pl_replica([(z, y)], tf.constant(float(n)), 4, tf.constant(0.0))
+    grads, stats = steps.pl_combine(*sums)
     worst = max(float(tf.reduce_max(tf.abs(grads[i] - e)) / (tf.reduce_max(tf.abs(e)) + 1e-12))
                 for i, e in enumerate(expected) if e is not None)
     assert worst < 1e-4, worst
@@ -142,9 +142,9 @@ def test_r1_step_is_gamma_half_interval_times_gradient_norm():
         r1 = tf.reduce_sum(tf.square(r1_tape.gradient(score_sum, reals)), axis=[1, 2, 3])
         loss = tf.reduce_mean(r1 * (MODEL.r1_gamma * 0.5) * MODEL.d_reg_interval)
     expected = tape.gradient(loss, variables)
-    micro = [(reals, steps._draw(BATCH))]  # no augmentation: empty draws
-    sums = steps._r1_replica(micro, tf.constant(float(BATCH)), 3, tf.constant(0.0))
-    grads, stats = steps._r1_combine(*sums)
+    micro = [(reals, steps.draw(BATCH))]  # no augmentation: empty draws
+    sums = steps.r1_replica(micro, tf.constant(float(BATCH)), 3, tf.constant(0.0))
+    grads, stats = steps.r1_combine(*sums)
     for i, e in enumerate(expected):
         want = np.zeros(variables[i].shape) if e is None else e.numpy()  # D's output bias: zero
         np.testing.assert_allclose(grads[i].numpy(), want, rtol=1e-4, atol=1e-7)

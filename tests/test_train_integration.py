@@ -9,7 +9,7 @@ from conftest import TINY
 from conftest import run_script as run
 from PIL import Image
 
-from stylegan_exp.snapshot import load_snapshot
+from stylegan_exp.models import load_snapshot
 
 
 def run_dirs(root: Path, experiment: str) -> list[Path]:

@@ -7,7 +7,7 @@ from test_resume import ticks_of, tiny_cfg
 
 from stylegan_exp.config import ConfigError
 from stylegan_exp.grid import make_grid, to_uint8
-from stylegan_exp.snapshot import load_snapshot
+from stylegan_exp.models import load_snapshot, network
 from stylegan_exp.train.loop import Trainer
 
 
@@ -23,7 +23,7 @@ def test_transfer_first_fakes_equal_source_and_start_at_full_resolution(tmp_path
 
     n = cfg.grid.width * cfg.grid.height
     grid_z = np.random.RandomState(cfg.grid.seed).randn(n, cfg.model.latent_size)
-    Gs = load_snapshot(source).network("Gs")
+    Gs = network(load_snapshot(source), "Gs")
     Gs.lod = 0.0  # the source was saved while growing, but the transfer starts past growing: every layer
     expected = to_uint8(Gs(grid_z.astype(np.float32), randomize_noise=False).numpy())
     first = np.asarray(Image.open(run_dir / "fakes000005.png"))

@@ -26,11 +26,11 @@ from stylegan_exp.data.manifest import (
     stable_hash,
     stage_cli,
 )
-from stylegan_exp.data.prepare_config import AugmentConfig, RunOptions
+from stylegan_exp.data.prepare_config import OfflineAugmentConfig, RunOptions
 from stylegan_exp.data.settings import stage_settings
 
 
-def augment_image(rgb: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -> np.ndarray:
+def augment_image(rgb: np.ndarray, rng: np.random.Generator, cfg: OfflineAugmentConfig) -> np.ndarray:
     """One random variant, the same size as the input."""
     height, width = rgb.shape[:2]
     if cfg.max_crop > 0:
@@ -51,7 +51,7 @@ def augment_image(rgb: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig)
     return np.clip(np.round(shifted), 0, 255).astype(np.uint8)
 
 
-def augment_file(key: str, path: Path, cfg: AugmentConfig) -> list[Outcome]:
+def augment_file(key: str, path: Path, cfg: OfflineAugmentConfig) -> list[Outcome]:
     rgb = load_image(path, channels=3)
     rng = np.random.default_rng([cfg.seed, stable_hash(key) & 0xFFFFFFFF])
     original = encode_image(rgb, cfg.image_format)
@@ -63,7 +63,7 @@ def augment_file(key: str, path: Path, cfg: AugmentConfig) -> list[Outcome]:
 
 
 def run(
-    src: str | os.PathLike, dst: str | os.PathLike, cfg: AugmentConfig, options: RunOptions
+    src: str | os.PathLike, dst: str | os.PathLike, cfg: OfflineAugmentConfig, options: RunOptions
 ) -> StageResult:
     """Copy SRC's images into DST, each followed by cfg.copies variants."""
     if cfg.copies < 0:
@@ -73,7 +73,7 @@ def run(
 
 
 def main(argv: list[str] | None = None) -> int:
-    return stage_cli("augment", AugmentConfig, run, argv, __doc__.split("\n")[0])
+    return stage_cli("augment", OfflineAugmentConfig, run, argv, __doc__.split("\n")[0])
 
 
 if __name__ == "__main__":

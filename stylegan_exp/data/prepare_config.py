@@ -121,7 +121,7 @@ class ResizeConfig:
 
 
 @dataclass
-class AugmentConfig:
+class OfflineAugmentConfig:
     """`copies` extra variants per image (0 = the stage only copies). No flips: training mirrors."""
 
     copies: int = 0
@@ -169,7 +169,7 @@ class PrepareConfig:
     clean: CleanConfig = field(default_factory=CleanConfig)
     dedupe: DedupeConfig = field(default_factory=DedupeConfig)
     resize: ResizeConfig = field(default_factory=ResizeConfig)
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    augment: OfflineAugmentConfig = field(default_factory=OfflineAugmentConfig)
     pack: PackConfig = field(default_factory=PackConfig)
 
 

@@ -19,6 +19,8 @@ from stylegan_exp.download import DownloadError, fetch
 from stylegan_exp.snapshot import SnapshotError
 
 DEFAULT_CACHE_DIR = Path("~/.cache/stylegan_exp")
+TF1 = "tf1"  # the format's name, which importers name in their FORMAT
+OLDEST_GENERATOR = "G_style"  # the Gs build function of pickles too old to record it
 
 
 class LegacyImportError(SnapshotError):
@@ -97,6 +99,32 @@ class LegacyNetwork:
         for comp in self.components.values():
             merged.update(comp.all_kwargs())
         return merged
+
+
+@dataclass
+class LegacySnapshot:
+    """G, D and Gs of an original snapshot, as pickled; an architecture's importer says what they are."""
+
+    source: str
+    G: LegacyNetwork
+    D: LegacyNetwork
+    Gs: LegacyNetwork
+
+    @property
+    def generator(self) -> str:
+        """The pickled Gs build function (`G_style`, `G_main` …): what importers are keyed on."""
+        return self.Gs.build_func_name or OLDEST_GENERATOR
+
+
+def opens(source: str | Path) -> bool:
+    """Whether a snapshot source is an original pickle (a `.pkl` path or an http(s) URL)."""
+    text = str(source)
+    return text.endswith(".pkl") or re.match(r"^https?://", text) is not None
+
+
+def read_snapshot(source: str | Path, cache_dir: str | Path | None = None) -> LegacySnapshot:
+    """An original (G, D, Gs) pickle from a local path or an http(s) URL (cached download)."""
+    return LegacySnapshot(str(source), *read_networks(source, cache_dir))
 
 
 def read_networks(path_or_url: str | Path, cache_dir: str | Path | None = None

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import numpy as np
 
 from stylegan_exp.legacy.pickles import LegacyImportError, LegacyNetwork
+from stylegan_exp.snapshot import describe_mismatch, shorten
 
 Transform = Callable[[np.ndarray], np.ndarray]
 Table = dict[str, tuple[str, Transform]]  # original variable name → (our variable path, transform)
@@ -20,23 +21,19 @@ def nchw_to_nhwc(x: np.ndarray) -> np.ndarray:
     return np.transpose(x, (0, 2, 3, 1))
 
 
-def shorten(names: list[str], limit: int = 6) -> str:
-    return ", ".join(names[:limit]) + (f" (+{len(names) - limit} more)" if len(names) > limit else "")
+def dense0_rows_nhwc(w: np.ndarray) -> np.ndarray:
+    """D's 4x4/Dense0 weight: rows in NCHW flatten order (c, h, w) → our NHWC order (h, w, c)."""
+    fmaps = w.shape[0] // 16
+    return w.reshape(fmaps, 4, 4, -1).transpose(1, 2, 0, 3).reshape(w.shape)
 
 
 def convert_network(what: str, net: LegacyNetwork, table: Table, expected: dict[str, tuple[int, ...]],
                     ignored: set[str]) -> dict[str, np.ndarray]:
     """Rename and reshape one network's variables, naming any unknown, missing, mis-shaped or unfed one."""
     src = {k: v for k, v in net.all_variables().items() if k not in ignored}
-    unknown = sorted(set(src) - set(table))
-    missing = sorted(set(table) - set(src))
-    problems = []
-    if unknown:
-        problems.append(f"unknown {shorten(unknown)}")
-    if missing:
-        problems.append(f"missing {shorten(missing)}")
+    problems = describe_mismatch(dict.fromkeys(src, ()), dict.fromkeys(table, ()))
     if problems:
-        raise LegacyImportError(f"{what}: {'; '.join(problems)}")
+        raise LegacyImportError(f"{what}: {problems}")
     out: dict[str, np.ndarray] = {}
     wrong = []
     for name, (path, fn) in table.items():

@@ -26,9 +26,9 @@ from stylegan_exp.metrics.kid import kid
 from stylegan_exp.metrics.ppl import DistanceFn, lpips_distance, min_size, perceptual_path_length
 from stylegan_exp.metrics.pr import precision_recall
 from stylegan_exp.metrics.swd import SWD
+from stylegan_exp.nets.compiled import compiled, run_batched
 from stylegan_exp.nets.generator import Generator
 from stylegan_exp.progress import progress_bar
-from stylegan_exp.sample.compiled import compiled, run_batched
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +46,8 @@ class Networks:
 
 
 def load_networks(cfg: MetricsConfig, cache_dir: Path) -> Networks:
-    """The networks `cfg.names` needs, downloaded first if needed (MetricError when they cannot be)."""
-    names = set(cfg.names)
+    """The networks `cfg.kinds` needs, downloaded first if needed (MetricError when they cannot be)."""
+    names = set(cfg.kinds)
     inception_users = "/".join(m.upper() for m in ("fid", "kid") if m in names)
     return Networks(
         inception=nets.inception_features(cfg.fid, cache_dir, inception_users) if inception_users else None,
@@ -104,25 +104,25 @@ def feature_pass(batches: Iterable[np.ndarray], extractors: dict[str, nets.Featu
 
 def evaluate(Gs: Generator, data_dir: Path, resolution: int, cfg: MetricsConfig, cache_dir: Path, *,
              networks: Networks | None = None) -> dict[str, float]:
-    """The metrics in `cfg.names`, keyed as the module docstring says.
+    """The metrics in `cfg.kinds`, keyed as the module docstring says.
 
     Reals and fakes are equally many: num_images, or the dataset size if smaller. `networks` replaces
     the downloaded networks (tests). Raises MetricError, before any work, when a network cannot be had.
     """
-    unknown = sorted(set(cfg.names) - set(METRICS))
+    unknown = sorted(set(cfg.kinds) - set(METRICS))
     if unknown:
-        raise MetricError(f"unknown metrics {unknown} in metrics.names; known: {list(METRICS)}")
-    if not cfg.names:
+        raise MetricError(f"unknown metrics {unknown} in metrics.kinds; known: {list(METRICS)}")
+    if not cfg.kinds:
         return {}
-    if "ppl" in cfg.names and networks is None and resolution < min_size(cfg.ppl.crop):
+    if "ppl" in cfg.kinds and networks is None and resolution < min_size(cfg.ppl.crop):
         raise MetricError(f"PPL's VGG16 needs images of at least {min_size(cfg.ppl.crop)}px with "
                           f"ppl.crop={cfg.ppl.crop}, got {resolution}px")
     data_dir, cache_dir = Path(data_dir), Path(cache_dir).expanduser()
     count = load_info(data_dir).count
     n = min(cfg.num_images, count)
-    need = cfg.pr.k + 1 if "pr" in cfg.names else 2
+    need = cfg.pr.k + 1 if "pr" in cfg.kinds else 2
     if n < need:
-        raise MetricError(f"metrics {'/'.join(cfg.names)} need at least {need} images; the dataset and "
+        raise MetricError(f"metrics {'/'.join(cfg.kinds)} need at least {need} images; the dataset and "
                           f"metrics.num_images give {n}")
     if n < cfg.num_images:
         log.warning("metrics on %d images: the dataset %s has fewer than metrics.num_images=%d",
@@ -130,13 +130,13 @@ def evaluate(Gs: Generator, data_dir: Path, resolution: int, cfg: MetricsConfig,
     networks = networks or load_networks(cfg, cache_dir)  # before any other work: missing weights fail fast
     start = time.time()
     results: dict[str, float] = {}
-    if "swd" in cfg.names:
+    if "swd" in cfg.kinds:
         swd = SWD(resolution, cfg.swd, cfg.seed)
         real = swd.descriptors(real_batches(data_dir, resolution, n, cfg.minibatch, cfg.seed))
         fake = swd.descriptors(fake_batches(Gs, n, cfg.minibatch, cfg.seed))
         results.update({f"metrics/{k}": v for k, v in swd.distance(real, fake).items()})
-    extractors = dict(([networks.inception] if {"fid", "kid"} & set(cfg.names) else [])
-                      + ([networks.vgg] if "pr" in cfg.names else []))
+    extractors = dict(([networks.inception] if {"fid", "kid"} & set(cfg.kinds) else [])
+                      + ([networks.vgg] if "pr" in cfg.kinds else []))
     if extractors:
         folder = cache.dataset_folder(cache_dir, data_dir)
         paths = {name: cache.features_path(folder, name, resolution, n, cfg.seed) for name in extractors}
@@ -145,18 +145,18 @@ def evaluate(Gs: Generator, data_dir: Path, resolution: int, cfg: MetricsConfig,
             {name: extractors[name] for name in missing}, n, "reals"))
         fakes = feature_pass(fake_batches(Gs, n, cfg.minibatch, cfg.seed), extractors, n, "fakes")
         tag = count_tag(n)
-        if "fid" in cfg.names:
+        if "fid" in cfg.kinds:
             results[f"metrics/fid{tag}"] = fid(reals[networks.inception[0]], fakes[networks.inception[0]])
-        if "kid" in cfg.names:
+        if "kid" in cfg.kinds:
             mean, std = kid(reals[networks.inception[0]], fakes[networks.inception[0]], cfg.kid.num_subsets,
                             cfg.kid.max_subset_size, np.random.RandomState(cfg.seed))
             results.update({f"metrics/kid{tag}": mean, f"metrics/kid{tag}_std": std})
-        if "pr" in cfg.names:
+        if "pr" in cfg.kinds:
             precision, recall = precision_recall(reals[networks.vgg[0]], fakes[networks.vgg[0]], cfg.pr.k,
                                                  cfg.pr.row_batch_size)
             name = f"pr{tag}{'' if tag.endswith('k') else '_'}{cfg.pr.k}"  # pr50k3, pr48_3
             results.update({f"metrics/{name}_precision": precision, f"metrics/{name}_recall": recall})
-    if "ppl" in cfg.names:
+    if "ppl" in cfg.kinds:
         results[f"metrics/ppl_{cfg.ppl.space}{cfg.ppl.sampling}"] = perceptual_path_length(
             Gs, networks.perceptual, cfg.ppl, cfg.seed)
     log.info("metrics on %d images in %.1fs: %s", n, time.time() - start,

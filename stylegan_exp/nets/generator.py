@@ -1,27 +1,15 @@
-"""The style-based generator: mapping network, synthesis network and the training-time extras
-(tracked w_avg, style mixing regularization, truncation), with progressive growing by level."""
+"""What every style-based generator shares: the mapping network and the w handling around an architecture's
+synthesis network (tracked w_avg, style mixing regularization, truncation, running at a level of detail)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import ClassVar
 
 import tensorflow as tf
 
-from stylegan_exp.config import ModelConfig, StyleGANConfig
-from stylegan_exp.nets.layers import (
-    Conv2D,
-    Dense,
-    LayerEpilogue,
-    blur2d,
-    lerp,
-    lrelu,
-    no_fade,
-    pixel_norm,
-    upscale2d,
-)
+from stylegan_exp.config import ModelConfig
+from stylegan_exp.nets.layers import Dense, lerp, lrelu, pixel_norm, upscale2d
 from stylegan_exp.nets.network import Network
-from stylegan_exp.resolution import log2_int
 
 
 def num_style_layers(level: int) -> int:
@@ -46,67 +34,19 @@ class Mapping(tf.Module):
         return x
 
 
-class SynthesisBlock(tf.Module):
-    """One resolution of the synthesis network: (upscale) conv + epilogue, conv + epilogue."""
-
-    def __init__(self, level: int, model: StyleGANConfig, num_channels: int, name: str | None = None) -> None:
-        super().__init__(name=name)
-        self.level = level
-        res = 2**level
-        fmaps = model.nf(level - 1)
-        if level == 2:
-            self.const = tf.Variable(tf.ones([1, 4, 4, fmaps]), name="const")
-            self.conv0 = None
-        else:
-            self.conv0 = Conv2D(model.nf(level - 2), fmaps, 3, scaling="up",
-                                upscale_first=res < model.fused_scale_min_res)
-        self.epi0 = LayerEpilogue(fmaps, res, model.dlatent_size, model.use_noise)
-        self.conv1 = Conv2D(fmaps, fmaps, 3)
-        self.epi1 = LayerEpilogue(fmaps, res, model.dlatent_size, model.use_noise)
-        self.torgb = Conv2D(fmaps, num_channels, 1, gain=1.0, use_bias=True)
-
-    def __call__(self, x: tf.Tensor | None, w: Sequence[tf.Tensor], randomize_noise: bool) -> tf.Tensor:
-        """w: the two style inputs of this resolution, [N, dlatent] each."""
-        x = tf.tile(self.const, [tf.shape(w[0])[0], 1, 1, 1]) if self.conv0 is None else blur2d(self.conv0(x))
-        x = self.epi0(x, w[0], randomize_noise)
-        x = self.conv1(x)
-        return self.epi1(x, w[1], randomize_noise)
-
-
-class Synthesis(tf.Module):
-    """w per layer → image, grown progressively: `level` picks the output resolution 2**level."""
-
-    def __init__(self, model: StyleGANConfig, resolution: int, num_channels: int = 3,
-                 name: str | None = None) -> None:
-        super().__init__(name=name)
-        self.blocks = [SynthesisBlock(level, model, num_channels)
-                       for level in range(2, log2_int(resolution) + 1)]
-
-    def __call__(self, dlatents: tf.Tensor, level: int, fade: tf.Tensor | float = 0.0,
-                 randomize_noise: bool = True) -> tf.Tensor:
-        """Images at 2**level; `fade` blends in the upsampled previous level (lod - floor(lod))."""
-        x = None
-        prev = None
-        styles = tf.unstack(dlatents, axis=1)  # one gradient Pack instead of a StridedSliceGrad per layer
-        for block in self.blocks[: level - 1]:
-            prev = x
-            x = block(x, styles[2 * block.level - 4 : 2 * block.level - 2], randomize_noise)
-        images = self.blocks[level - 2].torgb(x)
-        if level > 2 and not no_fade(fade):
-            lower = upscale2d(self.blocks[level - 3].torgb(prev))
-            images = lerp(images, lower, fade)
-        return images
-
-
 class Generator(Network):
     """G = mapping + synthesis + the tracked average w used by the truncation trick.
 
-    An architecture with other mapping/synthesis networks subclasses it, naming them in MAPPING/SYNTHESIS."""
+    Each architecture subclasses it in its package, naming its networks in MAPPING and SYNTHESIS: a synthesis
+    network is called `(dlatents [N, num_layers, dlatent], level, fade, randomize_noise)` and returns images
+    at 2**level (an architecture without progressive growing accepts only its full resolution)."""
 
-    MAPPING: ClassVar[type[tf.Module]] = Mapping
-    SYNTHESIS: ClassVar[type[tf.Module]] = Synthesis
+    MAPPING: ClassVar[type[tf.Module]]
+    SYNTHESIS: ClassVar[type[tf.Module]]
+    # Inversion penalises autocorrelated optimised noise maps (the StyleGAN2 projector's regularizer).
+    NOISE_REGULARIZED: ClassVar[bool] = False
 
-    def __init__(self, model: StyleGANConfig, resolution: int, num_channels: int = 3,
+    def __init__(self, model: ModelConfig, resolution: int, num_channels: int = 3,
                  name: str | None = None) -> None:
         super().__init__(model, resolution, num_channels, name)
         self.latent_size = model.latent_size

@@ -294,9 +294,3 @@ class LayerEpilogue(tf.Module):
 
 def lerp(a: tf.Tensor, b: tf.Tensor, t: tf.Tensor | float) -> tf.Tensor:
     return a + (b - a) * t
-
-
-def variables_by_path(module: tf.Module) -> dict[str, tf.Variable]:
-    """Every variable of a module keyed by its attribute path ('blocks/3/conv0/weight'): the snapshot keys."""
-    found = module._flatten(predicate=lambda v: isinstance(v, tf.Variable), with_path=True)
-    return {"/".join(str(p) for p in path): var for path, var in found}

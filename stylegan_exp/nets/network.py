@@ -1,5 +1,6 @@
 """What every generator and discriminator shares: the model config and output size it was built for,
-which snapshots, sampling and export read back from the network, and the level of detail it runs at."""
+which snapshots, sampling and export read back from the network, and the level of detail it runs at; and
+what every discriminator answers (scores, features for inversion, blocks by resolution for Freeze-D)."""
 
 from __future__ import annotations
 
@@ -37,3 +38,21 @@ class Network(tf.Module):
         """`lod` as the level the network is traced at (2**level pixels) and the fade of the level below."""
         whole = math.floor(self._lod)
         return self.resolution_log2 - whole, self._lod - whole
+
+
+class Discriminator(Network):
+    """Images → one score each. Each architecture subclasses it in its package; `blocks` lists its blocks by
+    resolution, the 4×4 (scoring) block first, which Freeze-D freezes from the top."""
+
+    blocks: list[tf.Module]
+
+    def __call__(self, images: tf.Tensor, level: int | None = None,
+                 fade: tf.Tensor | float = 0.0) -> tf.Tensor:
+        """Scores of images at 2**level (with the lower level's path faded in by `fade`), or of full-size
+        images at the network's `lod` when no level is named."""
+        raise NotImplementedError
+
+    def features(self, images: tf.Tensor) -> list[tf.Tensor]:
+        """Activations after every block above 4×4 for full-size images: what a feature-matching loss
+        compares (inversion)."""
+        raise NotImplementedError

@@ -9,8 +9,9 @@ import numpy as np
 
 from stylegan_exp.config import EditTask, SampleConfig
 from stylegan_exp.grid import save_grid
-from stylegan_exp.nets.discriminator import Discriminator
+from stylegan_exp.models import network
 from stylegan_exp.nets.generator import Generator
+from stylegan_exp.nets.network import Discriminator
 from stylegan_exp.sample.generate import SampleError, seed_dlatents, synthesize
 from stylegan_exp.sample.invert import Encoder, get_encoder, invert_paths
 from stylegan_exp.sample.rank import list_images
@@ -36,7 +37,7 @@ def needs_inversion(folder: str | Path) -> bool:
 def edit(cfg: SampleConfig, snap: Snapshot, run_dir: Path) -> list[Path]:
     """direction.npy, and edit.png: rows = seeds, columns = w + strength × direction."""
     task: EditTask = cfg.task
-    Gs, D = snap.network("Gs"), snap.network("D")
+    Gs, D = network(snap, "Gs"), network(snap, "D")
     for folder in (task.group_a, task.group_b):
         if not Path(folder).is_dir():
             raise FileNotFoundError(f"group folder not found: {folder}")

@@ -20,6 +20,7 @@ import tensorflow as tf
 from stylegan_exp.atomic import write_atomic
 from stylegan_exp.config import ExportFormat, ExportTask, SampleConfig, TFLiteWeights
 from stylegan_exp.grid import to_uint8
+from stylegan_exp.models import network
 from stylegan_exp.nets.generator import Generator
 from stylegan_exp.progress import progress_bar
 from stylegan_exp.sample import export_reader
@@ -207,7 +208,7 @@ def export(cfg: SampleConfig, snap: Snapshot, run_dir: Path) -> list[Path]:
     task: ExportTask = cfg.task
     formats = _check_task(task, cfg.randomize_noise)
     run_dir = Path(run_dir)
-    Gs = snap.network("Gs")
+    Gs = network(snap, "Gs")
     module = ExportedGenerator(Gs, randomize_noise=cfg.randomize_noise)
     cutoff = Gs.num_layers if cfg.truncation_cutoff is None else cfg.truncation_cutoff
     log.info("generate.py's default truncation (in export.json): %s",

@@ -9,6 +9,7 @@ import numpy as np
 
 from stylegan_exp.config import FiguresTask, SampleConfig
 from stylegan_exp.grid import save_grid
+from stylegan_exp.models import network
 from stylegan_exp.nets.generator import Generator
 from stylegan_exp.progress import progress_bar
 from stylegan_exp.sample.generate import SampleError, seed_dlatents, synthesize
@@ -94,7 +95,7 @@ def noise(Gs: Generator, cfg: SampleConfig, task: FiguresTask, path: Path) -> Pa
 
 def figures(cfg: SampleConfig, snap: Snapshot, run_dir: Path) -> list[Path]:
     task: FiguresTask = cfg.task
-    Gs = snap.network("Gs")
+    Gs = network(snap, "Gs")
     log.info("uncurated, style-mixing and noise figures with %s",
              describe_truncation(cfg.truncation_psi, cfg.truncation_cutoff, snap.model, Gs.num_layers))
     paths = []

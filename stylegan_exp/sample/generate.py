@@ -11,9 +11,10 @@ import tensorflow as tf
 from stylegan_exp.config import SampleConfig
 from stylegan_exp.data.images import save_image
 from stylegan_exp.grid import to_uint8
+from stylegan_exp.models import network
+from stylegan_exp.nets.compiled import compiled, run_batched
 from stylegan_exp.nets.generator import Generator
 from stylegan_exp.progress import progress_bar
-from stylegan_exp.sample.compiled import compiled, run_batched
 from stylegan_exp.sample.truncation import describe_truncation
 from stylegan_exp.snapshot import Snapshot, find_latest
 
@@ -90,7 +91,7 @@ def resolve_seeds(cfg: SampleConfig) -> list[int]:
 
 def sample(cfg: SampleConfig, snap: Snapshot, run_dir: Path) -> list[Path]:
     """Write `example-{seed}.{format}` for every seed into `run_dir`."""
-    Gs = snap.network("Gs")
+    Gs = network(snap, "Gs")
     seeds = resolve_seeds(cfg)
     log.info("sampling %d seeds with %s", len(seeds),
              describe_truncation(cfg.truncation_psi, cfg.truncation_cutoff, snap.model, Gs.num_layers))

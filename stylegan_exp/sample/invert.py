@@ -12,15 +12,18 @@ import numpy as np
 import tensorflow as tf
 
 from stylegan_exp.atomic import atomic_open
-from stylegan_exp.config import InversionConfig, InvertTask, SampleConfig, StyleGAN2Config
+from stylegan_exp.config import InversionConfig, InvertTask, SampleConfig
 from stylegan_exp.data.images import IMAGE_SUFFIXES
 from stylegan_exp.grid import save_grid
-from stylegan_exp.nets.discriminator import Discriminator
+from stylegan_exp.models import network
 from stylegan_exp.nets.generator import Generator
-from stylegan_exp.nets.layers import Conv2D, Dense, downscale2d, lrelu, variables_by_path
+from stylegan_exp.nets.layers import Conv2D, Dense, downscale2d, lrelu
+from stylegan_exp.nets.network import Discriminator
+from stylegan_exp.nets.weights import assign_weights, variables_by_path
 from stylegan_exp.progress import progress_bar
 from stylegan_exp.sample.rank import list_images, load_for_network
-from stylegan_exp.snapshot import Snapshot, SnapshotError, assign_weights
+from stylegan_exp.snapshot import Snapshot, SnapshotError
+from stylegan_exp.steps.adam import Adam
 
 log = logging.getLogger(__name__)
 
@@ -46,36 +49,12 @@ class Encoder(tf.Module):
         return self.dense1(lrelu(self.dense0(x)))
 
 
-class Adam:
-    """Plain Adam over a fixed variable list, resettable between images without retracing."""
-
-    def __init__(self, variables: list[tf.Variable], lr: float, beta1: float = 0.9, beta2: float = 0.999,
-                 eps: float = 1e-8) -> None:
-        self.variables, self.lr, self.beta1, self.beta2, self.eps = variables, lr, beta1, beta2, eps
-        self.m = [tf.Variable(tf.zeros_like(v), trainable=False) for v in variables]
-        self.v = [tf.Variable(tf.zeros_like(v), trainable=False) for v in variables]
-        self.t = tf.Variable(0.0, trainable=False)
-
-    def reset(self) -> None:
-        for slot in self.m + self.v:
-            slot.assign(tf.zeros_like(slot))
-        self.t.assign(0.0)
-
-    def apply(self, grads: list[tf.Tensor]) -> None:
-        self.t.assign_add(1.0)
-        rate = self.lr * tf.sqrt(1.0 - self.beta2**self.t) / (1.0 - self.beta1**self.t)
-        for var, g, m, v in zip(self.variables, grads, self.m, self.v, strict=True):
-            m.assign(self.beta1 * m + (1.0 - self.beta1) * g)
-            v.assign(self.beta2 * v + (1.0 - self.beta2) * tf.square(g))
-            var.assign_sub(rate * m / (tf.sqrt(v) + self.eps))
-
-
 def train_encoder(Gs: Generator, cfg: InversionConfig, psi: float, seed: int = 0) -> Encoder:
     """Fit the encoder to w from the mapping network and the images they make, w truncated by `psi` on every
     layer whatever the snapshot's cutoff: the encoder predicts one w for all layers."""
     encoder = Encoder(Gs.resolution, Gs.num_channels, int(Gs.w_avg.shape[0]))
     params = list(encoder.trainable_variables)
-    opt = Adam(params, cfg.encoder_lr)
+    opt = Adam(params, lr=cfg.encoder_lr, beta1=0.9, beta2=0.999)
     rng = tf.random.Generator.from_seed(seed)
 
     @tf.function
@@ -84,7 +63,7 @@ def train_encoder(Gs: Generator, cfg: InversionConfig, psi: float, seed: int = 0
         images = Gs.synthesize(w, randomize_noise=True)
         with tf.GradientTape() as tape:
             loss = tf.reduce_mean(tf.square(encoder(images) - w[:, 0]))
-        opt.apply(tape.gradient(loss, params))
+        opt.apply(tape.gradient(loss, params), params)
         return loss
 
     bar = progress_bar(range(cfg.encoder_steps), desc="encoder", unit="step")
@@ -148,9 +127,9 @@ class Inverter:
         self.w = tf.Variable(tf.zeros([1, Gs.num_layers, int(Gs.w_avg.shape[0])]))
         self.noise = [v for k, v in variables_by_path(Gs).items() if k.endswith("noise/noise")]
         params = [self.w] + (self.noise if cfg.optimize_noise else [])
-        self.opt = Adam(params, cfg.lr)
+        self.opt = Adam(params, lr=cfg.lr, beta1=0.9, beta2=0.999)
         self.params = params
-        regularized = cfg.optimize_noise and isinstance(Gs.model, StyleGAN2Config)
+        regularized = cfg.optimize_noise and Gs.NOISE_REGULARIZED
         self.noise_reg_weight = cfg.noise_reg_weight if regularized else 0.0
         self._step = tf.function(self._step_fn)
 
@@ -168,7 +147,7 @@ class Inverter:
         with tf.GradientTape() as tape:
             tape.watch(self.params)
             loss = self._loss(target)
-        self.opt.apply(tape.gradient(loss, self.params))
+        self.opt.apply(tape.gradient(loss, self.params), self.params)
         for n in self.params[1:]:  # keep optimised noise unit Gaussian so it cannot absorb the image
             n.assign((n - tf.reduce_mean(n)) / (tf.math.reduce_std(n) + 1e-8))
         return loss
@@ -230,7 +209,7 @@ def invert(cfg: SampleConfig, snap: Snapshot, run_dir: Path) -> list[Path]:
     """Per image `<stem>/`: reconstruction.png, w.npy, side-by-side.png (target | encoder | refined);
     inversion.csv sums up the reconstruction errors."""
     task: InvertTask = cfg.task
-    Gs, D = snap.network("Gs"), snap.network("D")
+    Gs, D = network(snap, "Gs"), network(snap, "D")
     paths = image_paths(task.images)
     encoder = get_encoder(Gs, task.inversion, run_dir, cfg.truncation_psi)
     written = []

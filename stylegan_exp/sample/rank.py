@@ -14,9 +14,10 @@ import tensorflow as tf
 from stylegan_exp.config import RankTask, SampleConfig
 from stylegan_exp.data.images import IMAGE_SUFFIXES, ImageError, load_image, resample
 from stylegan_exp.grid import save_grid
-from stylegan_exp.nets.discriminator import Discriminator
+from stylegan_exp.models import network
+from stylegan_exp.nets.compiled import compiled, padded_batches
+from stylegan_exp.nets.network import Discriminator
 from stylegan_exp.progress import progress_bar
-from stylegan_exp.sample.compiled import compiled, padded_batches
 from stylegan_exp.snapshot import Snapshot
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ def score_images(D: Discriminator, images: np.ndarray, batch_size: int) -> np.nd
 def rank(cfg: SampleConfig, snap: Snapshot, run_dir: Path) -> list[Path]:
     """Write ranking.csv (best first) and ranking-sheet.png (lowest rows above highest rows)."""
     task: RankTask = cfg.task
-    D = snap.network("D")
+    D = network(snap, "D")
     files = list_images(task.folder)
     resolution, channels = D.resolution, D.num_channels
     images, kept = [], []

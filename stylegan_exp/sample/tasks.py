@@ -21,6 +21,7 @@ from stylegan_exp.config import (
     SampleConfig,
     VideoTask,
 )
+from stylegan_exp.models import load_snapshot, network
 from stylegan_exp.resolution import log2_int
 from stylegan_exp.sample.edit import edit
 from stylegan_exp.sample.export import export
@@ -29,7 +30,7 @@ from stylegan_exp.sample.generate import SampleError, resolve_snapshot, sample
 from stylegan_exp.sample.invert import invert
 from stylegan_exp.sample.rank import rank
 from stylegan_exp.sample.video import videos
-from stylegan_exp.snapshot import Snapshot, load_snapshot
+from stylegan_exp.snapshot import Snapshot
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ def write_metrics(cfg: SampleConfig, snap: Snapshot, run_dir: Path) -> list[Path
     from stylegan_exp.metrics.evaluate import evaluate
 
     task: MetricsTask = cfg.task
-    results = evaluate(snap.network("Gs"), Path(task.dataset), snap.resolution, task.metrics,
+    results = evaluate(network(snap, "Gs"), Path(task.dataset), snap.resolution, task.metrics,
                        Path(task.metrics.cache_dir))
     for key, value in results.items():
         log.info("%s = %.4g", key, value)

@@ -10,6 +10,7 @@ import numpy as np
 from stylegan_exp.config import SampleConfig, VideoTask
 from stylegan_exp.data.images import ImageError, load_image, resample
 from stylegan_exp.grid import make_grid, to_uint8
+from stylegan_exp.models import network
 from stylegan_exp.nets.generator import Generator
 from stylegan_exp.progress import progress_bar
 from stylegan_exp.sample.figures import layer_ranges, mix_dlatents
@@ -128,7 +129,7 @@ def progress(run: Path, task: VideoTask, path: Path) -> Path:
 
 def videos(cfg: SampleConfig, snap: Snapshot, run_dir: Path) -> list[Path]:
     task: VideoTask = cfg.task
-    Gs = snap.network("Gs")
+    Gs = network(snap, "Gs")
     if any(kind != "progress" for kind in task.kinds):
         log.info("latent walks with %s",
                  describe_truncation(cfg.truncation_psi, cfg.truncation_cutoff, snap.model, Gs.num_layers))

@@ -20,7 +20,7 @@ class BalanceWatch:
 
     def __init__(self, cfg: BalanceConfig) -> None:
         if cfg.patience_ticks < 1:
-            raise ValueError(f"metrics.balance.patience_ticks must be >= 1, got {cfg.patience_ticks}")
+            raise ValueError(f"run.balance.patience_ticks must be >= 1, got {cfg.patience_ticks}")
         self.cfg = cfg
         self.d_streak = 0
         self.g_streak = 0

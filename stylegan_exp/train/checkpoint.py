@@ -9,15 +9,19 @@ from typing import Any
 
 import tensorflow as tf
 
-from stylegan_exp.nets.layers import variables_by_path
 from stylegan_exp.nets.network import Network
-from stylegan_exp.snapshot import SnapshotError
+from stylegan_exp.nets.weights import shapes_by_path
+from stylegan_exp.snapshot import describe_mismatch
 
 # Checkpoint variable → TrainState field. The names are the checkpoint format (from when the loop counted in
 # variables), so older checkpoints still resume.
 _COUNTERS = {"cur_nimg": ("nimg", tf.int64), "cur_tick": ("tick", tf.int64),
              "elapsed": ("elapsed", tf.float64), "wandb_id": ("wandb_id", tf.string),
              "lr_scale": ("lr_scale", tf.float64)}
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be found, read or restored into this run."""
 
 
 @dataclass
@@ -65,25 +69,29 @@ class TrainCheckpoint:
 
     def restore(self, directory: Path) -> str:
         """Restore from the latest checkpoint in `directory` (or a checkpoint prefix) into the networks,
-        optimizers and `state`; one that does not fit them is a SnapshotError naming what differs (the run
+        optimizers and `state`; one that does not fit them is a CheckpointError naming what differs (the run
         must then stop: some of its variables may hold the checkpoint's values)."""
         directory = Path(directory)
         prefix = tf.train.latest_checkpoint(str(directory)) if directory.is_dir() else str(directory)
         if not prefix:
-            raise SnapshotError(f"no checkpoint found in {directory}")
+            raise CheckpointError(f"no checkpoint found in {directory}")
         try:
             stored = dict(tf.train.list_variables(prefix))
         except (tf.errors.OpError, ValueError) as exc:
-            raise SnapshotError(f"checkpoint {prefix} is unreadable: {str(exc).splitlines()[0]}") from None
-        differences = describe_differences(stored, self._network_shapes())
+            raise CheckpointError(f"checkpoint {prefix} is unreadable: {str(exc).splitlines()[0]}") from None
+        networks = self._network_shapes()
+        kinds = {key.split("/", 1)[0] for key in networks}
+        differences = describe_mismatch(
+            {k.removesuffix(_SUFFIX): tuple(v) for k, v in stored.items()
+             if k.endswith(_SUFFIX) and k.split("/", 1)[0] in kinds}, networks)
         if differences:
-            raise SnapshotError(f"checkpoint {prefix} does not fit this run's networks: {differences}")
+            raise CheckpointError(f"checkpoint {prefix} does not fit this run's networks: {differences}")
         status = self.ckpt.restore(prefix)
         status.expect_partial()  # the run's own state objects may be a subset (e.g. no augmentation)
         try:
             status.assert_existing_objects_matched()
         except (AssertionError, ValueError) as exc:
-            raise SnapshotError(f"checkpoint {prefix} does not fit this run: "
+            raise CheckpointError(f"checkpoint {prefix} does not fit this run: "
                                 f"{str(exc).splitlines()[0][:300]}") from None
         for key, (attr, _) in _COUNTERS.items():
             value = self._counters[key].numpy()
@@ -91,36 +99,10 @@ class TrainCheckpoint:
             setattr(self.state, attr, type(getattr(self.state, attr))(value))
         return prefix
 
-    def _network_shapes(self) -> dict[str, list[int]]:
-        """Checkpoint key → shape of every network variable (the networks are the tf.Modules it holds)."""
-        return {f"{name}/{path}{_SUFFIX}": list(var.shape)
-                for name, net in self.objects.items() if isinstance(net, Network)
-                for path, var in variables_by_path(net).items()}
+    def _network_shapes(self) -> dict[str, tuple[int, ...]]:
+        """`G/<variable path>` → shape of every network variable (the networks among its objects)."""
+        return {f"{name}/{path}": shape for name, net in self.objects.items() if isinstance(net, Network)
+                for path, shape in shapes_by_path(net).items()}
 
 
 _SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"
-
-
-def describe_differences(stored: dict[str, list[int]], expected: dict[str, list[int]], limit: int = 4) -> str:
-    """Missing, unexpected and mis-shaped network variables of a checkpoint, in one line ("" when it fits)."""
-    def names(keys: list[str]) -> str:
-        shown = ", ".join(k.removesuffix(_SUFFIX) for k in keys[:limit])
-        return shown + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
-
-    networks = {k.split("/", 1)[0] for k in expected}
-
-    def relevant(keys: set[str]) -> list[str]:
-        return sorted(k for k in keys if k.endswith(_SUFFIX) and k.split("/", 1)[0] in networks)
-
-    missing = relevant(set(expected) - set(stored))
-    unexpected = relevant(set(stored) - set(expected))
-    shapes = [k for k in relevant(set(stored) & set(expected)) if list(stored[k]) != list(expected[k])]
-    parts = []
-    if missing:
-        parts.append(f"{len(missing)} variable(s) this run has are not in it ({names(missing)})")
-    if unexpected:
-        parts.append(f"{len(unexpected)} of its variables are not in this run ({names(unexpected)})")
-    if shapes:
-        parts.append(f"{len(shapes)} differ in shape (" + ", ".join(
-            f"{k.removesuffix(_SUFFIX)} {stored[k]} there, {expected[k]} here" for k in shapes[:limit]) + ")")
-    return "; ".join(parts)

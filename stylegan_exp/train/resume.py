@@ -17,8 +17,9 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from stylegan_exp.config import MODELS, ConfigError, ModelConfig, ResumeMode, TrainConfig
+from stylegan_exp.config import ConfigError, ModelConfig, ResumeMode, TrainConfig
 from stylegan_exp.data.dataset_format import INFO_FILE
+from stylegan_exp.models import ARCHITECTURES
 from stylegan_exp.snapshot import SnapshotError, find_latest
 
 # Keys (and whole sections) a resumed run may change: when to stop, how often to write, what to log and
@@ -26,7 +27,7 @@ from stylegan_exp.snapshot import SnapshotError, find_latest
 MID_RUN = (
     "schedule.total_kimg", "schedule.max_minutes", "schedule.image_snapshot_ticks",
     "schedule.network_snapshot_ticks", "schedule.G_lrate_base", "schedule.D_lrate_base",
-    "schedule.G_lrate_dict", "schedule.D_lrate_dict", "train", "logger", "metrics", "model.jit_compile",
+    "schedule.G_lrate_dict", "schedule.D_lrate_dict", "run", "logger", "metrics", "model.jit_compile",
     "dataset.cache", "gpus.devices", "gpus.port_base",
 )
 # Keys that say where the run goes and what it continues, not what it trains.
@@ -74,22 +75,39 @@ def run_dir_of(target: Path) -> Path:
 def model_schema(values: dict[str, Any]) -> type[ModelConfig]:
     """The registered architecture whose fields are the keys of a saved model config."""
     keys = set(values)
-    for schema in MODELS.values():
-        if {f.name for f in dataclasses.fields(schema)} == keys:
-            return schema
+    for arch in ARCHITECTURES.values():
+        if {f.name for f in dataclasses.fields(arch.config)} == keys:
+            return arch.config
     raise ConfigError(f"the saved model config (name={values.get('name')!r}) matches no known architecture "
-                      f"({', '.join(MODELS)})")
+                      f"({', '.join(ARCHITECTURES)})")
+
+
+def upgraded(saved: dict[str, Any]) -> dict[str, Any]:
+    """A config.yaml written by an earlier version with today's key names: `train.*` → `run.*`,
+    `metrics.names` → `metrics.kinds`, `metrics.balance` → `run.balance`."""
+    saved = dict(saved)
+    run = dict(saved.pop("train", None) or {}) | dict(saved.get("run") or {})
+    metrics = dict(saved.get("metrics") or {})
+    if "names" in metrics:
+        metrics["kinds"] = metrics.pop("names")
+    if "balance" in metrics:
+        run["balance"] = metrics.pop("balance")
+    if metrics:
+        saved["metrics"] = metrics
+    if run:
+        saved["run"] = run
+    return saved
 
 
 def load_run_config(path: Path) -> DictConfig:
     """A run's saved config.yaml, typed against today's schema (its model by the architecture it names)."""
     try:
-        raw = OmegaConf.load(path)
-        model = OmegaConf.to_container(raw.model, resolve=True)
+        raw = upgraded(OmegaConf.to_container(OmegaConf.load(path), resolve=True))
+        model = raw["model"]
         rest = {k: v for k, v in raw.items() if k != "model"}
         typed = OmegaConf.merge(OmegaConf.structured(TrainConfig), rest)
         typed.model = OmegaConf.merge(OmegaConf.structured(model_schema(model)), model)
-    except (OSError, OmegaConfBaseException) as exc:
+    except (OSError, KeyError, OmegaConfBaseException) as exc:
         raise ConfigError(f"cannot read the resumed run's {path}: {str(exc).splitlines()[0]}") from None
     return typed
 

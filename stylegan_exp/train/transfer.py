@@ -12,14 +12,14 @@ from stylegan_exp.config import ConfigError, ModelConfig
 
 
 def architecture_differences(composed: ModelConfig, theirs: ModelConfig) -> dict[str, tuple[Any, Any]]:
-    """Override key → (composed value, theirs) for every field that is not a training choice
-    (`TRAINING_FIELDS`) and differs (`model.<key>`), or for the architecture as a whole (`model`)."""
+    """Override key → (composed value, theirs) for every field that is not the run's own (`run_owned`) and
+    differs (`model.<key>`), or for the architecture as a whole (`model`)."""
     if type(theirs) is not type(composed):
         return {"model": (composed.ARCH, theirs.ARCH)}
     found = {}
     for field in dataclasses.fields(composed):
         ours, value = getattr(composed, field.name), getattr(theirs, field.name)
-        if field.name not in composed.TRAINING_FIELDS and ours != value:
+        if field.name not in composed.run_owned_fields() and ours != value:
             found[f"model.{field.name}"] = (ours, value)
     return found
 
@@ -43,7 +43,7 @@ def adopt_architecture(composed: ModelConfig, theirs: ModelConfig, source: str,
     lines = [f"{key}={value} from {source} (the composed model has {ours})"
              for key, (ours, value) in differences.items()]
     if "model" in differences:  # another architecture: its config, with this run's training choices
-        training = {k: getattr(composed, k) for k in composed.TRAINING_FIELDS & theirs.TRAINING_FIELDS
+        training = {k: getattr(composed, k) for k in composed.run_owned_fields() & theirs.run_owned_fields()
                     if k != "name"}
         return dataclasses.replace(theirs, **training), lines
     changes = {key.removeprefix("model."): value for key, (_, value) in differences.items()}

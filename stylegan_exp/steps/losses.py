@@ -1,4 +1,5 @@
-"""The paper's losses: non-saturating logistic G loss; logistic D loss with the R1 penalty on reals."""
+"""The papers' losses: non-saturating logistic G loss; logistic D loss; the R1 penalty on reals; what a D step
+reports."""
 
 from __future__ import annotations
 
@@ -22,3 +23,11 @@ def r1_penalty(real_grads: tf.Tensor, upscale: int = 1) -> tf.Tensor:
     1/upscale² of its gradient, so the penalty is 1/upscale² of the one at the working resolution: R1 is 4×
     weaker per lod."""
     return tf.reduce_sum(tf.square(real_grads), axis=[1, 2, 3]) / float(upscale * upscale)
+
+
+def d_statistics(loss: tf.Tensor, real_scores: tf.Tensor, fake_scores: tf.Tensor) -> dict[str, tf.Tensor]:
+    """What a D step reports, summed over its samples. augment/rt: r_t = E[sign(D(real))], the overfitting
+    heuristic ADA tunes p by (worth a look with any augmentation: 0 = D cannot tell the reals, 1 = D is sure
+    of every one)."""
+    return {"loss/D": loss, "score/real": tf.reduce_sum(real_scores),
+            "score/fake": tf.reduce_sum(fake_scores), "augment/rt": tf.reduce_sum(tf.sign(real_scores))}

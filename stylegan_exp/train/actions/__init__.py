@@ -1,12 +1,15 @@
-"""What the loop does between ticks: small actions, each run when its condition says so after a tick of
-training steps (the shape of TensorFlow Model Garden's orbit actions)."""
+"""What the loop does between ticks: small actions, each a class of its own module that runs when it is due
+after a tick of training steps (the shape of TensorFlow Model Garden's orbit actions). Outputs (log line,
+balance watch, fakes, snapshots, metrics, checkpoints) run per tick; recovery (rollback after NaN/Inf,
+restart after an exception) and stop signals are the run's answers to events."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
-from stylegan_exp.train.schedule import ScheduleState
+from stylegan_exp.schedule import ScheduleState
 
 
 @dataclass
@@ -29,15 +32,19 @@ class Tick:
         return self.nimg / 1000
 
 
-@dataclass(frozen=True)
-class Action:
-    run: Callable[[Tick], None]
-    due: Callable[[Tick], bool] = lambda tick: True
+class Action(Protocol):
+    def due(self, tick: Tick) -> bool: ...
+
+    def __call__(self, tick: Tick) -> None: ...
 
 
 def every(ticks: int) -> Callable[[Tick], bool]:
     """Due every `ticks` ticks, and at the last tick of the run."""
     return lambda tick: tick.index % ticks == 0 or tick.done
+
+
+def always(tick: Tick) -> bool:
+    return True
 
 
 def at_checkpoint(tick: Tick) -> bool:

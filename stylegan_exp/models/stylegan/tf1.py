@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import math
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from stylegan_exp.config import StyleGANConfig, model_config
-from stylegan_exp.legacy.pickles import LegacyImportError
-from stylegan_exp.legacy.tables import Table, nchw_to_nhwc, same
+from stylegan_exp.config import typed_model
+from stylegan_exp.legacy.pickles import TF1, LegacyImportError, LegacySnapshot
+from stylegan_exp.legacy.tables import Table, dense0_rows_nhwc, nchw_to_nhwc, same
+from stylegan_exp.models.stylegan.config import StyleGANConfig
 
-if TYPE_CHECKING:
-    from stylegan_exp.legacy import LegacySnapshot
-
-GENERATOR = "G_style"
+FORMAT = TF1
+KEYS = {"G_style"}  # the pickled Gs build function
 NEVER_FUSED = 1 << 30  # fused_scale_min_res when the original ran with fused_scale=False
 _FUSED_ALWAYS = 8  # fused_scale=True: every up/down-scaling convolution (8×8 and up) is fused
 IGNORED = {"lod", "synthesis/lod"}  # progressive-growing state, read by `lod`
@@ -104,7 +103,7 @@ def infer_model(snap: LegacySnapshot) -> StyleGANConfig:
     differ = [k for k, default in shared.items() if g.get(k, default) != d.get(k, default)]
     if differ:
         raise LegacyImportError(f"{snap.source}: G and D differ in {', '.join(differ)} (unsupported)")
-    return model_config(StyleGANConfig.ARCH, {
+    return typed_model(StyleGANConfig, {
         "name": f"stylegan-pkl-{snap.Gs.name}",
         "fmap_base": int(g.get("fmap_base", 8192)),
         "fmap_decay": float(g.get("fmap_decay", 1.0)),
@@ -157,12 +156,6 @@ def _generator_table(resolution: int, use_noise: bool, mapping_layers: int) -> T
     return table
 
 
-def _dense0_rows_nhwc(w: np.ndarray) -> np.ndarray:
-    """D's 4x4/Dense0 weight: rows in NCHW flatten order (c, h, w) → our NHWC order (h, w, c)."""
-    fmaps = w.shape[0] // 16
-    return w.reshape(fmaps, 4, 4, -1).transpose(1, 2, 0, 3).reshape(w.shape)
-
-
 def _discriminator_table(resolution: int) -> Table:
     """Original D variable name → (our path, transform)."""
     log2 = int(math.log2(resolution))
@@ -176,7 +169,7 @@ def _discriminator_table(resolution: int) -> Table:
             names.update({f"{r}x{r}/Conv0": "conv0", f"{r}x{r}/Conv1_down": "conv1"})
         for scope, layer in names.items():
             for v in ("weight", "bias"):
-                fn = _dense0_rows_nhwc if scope == "4x4/Dense0" and v == "weight" else same
+                fn = dense0_rows_nhwc if scope == "4x4/Dense0" and v == "weight" else same
                 table[f"{scope}/{v}"] = (f"{ours}/{layer}/{v}", fn)
     return table
 

@@ -1,5 +1,5 @@
 """StyleGAN2's training steps: the original's iteration (G step, maybe path-length step, D step + Gs update,
-maybe R1 step) with lazy regularization, on the replica/accumulation/precision machinery of `Steps`.
+maybe R1 step) with lazy regularization, on the replica/accumulation/precision machinery of `TrainingSteps`.
 
 Facts from NVlabs/stylegan2 (training_loop.py, loss.py): the main D loss has no R1; R1 (γ/2·‖∇D(x)‖²) runs on
 the D step's reals every `d_reg_interval` minibatches and path-length regularization on a fresh batch of
@@ -17,10 +17,8 @@ from collections.abc import Iterator
 import tensorflow as tf
 
 from stylegan_exp.augment import Draws
-from stylegan_exp.config import AugmentConfig, ScheduleConfig, StyleGAN2Config
-from stylegan_exp.nets.generator import Generator
-from stylegan_exp.nets.network import Network
-from stylegan_exp.train.lazy_regularization import (
+from stylegan_exp.config import ScheduleConfig
+from stylegan_exp.models.stylegan2.lazy_regularization import (
     lazy_adam,
     path_lengths,
     pl_batch_size,
@@ -28,9 +26,10 @@ from stylegan_exp.train.lazy_regularization import (
     pl_mean_update,
     pl_penalty,
 )
-from stylegan_exp.train.loss import d_logistic, r1_penalty
-from stylegan_exp.train.schedule import ScheduleState, gs_beta
-from stylegan_exp.train.steps import Steps, _add, _Sums, computing_in
+from stylegan_exp.schedule import ScheduleState, gs_beta
+from stylegan_exp.steps.base import GradSums, TrainingSteps, add_gradients
+from stylegan_exp.steps.losses import d_logistic, d_statistics, r1_penalty
+from stylegan_exp.steps.precision import computing_in
 
 log = logging.getLogger(__name__)
 
@@ -39,26 +38,22 @@ def _mean_stats(sums: dict[str, tf.Tensor], total: tf.Tensor) -> dict[str, tf.Te
     return {k: v / total for k, v in sums.items()}
 
 
-class StyleGAN2Steps(Steps):
+class StyleGAN2Steps(TrainingSteps):
     """Steps at full resolution with lazy R1 and path-length regularization; `pl_mean` is checkpointed."""
 
-    def __init__(self, G: Generator, D: Network, Gs: Generator, model: StyleGAN2Config, seed: int, *,
-                 accumulate: int = 1, strategy: tf.distribute.Strategy | None = None,
-                 worker: tuple[int, int] = (0, 1), augment: AugmentConfig | None = None,
-                 freeze_d: int = 0) -> None:
-        super().__init__(G, D, Gs, model, seed, accumulate=accumulate, strategy=strategy, worker=worker,
-                         augment=augment, freeze_d=freeze_d)
+    def setup(self) -> None:
+        model = self.model
         self.lr_factors: dict[str, float] = {}
         for key, opt, interval in (("G", self.G_opt, model.g_reg_interval),
                                    ("D", self.D_opt, model.d_reg_interval)):
             self.lr_factors[key], opt.beta1, opt.beta2 = lazy_adam(1.0, opt.beta1, opt.beta2, interval)
-        self.parts = self.strategy.num_replicas_in_sync * accumulate
+        self.parts = self.strategy.num_replicas_in_sync * self.accumulate
         pl_batch_size(self.parts, model.pl_batch_shrink, self.parts)  # refuses a bad shrink at start-up
         with self.strategy.scope():
             self.pl_mean = tf.Variable(0.0, trainable=False, name="pl_mean")
         xla = model.jit_compile
-        self._pl_grads = tf.function(self._pl_replica, jit_compile=True) if xla else self._pl_replica
-        self._r1_grads = tf.function(self._r1_replica, jit_compile=True) if xla else self._r1_replica
+        self._pl_grads = tf.function(self.pl_replica, jit_compile=True) if xla else self.pl_replica
+        self._r1_grads = tf.function(self.r1_replica, jit_compile=True) if xla else self.r1_replica
         self.g_reg_step = tf.function(self._g_reg_step)
         self.d_reg_step = tf.function(self._d_reg_step)
         self.minibatches = 0  # the original's running_mb_counter: restarts with the process
@@ -67,27 +62,25 @@ class StyleGAN2Steps(Steps):
 
     # ---- per-replica work (sums over this replica's micro-batches, divided by the global batch) ----
 
-    def _d_replica(self, micro: list[tuple[tf.Tensor, tf.Tensor, Draws, Draws]], total: tf.Tensor,
-                   level: int, fade: tf.Tensor) -> _Sums:
-        """The main D step: logistic loss only (R1 is the lazy `_r1_replica` step)."""
+    def d_replica(self, micro: list[tuple[tf.Tensor, tf.Tensor, Draws, Draws]], total: tf.Tensor,
+                  level: int, fade: tf.Tensor) -> GradSums:
+        """The main D step: logistic loss only (R1 is the lazy `r1_replica` step)."""
         variables = self.D_trainables
         grads, sums = None, None
         for x, zk, real_draws, fake_draws in micro:
-            fakes = self._fakes(zk, level, fade)
+            fakes = self.fakes(zk, level, fade)
             with tf.GradientTape() as tape:
-                real_scores = self._scores(x, level, fade, real_draws)
-                fake_scores = self._scores(fakes, level, fade, fake_draws)
+                real_scores = self.scores(x, level, fade, real_draws)
+                fake_scores = self.scores(fakes, level, fade, fake_draws)
                 loss = tf.reduce_sum(d_logistic(real_scores, fake_scores))
                 scaled = loss / total * self.D_scale.scale
-            grads = _add(grads, tape.gradient(scaled, variables))
-            stats = {"loss/D": loss, "score/real": tf.reduce_sum(real_scores),
-                     "score/fake": tf.reduce_sum(fake_scores),
-                     "augment/rt": tf.reduce_sum(tf.sign(real_scores))}
+            grads = add_gradients(grads, tape.gradient(scaled, variables))
+            stats = d_statistics(loss, real_scores, fake_scores)
             sums = stats if sums is None else {k: sums[k] + v for k, v in stats.items()}
         return grads, _mean_stats(sums, total)
 
-    def _r1_replica(self, micro: list[tuple[tf.Tensor, Draws]], total: tf.Tensor, level: int, fade: tf.Tensor
-                    ) -> _Sums:
+    def r1_replica(self, micro: list[tuple[tf.Tensor, Draws]], total: tf.Tensor, level: int,
+                   fade: tf.Tensor) -> GradSums:
         """Lazy R1: γ/2 · interval · ‖∇ₓD(x)‖² on the reals (through the augmentation, as stylegan2-ada)."""
         variables = self.D_trainables
         weight = self.model.r1_gamma * 0.5 * self.model.d_reg_interval
@@ -96,15 +89,15 @@ class StyleGAN2Steps(Steps):
             with tf.GradientTape() as tape:
                 with tf.GradientTape() as r1_tape:
                     r1_tape.watch(x)
-                    real_sum = tf.reduce_sum(self._scores(x, level, fade, draws)) * self.D_scale.scale
+                    real_sum = tf.reduce_sum(self.scores(x, level, fade, draws)) * self.D_scale.scale
                 r1 = r1_penalty(r1_tape.gradient(real_sum, x) / self.D_scale.scale)
                 scaled = tf.reduce_sum(r1) * weight / total * self.D_scale.scale
-            grads = _add(grads, tape.gradient(scaled, variables))
+            grads = add_gradients(grads, tape.gradient(scaled, variables))
             r1_sum += tf.reduce_sum(r1)
         return grads, {"loss/R1": r1_sum / total}
 
-    def _pl_replica(self, micro: list[tuple[tf.Tensor, tf.Tensor]], total: tf.Tensor, level: int,
-                    fade: tf.Tensor) -> _Sums:
+    def pl_replica(self, micro: list[tuple[tf.Tensor, tf.Tensor]], total: tf.Tensor, level: int,
+                   fade: tf.Tensor) -> GradSums:
         """The two per-sample gradient sums of the path-length penalty (see lazy_regularization): gradient
         index i holds Σ(l_j − m)∇l_j and index n + i holds Σ∇l_j of variable i, both × 2·weight·interval/N."""
         m, variables = self.model, self.G.trainable_variables
@@ -116,13 +109,13 @@ class StyleGAN2Steps(Steps):
                 with tf.GradientTape() as inner:
                     inner.watch(w)
                     with computing_in(self.G.synthesis, self.dtype):
-                        images = self.G.synthesis(self._cast(w), level, self._cast(fade),
+                        images = self.G.synthesis(self.cast(w), level, self.cast(fade),
                                                   randomize_noise=True)
                     projection = tf.reduce_sum(tf.cast(images, tf.float32) * yk)
                 lengths = path_lengths(inner.gradient(projection, w))
                 centred = 0.5 * tf.reduce_sum(tf.square(lengths - self.pl_mean)) * weight
                 plain = tf.reduce_sum(lengths) * weight
-            grads = _add(grads, tape.gradient(centred, variables) + tape.gradient(plain, variables))
+            grads = add_gradients(grads, tape.gradient(centred, variables) + tape.gradient(plain, variables))
             del tape
             stats = {"pl/length": tf.reduce_sum(lengths), "pl/length_sq": tf.reduce_sum(tf.square(lengths))}
             sums = stats if sums is None else {k: sums[k] + v for k, v in stats.items()}
@@ -134,7 +127,7 @@ class StyleGAN2Steps(Steps):
         gradient, as the original's optimizer gives them: Adam still decays their second moment."""
         return {i: grads[i] if i in grads else tf.zeros_like(v) for i, v in enumerate(variables)}
 
-    def _pl_combine(self, grads: dict[int, tf.Tensor], stats: dict[str, tf.Tensor]) -> _Sums:
+    def pl_combine(self, grads: dict[int, tf.Tensor], stats: dict[str, tf.Tensor]) -> GradSums:
         """Global sums → the penalty's gradient; advances pl_mean (cross-replica, after the all-reduce)."""
         variables, decay = self.G.trainable_variables, self.model.pl_decay
         n, mean_length = len(variables), stats["pl/length"]
@@ -146,7 +139,7 @@ class StyleGAN2Steps(Steps):
         return (self._zero_filled(combined, variables),
                 {"loss/pl": penalty, "pl/length": mean_length, "pl/mean": target})
 
-    def _r1_combine(self, grads: dict[int, tf.Tensor], stats: dict[str, tf.Tensor]) -> _Sums:
+    def r1_combine(self, grads: dict[int, tf.Tensor], stats: dict[str, tf.Tensor]) -> GradSums:
         return self._zero_filled(grads, self.D_trainables), stats
 
     # ---- steps (compiled once; `level` is always the full resolution) ----
@@ -156,14 +149,14 @@ class StyleGAN2Steps(Steps):
         res, channels = self.G.resolution, self.G.num_channels
         z = self.share(self.rng.normal([batch, self.G.latent_size]))
         y = self.share(self.rng.normal([batch, res, res, channels]) / res)  # N(0, 1/(H·W)) per pixel
-        return self._apply(self._pl_grads, (z, y), batch, level, tf.constant(0.0), self.G_opt, self.G_scale,
-                           self.G.trainable_variables, combine=self._pl_combine)
+        return self.apply_gradients(self._pl_grads, (z, y), batch, level, tf.constant(0.0), self.G_opt,
+                                    self.G_scale, self.G.trainable_variables, combine=self.pl_combine)
 
     def _d_reg_step(self, reals: tf.Tensor, level: int) -> dict[str, tf.Tensor]:
         """R1 step on this worker's share of the D step's reals."""
         total = tf.shape(reals)[0] * self.workers
-        return self._apply(self._r1_grads, (reals, self._draw(total)), total, level, tf.constant(0.0),
-                           self.D_opt, self.D_scale, self.D_trainables, combine=self._r1_combine)
+        return self.apply_gradients(self._r1_grads, (reals, self.draw(total)), total, level, tf.constant(0.0),
+                                    self.D_opt, self.D_scale, self.D_trainables, combine=self.r1_combine)
 
     def iteration(self, data: Iterator[tf.Tensor], sched: ScheduleState,
                   schedule: ScheduleConfig) -> tuple[list[dict[str, tf.Tensor]], int]:

@@ -7,11 +7,11 @@ import math
 
 import tensorflow as tf
 
-from stylegan_exp.config import Architecture, StyleGAN2Config
+from stylegan_exp.models.stylegan2.config import StyleGAN2Config, Topology
+from stylegan_exp.models.stylegan2.layers import FIRConv2D, SynthesisLayer, ToRGB
 from stylegan_exp.nets.fir import upsample2d
 from stylegan_exp.nets.generator import Generator, Mapping
 from stylegan_exp.nets.layers import SQRT2, lrelu, pixel_norm, runtime_scale
-from stylegan_exp.nets.stylegan2_layers import FIRConv2D, SynthesisLayer, ToRGB
 from stylegan_exp.resolution import log2_int
 
 RESIDUAL_SCALE = 1.0 / math.sqrt(2.0)  # (x + shortcut) / √2 keeps a residual block's output variance
@@ -40,7 +40,7 @@ class StyleGAN2SynthesisBlock(tf.Module):
                  name: str | None = None) -> None:
         super().__init__(name=name)
         self.level = level
-        self.arch = Architecture(model.g_architecture)
+        self.arch = Topology(model.g_architecture)
         size, fmaps, dl, taps = 2**level, model.nf(level - 1), model.dlatent_size, model.resample_kernel
         if level == 2:
             self.const = tf.Variable(tf.random.normal([1, 4, 4, fmaps]), name="const")
@@ -50,9 +50,9 @@ class StyleGAN2SynthesisBlock(tf.Module):
             noise = model.use_noise
             self.conv0 = SynthesisLayer(dl, fan_in, fmaps, size, use_noise=noise, up=True, taps=taps)
             self.conv1 = SynthesisLayer(dl, fmaps, fmaps, size, use_noise=noise, taps=taps)
-            if self.arch == Architecture.resnet:
+            if self.arch == Topology.resnet:
                 self.skip = FIRConv2D(fan_in, fmaps, 1, taps=taps, resample="up", use_bias=False)
-        self.torgb = ToRGB(dl, fmaps, num_channels) if self.arch == Architecture.skip or last else None
+        self.torgb = ToRGB(dl, fmaps, num_channels) if self.arch == Topology.skip or last else None
         self.taps = list(taps)
 
     def __call__(self, x: tf.Tensor | None, y: tf.Tensor | None, dlatents: tf.Tensor,
@@ -66,9 +66,9 @@ class StyleGAN2SynthesisBlock(tf.Module):
             shortcut = x
             x = self.conv0(x, dlatents[:, first], randomize_noise)
             x = self.conv1(x, dlatents[:, first + 1], randomize_noise)
-            if self.arch == Architecture.resnet:
+            if self.arch == Topology.resnet:
                 x = (x + self.skip(shortcut)) * tf.cast(RESIDUAL_SCALE, x.dtype)
-            if self.arch == Architecture.skip:
+            if self.arch == Topology.skip:
                 y = upsample2d(y, self.taps)
         if self.torgb is not None:
             rgb = self.torgb(x, dlatents[:, first + 2])
@@ -102,3 +102,4 @@ class StyleGAN2Generator(Generator):
 
     MAPPING = StyleGAN2Mapping
     SYNTHESIS = StyleGAN2Synthesis
+    NOISE_REGULARIZED = True

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from stylegan_exp.config import Architecture, StyleGAN2Config
+from stylegan_exp.models.stylegan2.config import StyleGAN2Config, Topology
+from stylegan_exp.models.stylegan2.generator import RESIDUAL_SCALE
+from stylegan_exp.models.stylegan2.layers import FIRConv2D, lrelu_gain
 from stylegan_exp.nets.fir import downsample2d
 from stylegan_exp.nets.layers import Dense, minibatch_stddev
-from stylegan_exp.nets.network import Network
-from stylegan_exp.nets.stylegan2_generator import RESIDUAL_SCALE
-from stylegan_exp.nets.stylegan2_layers import FIRConv2D, lrelu_gain
+from stylegan_exp.nets.network import Discriminator
 
 
 class StyleGAN2DiscriminatorBlock(tf.Module):
@@ -20,15 +20,15 @@ class StyleGAN2DiscriminatorBlock(tf.Module):
     def __init__(self, level: int, model: StyleGAN2Config, num_channels: int, first: bool,
                  name: str | None = None) -> None:
         super().__init__(name=name)
-        self.arch = Architecture(model.d_architecture)
+        self.arch = Topology(model.d_architecture)
         self.taps = list(model.resample_kernel)
         fmaps, out, taps = model.nf(level - 1), model.nf(level - 2), model.resample_kernel
         self.fromrgb = (FIRConv2D(num_channels, fmaps, 1, taps=taps)
-                        if self.arch == Architecture.skip or first else None)
+                        if self.arch == Topology.skip or first else None)
         self.conv0 = FIRConv2D(fmaps, fmaps, 3, taps=taps)
         self.conv1 = FIRConv2D(fmaps, out, 3, taps=taps, resample="down")
         self.skip = (FIRConv2D(fmaps, out, 1, taps=taps, resample="down", use_bias=False)
-                     if self.arch == Architecture.resnet else None)
+                     if self.arch == Topology.resnet else None)
 
     def __call__(self, x: tf.Tensor | None, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """x: features (None before the first fromRGB), y: the image at this resolution."""
@@ -40,7 +40,7 @@ class StyleGAN2DiscriminatorBlock(tf.Module):
         x = lrelu_gain(self.conv1(x))
         if self.skip is not None:
             x = (x + self.skip(shortcut)) * tf.cast(RESIDUAL_SCALE, x.dtype)
-        if self.arch == Architecture.skip:
+        if self.arch == Topology.skip:
             y = downsample2d(y, self.taps)
         return x, y
 
@@ -53,7 +53,7 @@ class StyleGAN2DiscriminatorOutput(tf.Module):
         taps = model.resample_kernel
         self.mbstd_group_size, self.mbstd_num_features = model.mbstd_group_size, model.mbstd_num_features
         self.fromrgb = (FIRConv2D(num_channels, model.nf(1), 1, taps=taps)
-                        if Architecture(model.d_architecture) == Architecture.skip else None)
+                        if Topology(model.d_architecture) == Topology.skip else None)
         extra = model.mbstd_num_features if model.mbstd_group_size > 1 else 0
         self.conv = FIRConv2D(model.nf(1) + extra, model.nf(1), 3, taps=taps)
         self.dense0 = Dense(model.nf(1) * 16, model.nf(0), gain=1.0)
@@ -70,7 +70,7 @@ class StyleGAN2DiscriminatorOutput(tf.Module):
         return self.output(x)
 
 
-class StyleGAN2Discriminator(Network):
+class StyleGAN2Discriminator(Discriminator):
     """Images at full resolution → one score each. `blocks[level - 2]` works at 2**level (blocks[0] is the
     4×4 output block), as in StyleGAN's D."""
 
@@ -78,7 +78,7 @@ class StyleGAN2Discriminator(Network):
                  name: str | None = None) -> None:
         super().__init__(model, resolution, num_channels, name)
         top = self.resolution_log2
-        if top < 3 and Architecture(model.d_architecture) == Architecture.resnet:
+        if top < 3 and Topology(model.d_architecture) == Topology.resnet:
             raise ValueError("StyleGAN2's resnet discriminator needs a resolution of at least 8")
         self.blocks = [StyleGAN2DiscriminatorOutput(model, num_channels)]
         self.blocks += [StyleGAN2DiscriminatorBlock(level, model, num_channels, level == top)

@@ -10,19 +10,17 @@ from __future__ import annotations
 
 import math
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from stylegan_exp.config import Architecture, StyleGAN2Config, model_config
-from stylegan_exp.legacy.pickles import LegacyImportError
-from stylegan_exp.legacy.stylegan import _dense0_rows_nhwc
-from stylegan_exp.legacy.tables import Table, nchw_to_nhwc, same
+from stylegan_exp.config import typed_model
+from stylegan_exp.legacy.pickles import TF1, LegacyImportError, LegacySnapshot
+from stylegan_exp.legacy.tables import Table, dense0_rows_nhwc, nchw_to_nhwc, same
+from stylegan_exp.models.stylegan2.config import StyleGAN2Config, Topology
 
-if TYPE_CHECKING:
-    from stylegan_exp.legacy import LegacySnapshot
-
-GENERATOR = "G_main"
+FORMAT = TF1
+KEYS = {"G_main"}  # the pickled Gs build function
 IGNORED = {"lod"}  # G_main's level of detail: always 0 without progressive growing
 
 _BUILD_FUNCS = {"G": "G_main", "Gs": "G_main", "D": "D_stylegan2",
@@ -93,10 +91,10 @@ def check_architecture(snap: LegacySnapshot) -> None:
         raise _refuse(snap, f"Gs components {sorted(snap.Gs.components)}, expected mapping and synthesis")
 
 
-def _architecture(snap: LegacySnapshot, net: str, value: Any) -> Architecture:
-    if value not in [a.value for a in Architecture]:
+def _architecture(snap: LegacySnapshot, net: str, value: Any) -> Topology:
+    if value not in [a.value for a in Topology]:
         raise _refuse(snap, f"unsupported {net} setting architecture={value!r} (supported: skip, resnet)")
-    return Architecture(value)
+    return Topology(value)
 
 
 def _kernel(value: Any) -> list[int]:
@@ -128,7 +126,7 @@ def infer_model(snap: LegacySnapshot) -> StyleGAN2Config:
         differ.append("resample_kernel")
     if differ:
         raise _refuse(snap, f"G and D differ in {', '.join(differ)} (unsupported)")
-    return model_config(StyleGAN2Config.ARCH, {
+    return typed_model(StyleGAN2Config, {
         "name": f"stylegan2-pkl-{snap.Gs.name}",
         **{k: type(default)(g.get(k, default)) for k, default in _SHARED.items()},
         "latent_size": int(g.get("latent_size", 512)),
@@ -169,7 +167,7 @@ def _generator_table(model: StyleGAN2Config, resolution: int) -> Table:
     for i in range(model.mapping_layers):
         for v in ("weight", "bias"):
             table[f"mapping/Dense{i}/{v}"] = (f"mapping/dense/{i}/{v}", same)
-    skip = Architecture(model.g_architecture) == Architecture.skip
+    skip = Topology(model.g_architecture) == Topology.skip
     for level in range(2, log2 + 1):
         r, ours = 2**level, f"synthesis/blocks/{level - 2}"
         if level == 2:
@@ -191,7 +189,7 @@ def _generator_table(model: StyleGAN2Config, resolution: int) -> Table:
 def _discriminator_table(model: StyleGAN2Config, resolution: int) -> Table:
     """Original D variable name → (our path, transform)."""
     log2 = int(math.log2(resolution))
-    skip = Architecture(model.d_architecture) == Architecture.skip
+    skip = Topology(model.d_architecture) == Topology.skip
     table: Table = {}
     for level in range(3, log2 + 1):
         r, ours = 2**level, f"blocks/{level - 2}"
@@ -205,7 +203,7 @@ def _discriminator_table(model: StyleGAN2Config, resolution: int) -> Table:
         _layer(table, "4x4/FromRGB", "blocks/0/fromrgb", modulated=False)
     _layer(table, "4x4/Conv", "blocks/0/conv", modulated=False)
     _layer(table, "4x4/Dense0", "blocks/0/dense0", modulated=False)
-    table["4x4/Dense0/weight"] = ("blocks/0/dense0/weight", _dense0_rows_nhwc)
+    table["4x4/Dense0/weight"] = ("blocks/0/dense0/weight", dense0_rows_nhwc)
     _layer(table, "Output", "blocks/0/output", modulated=False)
     return table
 

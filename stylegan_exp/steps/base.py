@@ -1,4 +1,7 @@
-"""One D step, one G step and the Gs moving average, traced once per resolution level.
+"""What every architecture's training steps are built on: optimizers, loss scaling, mixed precision, the
+split of a batch over replicas and accumulated micro-batches, augmentation draws, Freeze-D, the G step and
+the Gs moving average. An architecture subclasses `TrainingSteps` in its package with its D loss and its
+iteration (the order of its steps, lazy regularization …); every step is traced once per resolution level.
 
 A step takes this worker's share of the global minibatch (all of it with one worker; see
 distribute.worker_rows) and splits it over its replicas (tf.distribute) and accumulated micro-batches;
@@ -9,7 +12,6 @@ before the split, so a split step sees the same (augmented) images as the whole-
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Callable, Iterator
 
@@ -17,62 +19,34 @@ import tensorflow as tf
 
 from stylegan_exp.augment import Draws, build_augmentation
 from stylegan_exp.config import AugmentConfig, ModelConfig, Precision, ScheduleConfig
-from stylegan_exp.nets.discriminator import Discriminator
 from stylegan_exp.nets.generator import Generator
-from stylegan_exp.nets.layers import fade_lod, no_fade
-from stylegan_exp.train.adam import Adam, LossScale
-from stylegan_exp.train.distribute import part, replica_index, worker_rows
-from stylegan_exp.train.freeze import frozen_blocks
-from stylegan_exp.train.loss import d_logistic, g_logistic_ns, r1_penalty
-from stylegan_exp.train.precision import resolve_precision
-from stylegan_exp.train.schedule import ScheduleState, gs_beta
+from stylegan_exp.nets.layers import no_fade
+from stylegan_exp.nets.network import Discriminator
+from stylegan_exp.schedule import ScheduleState
+from stylegan_exp.steps.adam import Adam, LossScale
+from stylegan_exp.steps.freeze import frozen_blocks
+from stylegan_exp.steps.losses import g_logistic_ns
+from stylegan_exp.steps.precision import COMPUTE_DTYPES, computing_in, resolve_precision
+from stylegan_exp.steps.replicas import part, replica_index, worker_rows
 
 log = logging.getLogger(__name__)
 
-COMPUTE_DTYPES: dict[Precision, tf.DType | None] = {
-    Precision.float32: None,
-    Precision.mixed_float16: tf.float16,
-    Precision.mixed_bfloat16: tf.bfloat16,
-}
-
-
 # One replica's summed gradients (by variable index) and statistics, each already divided by the global batch.
-_Sums = tuple[dict[int, tf.Tensor], dict[str, tf.Tensor]]
+GradSums = tuple[dict[int, tf.Tensor], dict[str, tf.Tensor]]
+# Global sums → the gradients and statistics to apply (a loss that needs a global statistic).
+Combine = Callable[[dict[int, tf.Tensor], dict[str, tf.Tensor]], GradSums]
 
 
-@contextlib.contextmanager
-def computing_in(module: tf.Module, dtype: tf.DType | None) -> Iterator[None]:
-    """Run `module` in `dtype` with float32 master weights (mixed precision).
-
-    The nets are plain tf.Modules that compute in their variables' dtype, so each trainable variable is
-    swapped for its cast copy for the forward pass (gradients flow back through the cast) and put back.
-    """
-    if dtype is None:
-        yield
-        return
-    swapped = []
-    found = module._flatten(predicate=lambda v: isinstance(v, tf.Variable) and v.trainable, with_path=True)
-    for path, var in found:
-        owner = module
-        for key in path[:-1]:
-            owner = owner[key] if isinstance(key, int) else getattr(owner, key)
-        swapped.append((owner, path[-1], var))
-        setattr(owner, path[-1], tf.cast(var, dtype))
-    try:
-        yield
-    finally:
-        for owner, name, var in swapped:
-            setattr(owner, name, var)
-
-
-def _add(acc: dict[int, tf.Tensor] | None, grads: list[tf.Tensor | None]) -> dict[int, tf.Tensor]:
+def add_gradients(acc: dict[int, tf.Tensor] | None, grads: list[tf.Tensor | None]) -> dict[int, tf.Tensor]:
     """Gradients keyed by variable index; None ones (layers of levels not grown yet) are left out."""
     new = {i: g for i, g in enumerate(grads) if g is not None}
     return new if acc is None else {i: acc[i] + g for i, g in new.items()}
 
 
-class Steps:
-    """Owns the optimizers and the compiled steps; `level` is a Python int so each level traces once."""
+class TrainingSteps:
+    """Owns the optimizers and the compiled steps; `level` is a Python int so each level traces once.
+
+    Subclasses implement `d_replica` and `iteration`, and set up their own state in `setup`."""
 
     def __init__(self, G: Generator, D: Discriminator, Gs: Generator, model: ModelConfig, seed: int, *,
                  accumulate: int = 1, strategy: tf.distribute.Strategy | None = None,
@@ -107,80 +81,59 @@ class Steps:
         # Without XLA the replica work is traced inline: a nested tf.function would hide it from
         # grappler's fusions (conv + bias + activation): 112 vs 126 img/s at 32² on 2 CPU cores.
         xla = model.jit_compile
-        self._d_grads = tf.function(self._d_replica, jit_compile=True) if xla else self._d_replica
-        self._g_grads = tf.function(self._g_replica, jit_compile=True) if xla else self._g_replica
+        self._d_grads = tf.function(self.d_replica, jit_compile=True) if xla else self.d_replica
+        self._g_grads = tf.function(self.g_replica, jit_compile=True) if xla else self.g_replica
         self.d_step = tf.function(self._d_step)
         self.g_step = tf.function(self._g_step)
         self.update_gs = tf.function(self._update_gs)
+        self.setup()
 
-    def _cast(self, x: tf.Tensor | float) -> tf.Tensor:
+    def setup(self) -> None:
+        """An architecture's own state (regularization statistics …), made after the shared one."""
+
+    def cast(self, x: tf.Tensor | float) -> tf.Tensor:
         return tf.cast(x, self.dtype or tf.float32)
 
-    def _cast_fade(self, fade: tf.Tensor | float) -> tf.Tensor | float:
+    def cast_fade(self, fade: tf.Tensor | float) -> tf.Tensor | float:
         """A stable lod's fade stays the Python 0 so the nets leave the lower level's path out."""
-        return fade if no_fade(fade) else self._cast(fade)
+        return fade if no_fade(fade) else self.cast(fade)
 
-    def _fakes(self, z: tf.Tensor, level: int, fade: tf.Tensor | float) -> tf.Tensor:
+    def fakes(self, z: tf.Tensor, level: int, fade: tf.Tensor | float) -> tf.Tensor:
         m = self.model
         w = self.G.train_dlatents(z, level, self.rng, m.style_mixing_prob, m.dlatent_avg_beta)
         with computing_in(self.G.synthesis, self.dtype):
-            return self.G.synthesis(self._cast(w), level, self._cast_fade(fade), randomize_noise=True)
+            return self.G.synthesis(self.cast(w), level, self.cast_fade(fade), randomize_noise=True)
 
-    def _draw(self, n: tf.Tensor | int) -> Draws:
+    def draw(self, n: tf.Tensor | int) -> Draws:
         """Augmentation draws for `n` images of the global batch, this worker's rows ({} without
         augmentation); like the latents, drawn before the batch is split."""
         return tf.nest.map_structure(self.share, self.augment.draw(self.rng, n))
 
-    def _scores(self, images: tf.Tensor, level: int, fade: tf.Tensor | float, draws: Draws) -> tf.Tensor:
-        """D's scores of `images` as D sees them in training: augmented by their rows of `draws` (`_draw`)."""
+    def scores(self, images: tf.Tensor, level: int, fade: tf.Tensor | float, draws: Draws) -> tf.Tensor:
+        """D's scores of `images` as D sees them in training: augmented by their rows of `draws` (`draw`)."""
         if self.augment.enabled and not draws:
             raise ValueError("D is called without augmentation draws while augmentation is on; pass the "
-                             "images' rows of Steps._draw")
+                             "images' rows of TrainingSteps.draw")
         images = self.augment(images, draws)
         with computing_in(self.D, self.dtype):
-            return tf.cast(self.D(self._cast(images), level, self._cast_fade(fade)), tf.float32)
+            return tf.cast(self.D(self.cast(images), level, self.cast_fade(fade)), tf.float32)
 
-    def _d_replica(self, micro: list[tuple[tf.Tensor, tf.Tensor, Draws, Draws]], total: tf.Tensor, level: int,
-                   fade: tf.Tensor | float) -> _Sums:
-        variables = self.D_trainables
-        grads, sums = None, None
-        for x, zk, real_draws, fake_draws in micro:
-            x = fade_lod(x, fade)
-            fakes = self._fakes(zk, level, fade)
-            with tf.GradientTape() as tape:
-                with tf.GradientTape() as r1_tape:  # R1 on the reals themselves, through the augmentation
-                    r1_tape.watch(x)
-                    real_scores = self._scores(x, level, fade, real_draws)
-                    real_sum = tf.reduce_sum(real_scores) * self.D_scale.scale
-                r1 = r1_penalty(r1_tape.gradient(real_sum, x) / self.D_scale.scale,
-                                upscale=2 ** (self.D.resolution_log2 - level))
-                fake_scores = self._scores(fakes, level, fade, fake_draws)
-                loss = tf.reduce_sum(d_logistic(real_scores, fake_scores) + r1 * (self.model.r1_gamma * 0.5))
-                scaled = loss / total * self.D_scale.scale
-            grads = _add(grads, tape.gradient(scaled, variables))
-            # augment/rt: r_t = E[sign(D(real))], the overfitting heuristic ADA tunes p by (worth a look with
-            # any augmentation: 0 = D cannot tell the reals, 1 = D is sure of every one).
-            stats = {"loss/D": loss, "loss/R1": tf.reduce_sum(r1), "score/real": tf.reduce_sum(real_scores),
-                     "score/fake": tf.reduce_sum(fake_scores),
-                     "augment/rt": tf.reduce_sum(tf.sign(real_scores))}
-            sums = stats if sums is None else {k: sums[k] + v for k, v in stats.items()}
-        return grads, {k: v / total for k, v in sums.items()}
-
-    def _g_replica(self, micro: list[tuple[tf.Tensor, Draws]], total: tf.Tensor, level: int,
-                   fade: tf.Tensor | float) -> _Sums:
+    def g_replica(self, micro: list[tuple[tf.Tensor, Draws]], total: tf.Tensor, level: int,
+                  fade: tf.Tensor | float) -> GradSums:
+        """The non-saturating logistic G loss on one replica's micro-batches (latents, their draws)."""
         variables = self.G.trainable_variables
         grads, loss_sum = None, 0.0
         for zk, draws in micro:
             with tf.GradientTape() as tape:
-                fakes = self._fakes(zk, level, fade)
-                loss = tf.reduce_sum(g_logistic_ns(self._scores(fakes, level, fade, draws)))
+                fakes = self.fakes(zk, level, fade)
+                loss = tf.reduce_sum(g_logistic_ns(self.scores(fakes, level, fade, draws)))
                 scaled = loss / total * self.G_scale.scale
-            grads = _add(grads, tape.gradient(scaled, variables))
+            grads = add_gradients(grads, tape.gradient(scaled, variables))
             loss_sum += loss
         return grads, {"loss/G": loss_sum / total}
 
     def share(self, rows: tf.Tensor) -> tf.Tensor:
-        """This worker's rows of a global batch (see distribute.worker_rows)."""
+        """This worker's rows of a global batch (see replicas.worker_rows)."""
         if self.workers == 1:
             return rows
         positions = tf.range(tf.shape(rows)[0] // self.workers)
@@ -188,17 +141,16 @@ class Steps:
                            local_replicas=self.local_replicas, accumulate=self.accumulate)
         return tf.gather(rows, mine)
 
-    def _apply(self, fn: Callable[..., _Sums], batch: tuple[tf.Tensor, ...], total: tf.Tensor, level: int,
-               fade: tf.Tensor | float, opt: Adam, scale: LossScale, variables: list[tf.Variable],
-               combine: Callable[[dict[int, tf.Tensor], dict[str, tf.Tensor]], _Sums] | None = None
-               ) -> dict[str, tf.Tensor]:
+    def apply_gradients(self, fn: Callable[..., GradSums], batch: tuple[tf.Tensor, ...], total: tf.Tensor,
+                        level: int, fade: tf.Tensor | float, opt: Adam, scale: LossScale,
+                        variables: list[tf.Variable], combine: Combine | None = None) -> dict[str, tf.Tensor]:
         """Run `fn` on every replica's micro-batches of this worker's share, sum gradients and statistics
         over all replicas in one batched all-reduce, update once. `combine` turns the global sums into the
         gradients to apply, for losses that need a global statistic (StyleGAN2's path-length mean)."""
         total = tf.cast(total, tf.float32)
         local, parts = self.local_replicas, self.local_parts
 
-        def replica() -> _Sums:
+        def replica() -> GradSums:
             r = replica_index() - self.worker_index * self.local_replicas
             # Sliced where the input pipeline delivers batches, so a device receives only its part.
             with tf.device("CPU:0"):
@@ -226,9 +178,9 @@ class Steps:
         """`reals` is this worker's share of the global minibatch."""
         total = tf.shape(reals)[0] * self.workers
         z = self.share(self.rng.normal([total, self.G.latent_size]))
-        real_draws, fake_draws = self._draw(total), self._draw(total)
-        stats = self._apply(self._d_grads, (reals, z, real_draws, fake_draws), total, level, fade, self.D_opt,
-                            self.D_scale, self.D_trainables)
+        real_draws, fake_draws = self.draw(total), self.draw(total)
+        stats = self.apply_gradients(self._d_grads, (reals, z, real_draws, fake_draws), total, level, fade,
+                                     self.D_opt, self.D_scale, self.D_trainables)
         if self.augment.enabled:
             self.augment.observe(stats["augment/rt"], total)
         return stats
@@ -236,8 +188,8 @@ class Steps:
     def _g_step(self, batch: tf.Tensor, level: int, fade: tf.Tensor | float) -> dict[str, tf.Tensor]:
         """`batch` is the global minibatch size."""
         z = self.share(self.rng.normal([batch, self.G.latent_size]))
-        return self._apply(self._g_grads, (z, self._draw(batch)), batch, level, fade, self.G_opt,
-                           self.G_scale, self.G.trainable_variables)
+        return self.apply_gradients(self._g_grads, (z, self.draw(batch)), batch, level, fade, self.G_opt,
+                                    self.G_scale, self.G.trainable_variables)
 
     def _update_gs(self, beta: tf.Tensor) -> None:
         """Gs ← lerp(G, Gs, beta) on trainables; non-trainables (w_avg, fixed noise) are copied."""
@@ -249,22 +201,15 @@ class Steps:
 
     def iteration(self, data: Iterator[tf.Tensor], sched: ScheduleState,
                   schedule: ScheduleConfig) -> tuple[list[dict[str, tf.Tensor]], int]:
-        """One evaluation of the schedule, as the original: `minibatch_repeats` × (`D_repeats` × (D step on
-        a fresh minibatch, Gs update), then one G step). Returns each repeat's statistics and images shown.
+        """One evaluation of the schedule: the architecture's steps on fresh minibatches from `data`; returns
+        each repeat's statistics and the images shown."""
+        raise NotImplementedError
 
-        At a stable lod the fade is passed as the Python 0, which traces the steps without the lower
-        level's path (a second trace per level, beside the fading one)."""
-        fade = tf.constant(sched.fade, tf.float32) if sched.fade else 0.0
-        beta = tf.constant(gs_beta(sched.minibatch, schedule.G_smoothing_kimg), tf.float32)
-        stats, shown = [], 0
-        for _ in range(schedule.minibatch_repeats):
-            for _ in range(schedule.D_repeats):
-                out = self.d_step(next(data), sched.level, fade)
-                self.update_gs(beta)
-                shown += sched.minibatch
-            out.update(self.g_step(tf.constant(sched.minibatch), sched.level, fade))
-            stats.append(out)
-        return stats, shown
+    def d_replica(self, micro: list[tuple[tf.Tensor, tf.Tensor, Draws, Draws]], total: tf.Tensor, level: int,
+                  fade: tf.Tensor | float) -> GradSums:
+        """The architecture's main D loss on one replica's micro-batches (reals, latents, their draws): its
+        gradients and statistics summed over the samples and divided by the global batch `total`."""
+        raise NotImplementedError
 
     def checkpoint_objects(self) -> dict[str, tf.Module | tf.Variable]:
         """The training state a resumed run needs besides the networks; the keys are the checkpoint format."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from stylegan_exp.config import StyleGANConfig
+from stylegan_exp.models.stylegan.config import StyleGANConfig
 from stylegan_exp.nets.layers import (
     Conv2D,
     Dense,
@@ -15,7 +15,7 @@ from stylegan_exp.nets.layers import (
     minibatch_stddev,
     no_fade,
 )
-from stylegan_exp.nets.network import Network
+from stylegan_exp.nets.network import Discriminator
 
 
 class DiscriminatorBlock(tf.Module):
@@ -49,7 +49,7 @@ class DiscriminatorBlock(tf.Module):
         return self.dense1(x)
 
 
-class Discriminator(Network):
+class StyleGANDiscriminator(Discriminator):
     """Images at 2**level → one score each; `fade` blends in the downscaled image's lower-level path."""
 
     def __init__(self, model: StyleGANConfig, resolution: int, num_channels: int = 3,

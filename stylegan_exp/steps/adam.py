@@ -8,11 +8,12 @@ import tensorflow as tf
 class Adam(tf.Module):
     """lr_t = lr·√(1-β2ᵗ)/(1-β1ᵗ); var -= lr_t·m/(√v+ε). The learning rate is a variable set per tick."""
 
-    def __init__(self, variables: list[tf.Variable], *, beta1: float = 0.0, beta2: float = 0.99,
-                 epsilon: float = 1e-8, name: str | None = None) -> None:
+    def __init__(self, variables: list[tf.Variable], *, lr: float = 0.001, beta1: float = 0.0,
+                 beta2: float = 0.99, epsilon: float = 1e-8, name: str | None = None) -> None:
+        """The original's betas by default; inversion uses the usual (0.9, 0.999)."""
         super().__init__(name=name)
         self.beta1, self.beta2, self.epsilon = beta1, beta2, epsilon
-        self.lr = tf.Variable(0.001, trainable=False, name="lr")
+        self.lr = tf.Variable(lr, trainable=False, name="lr")
         self.step = tf.Variable(0.0, trainable=False, name="step")
         self.m = [tf.Variable(tf.zeros_like(v), trainable=False) for v in variables]
         self.v = [tf.Variable(tf.zeros_like(v), trainable=False) for v in variables]

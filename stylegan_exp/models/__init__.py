@@ -1,0 +1,118 @@
+"""The models this package trains and samples, and the snapshot formats it opens: registered here, once.
+
+A model is one package, `stylegan_exp/models/<arch>/` (its config, networks, training steps, importers),
+whose `ARCHITECTURE` is listed in `ARCHITECTURES`. A foreign snapshot format is one reader module (e.g.
+`stylegan_exp/legacy/pickles.py`) listed in `FORMATS`; each architecture's importers say which of its
+snapshots they convert. Everything else finds a model through these two tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tensorflow as tf
+
+from stylegan_exp.config import ConfigError, ModelConfig, typed_model
+from stylegan_exp.legacy import pickles
+from stylegan_exp.legacy.tables import convert_network
+from stylegan_exp.models import stylegan, stylegan2
+from stylegan_exp.models.architecture import Architecture
+from stylegan_exp.nets.generator import Generator
+from stylegan_exp.nets.network import Discriminator, Network
+from stylegan_exp.nets.weights import assign_weights, shapes_by_path, weights_of
+from stylegan_exp.snapshot import Snapshot, SnapshotError, read_snapshot, snapshot_arrays, write_snapshot
+
+ARCHITECTURES: dict[str, Architecture] = {a.name: a for a in (stylegan.ARCHITECTURE, stylegan2.ARCHITECTURE)}
+
+
+@dataclass(frozen=True)
+class SnapshotFormat:
+    """A foreign snapshot format: whether a source is one, how to read it, and what it says a snapshot is
+    (the key an architecture's importer names in its KEYS)."""
+
+    name: str
+    opens: Callable[[str | Path], bool]
+    read: Callable[[str | Path, str | Path | None], Any]
+    key: Callable[[Any], str]
+
+
+FORMATS: tuple[SnapshotFormat, ...] = (
+    SnapshotFormat(pickles.TF1, pickles.opens, pickles.read_snapshot, lambda snap: snap.generator),
+)
+
+
+def architecture(model: ModelConfig | str) -> Architecture:
+    """The registered architecture of a model config (or of its ARCH name)."""
+    name = model if isinstance(model, str) else model.ARCH
+    if name not in ARCHITECTURES:
+        raise ConfigError(f"unknown model architecture {name!r}; known: {', '.join(ARCHITECTURES)}")
+    return ARCHITECTURES[name]
+
+
+def model_config(arch: str, values: dict[str, Any]) -> ModelConfig:
+    """Rebuild a model config recorded in a snapshot or a run, typed and checked like a composed one."""
+    return typed_model(architecture(arch).config, values)
+
+
+def model_schemas() -> list[type[ModelConfig]]:
+    return [a.config for a in ARCHITECTURES.values()]
+
+
+def build_generator(model: ModelConfig, resolution: int, num_channels: int = 3) -> Generator:
+    return architecture(model).generator(model, resolution, num_channels)
+
+
+def build_discriminator(model: ModelConfig, resolution: int, num_channels: int = 3) -> Discriminator:
+    return architecture(model).discriminator(model, resolution, num_channels)
+
+
+def network(snap: Snapshot, which: str) -> Network:
+    """G, D or Gs built from the snapshot's own model config, holding its weights, running at its lod."""
+    build = build_discriminator if which == "D" else build_generator
+    net = build(snap.model, snap.resolution, snap.num_channels)
+    assign_weights(net, snap.subset(which), f"{snap.path} ({which})")
+    net.lod = snap.lod
+    return net
+
+
+def save_snapshot(path: Path, networks: dict[str, tf.Module], *, model: ModelConfig, resolution: int,
+                  num_channels: int, kimg: float, lod: float = 0.0) -> Path:
+    """Atomically write the networks ({'G', 'D', 'Gs'} → network) and what is needed to rebuild them."""
+    weights = {key: weights_of(net) for key, net in networks.items()}
+    return write_snapshot(path, snapshot_arrays(weights, model=model, resolution=resolution,
+                                                num_channels=num_channels, kimg=kimg, lod=lod))
+
+
+def load_snapshot(source: str | Path, cache_dir: str | Path | None = None) -> Snapshot:
+    """Our `.npz` snapshot, or a foreign one (path or URL, downloaded once to `cache_dir`) through the
+    importer of its architecture."""
+    for fmt in FORMATS:
+        if fmt.opens(source):
+            return _import(fmt, fmt.read(source, cache_dir))
+    return read_snapshot(Path(source), model_config)
+
+
+def _import(fmt: SnapshotFormat, foreign: Any) -> Snapshot:
+    """A foreign snapshot converted by the importer whose KEYS name what the format says it is."""
+    key = fmt.key(foreign)
+    found = [(arch, imp) for arch in ARCHITECTURES.values() for imp in arch.importers
+             if fmt.name == imp.FORMAT and key in imp.KEYS]
+    if not found:
+        known = sorted(k for a in ARCHITECTURES.values() for imp in a.importers if fmt.name == imp.FORMAT
+                       for k in imp.KEYS)
+        raise SnapshotError(f"{foreign.source}: Gs is {key}, which this version cannot import (supported: "
+                            f"{', '.join(known)})")
+    (arch, importer), = found
+    model = importer.infer_model(foreign)
+    resolution, channels = importer.resolution(foreign), importer.num_channels(foreign)
+    expected = {"G": shapes_by_path(arch.generator(model, resolution, channels)),
+                "D": shapes_by_path(arch.discriminator(model, resolution, channels))}
+    tables = importer.tables(foreign, model)
+    weights = {f"{key}/{name}": array for key in ("G", "D", "Gs")
+               for name, array in convert_network(f"{foreign.source} ({key})", getattr(foreign, key),
+                                                  tables[key], expected["D" if key == "D" else "G"],
+                                                  importer.IGNORED).items()}
+    return Snapshot(Path(foreign.source), model, resolution, channels, 0.0, weights, importer.lod(foreign))

@@ -1,0 +1,1 @@
+"""Training-step machinery every architecture builds its steps on (see base.TrainingSteps)."""

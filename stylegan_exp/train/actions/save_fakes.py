@@ -1,0 +1,38 @@
+"""The fakes grid from fixed latents (`fakes<kimg>.png`), every `schedule.image_snapshot_ticks` ticks and at
+the start of the run, at the networks' current level of detail."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from stylegan_exp.grid import save_grid
+from stylegan_exp.nets.generator import Generator
+from stylegan_exp.tracking import Tracker
+from stylegan_exp.train.actions import Tick
+from stylegan_exp.train.checkpoint import TrainState
+from stylegan_exp.train.output_names import OutputNames
+
+
+class SaveFakes:
+    def __init__(self, Gs: Generator, grid_z: tf.Variable, grid_width: int, run_dir: Path, names: OutputNames,
+                 state: TrainState, tracker: Tracker, due: Callable[[Tick], bool], *,
+                 writer: bool = True) -> None:
+        """`writer`: whether this process writes (every worker computes, collectively)."""
+        self.Gs, self.grid_z, self.grid_width, self.run_dir = Gs, grid_z, grid_width, run_dir
+        self.names, self.state, self.tracker, self.due, self.writer = names, state, tracker, due, writer
+
+    def __call__(self, tick: Tick) -> None:
+        self.write(tick.sched.level, tick.sched.fade)
+
+    def write(self, level: int, fade: float) -> Path:
+        chunks = [self.Gs(z, level, fade, randomize_noise=False).numpy()
+                  for z in tf.split(self.grid_z, max(1, self.grid_z.shape[0] // 32))]
+        path = self.run_dir / self.names.fakes(self.state.nimg)
+        if self.writer:
+            save_grid(np.concatenate(chunks), path, self.grid_width, size=self.Gs.resolution)
+            self.tracker.log_image("fakes", path, self.state.kimg)
+        return path
