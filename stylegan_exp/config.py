@@ -86,7 +86,7 @@ class ScheduleConfig:
     D_lrate_dict: dict[int, float] = field(default_factory=dict)
     lrate_rampup_kimg: float = 0.0
     tick_kimg_base: float = 160.0
-    tick_kimg_dict: dict[int, float] | None = None  # None = the original {4: 160, 8: 140, …, 1024: 20}
+    tick_kimg_dict: dict[int, float] = field(default_factory=dict)  # schedule/default.yaml: the original's
     G_smoothing_kimg: float = 10.0
     D_repeats: int = 1
     minibatch_repeats: int = 4

@@ -7,11 +7,13 @@ import dataclasses
 import logging
 import shutil
 from collections.abc import Sequence
+from dataclasses import is_dataclass
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from stylegan_exp.config import ConfigError, ModelConfig, TrainConfig, to_object, write_config
 from stylegan_exp.config_checks import check_values
@@ -67,11 +69,27 @@ def _default_composition() -> DictConfig | None:
     return compose(config_name=HydraConfig.get().job.config_name)
 
 
+def replace_dict_overrides(cfg: DictConfig, overrides: Sequence[str]) -> DictConfig:
+    """The composition with each dict-valued knob the command line sets (`schedule.tick_kimg_dict={32: 2}`)
+    exactly as typed: Hydra merges a dict override into the preset's dict key by key, so `={}` would change
+    nothing and `={32: 2}` keep every other resolution's value."""
+    cfg = cfg.copy()
+    for override in OverridesParser.create().parse_overrides(list(overrides)):
+        if override.is_sweep_override() or override.is_delete():
+            continue
+        value, node = override.value(), OmegaConf.select(cfg, override.key_or_group)
+        plain_dict = isinstance(node, DictConfig) and not is_dataclass(OmegaConf.get_type(node))
+        if isinstance(value, dict) and plain_dict:
+            OmegaConf.update(cfg, override.key_or_group, value, merge=False)
+    return cfg
+
+
 def training_config(cfg: DictConfig, base: DictConfig | None = None,
                     overrides: Sequence[str] = ()) -> tuple[TrainConfig, Path | None]:
     """The typed run and what it resumes. A resumed run is the run it continues: the saved config.yaml of
     that run, with the command line's mid-run changes (`train.resume`); `base` is the composition without
     overrides (default: `cfg`, so only `overrides` count as changes)."""
+    cfg = replace_dict_overrides(cfg, overrides)
     typed = to_object(cfg)
     check_values(typed)
     target = resume_target(typed)
@@ -88,8 +106,7 @@ def training_config(cfg: DictConfig, base: DictConfig | None = None,
              "".join(f"; {line}" for line in changes) if changes else " as it was")
     typed = to_object(effective)
     check_values(typed)
-    # the record says what was continued
-    return dataclasses.replace(typed, resume=dataclasses.replace(typed.resume, path=str(target))), target
+    return typed, target
 
 
 def _grouped_by_sweep(cfg: TrainConfig) -> TrainConfig:

@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from stylegan_exp.config import GpusConfig, ScheduleConfig
 from stylegan_exp.resolution import log2_int
 
-DEFAULT_TICK_KIMG = {4: 160, 8: 140, 16: 120, 32: 100, 64: 80, 128: 60, 256: 40, 512: 30, 1024: 20}
+# The original training_loop's tick_kimg_dict, which schedule/default.yaml sets; what `tick_kimg_dict: null`
+# meant in config.yaml files written before it was a preset value.
+ORIGINAL_TICK_KIMG = {4: 160, 8: 140, 16: 120, 32: 100, 64: 80, 128: 60, 256: 40, 512: 30, 1024: 20}
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,7 @@ def training_schedule(cur_nimg: int, p: ScheduleConfig, gpus: GpusConfig,
         G_lrate *= rampup
         D_lrate *= rampup
 
-    tick_dict = DEFAULT_TICK_KIMG if p.tick_kimg_dict is None else p.tick_kimg_dict
+    tick_dict = p.tick_kimg_dict
     tick_kimg = tick_dict.get(resolution, p.tick_kimg_base)
     return ScheduleState(
         kimg=kimg,

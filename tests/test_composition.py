@@ -241,3 +241,16 @@ def test_a_checkpoint_that_does_not_fit_is_one_line_without_tensorflow_warnings(
 def test_a_value_out_of_range_is_named_before_any_work(override, named):
     with pytest.raises(ConfigError, match=f"^{re.escape(named)}$"):
         training_config(compose_config("train", *TINY, override))
+
+
+@pytest.mark.parametrize(("override", "expected"), [
+    ("schedule.tick_kimg_dict={}", {}),
+    ("schedule.tick_kimg_dict={32: 2}", {32: 2.0}),
+    ("+schedule.G_lrate_dict={32: 0.1}", {32: 0.1}),
+    ("gpus.minibatch_dict={32: 8}", {32: 8}),
+])
+def test_a_dict_on_the_command_line_is_the_dict(override, expected):
+    """Hydra would merge it into the preset's dict key by key (`={}` changing nothing)."""
+    cfg, _ = training_config(compose_config("train", override), overrides=[override])
+    group, key = override.lstrip("+").split("=")[0].split(".")
+    assert getattr(getattr(cfg, group), key) == expected

@@ -4,7 +4,7 @@ import pytest
 
 from stylegan_exp.config import GpusConfig, ScheduleConfig
 from stylegan_exp.resolution import log2_int
-from stylegan_exp.schedule import DEFAULT_TICK_KIMG, gs_beta, lod_changed, training_schedule
+from stylegan_exp.schedule import ORIGINAL_TICK_KIMG, gs_beta, lod_changed, training_schedule
 
 PAPER_LR = {128: 0.0015, 256: 0.002, 512: 0.003, 1024: 0.003}
 ONE_GPU = dict(minibatch_base=4,
@@ -14,7 +14,7 @@ ONE_GPU = dict(minibatch_base=4,
 def paper(**kw) -> tuple[ScheduleConfig, GpusConfig, int]:
     """The paper schedule on one GPU at 512² (what `training_schedule` takes after cur_nimg)."""
     sched = ScheduleConfig(name="paper", lod_initial_resolution=8, G_lrate_dict=PAPER_LR,
-                           D_lrate_dict=PAPER_LR, **kw)
+                           D_lrate_dict=PAPER_LR, tick_kimg_dict=dict(ORIGINAL_TICK_KIMG), **kw)
     return sched, GpusConfig(name="1gpu", **ONE_GPU), 512
 
 
@@ -43,7 +43,7 @@ def test_paper_schedule_points(kimg, lod, res, minibatch, lrate):
     assert s.resolution == res
     assert s.minibatch == minibatch
     assert s.G_lrate == pytest.approx(lrate) and s.D_lrate == pytest.approx(lrate)
-    assert s.tick_kimg == DEFAULT_TICK_KIMG[res]
+    assert s.tick_kimg == ORIGINAL_TICK_KIMG[res]
 
 
 def test_fade_is_fractional_lod_and_level_is_traced_resolution():

@@ -153,7 +153,7 @@ def load_state(steps: StyleGANSteps, start: Record) -> None:
     steps.rng.reset(state["rng"][0])
     if hasattr(steps, "pl_mean"):
         steps.pl_mean.assign(state["pl_mean"][0])
-        steps.minibatches = 0  # both lazy regularizers run in the first minibatch, neither in the second
+        steps.minibatches.assign(0)  # both lazy regularizers run in the first minibatch, not in the second
 
 
 def run_ours(case: Case, steps: StyleGANSteps, start: Record) -> list[Record]:

@@ -99,6 +99,7 @@ def make_dataset(
     cache: bool = True,
     repeat: bool = True,
     keep: Sequence[int] | None = None,
+    skip: int = 0,
     num_parallel_calls: int = tf.data.AUTOTUNE,
 ) -> tf.data.Dataset:
     """Batches of float32 NHWC reals in [-1, 1] at `resolution` (a power of two <= the stored one).
@@ -107,8 +108,9 @@ def make_dataset(
     image is decoded and box-filtered once and kept in memory; without it the shuffle buffer holds the
     encoded records and only the rows of each batch listed in `keep` (a worker's share of the global
     batch, see distribute.worker_rows) are decoded. Either way a batch holds the same images in the same
-    order, mirrored the same way. The lod fade belongs to the training step (nets.layers.fade_lod), since it
-    changes with every minibatch.
+    order, mirrored the same way. `skip` batches are passed over before the first one (a resumed run's
+    place in the stream: the same batches follow as in the uninterrupted run). The lod fade belongs to the
+    training step (nets.layers.fade_lod), since it changes with every minibatch.
     """
     info = load_info(dataset_dir)
     if not is_resolution(resolution) or resolution > info.resolution:
@@ -148,5 +150,5 @@ def make_dataset(
             x = tf.where(flip < 0.5, x, tf.reverse(x, axis=[2]))
         return x
 
-    ds = ds.enumerate().map(to_float, num_parallel_calls=num_parallel_calls)
+    ds = ds.enumerate().skip(skip).map(to_float, num_parallel_calls=num_parallel_calls)
     return ds.prefetch(tf.data.AUTOTUNE)

@@ -239,6 +239,27 @@ def minibatch_stddev(x: tf.Tensor, group_size: int = 4, num_new_features: int = 
     return tf.concat([x, tf.cast(y, x.dtype)], axis=-1)
 
 
+class _NoiseSource:
+    """The generator randomized noise is drawn from while a training step is traced (None: TensorFlow's
+    global random ops). A plain attribute, not a context variable: replicas are traced in other threads."""
+
+    generator: tf.random.Generator | None = None
+
+
+_NOISE = _NoiseSource()
+
+
+@contextlib.contextmanager
+def noise_from(generator: tf.random.Generator) -> Iterator[None]:
+    """Randomized noise in the graphs traced meanwhile is drawn from `generator`: a training step's noise is
+    then part of its checkpointed random stream, so a resumed run draws what the uninterrupted one would."""
+    previous, _NOISE.generator = _NOISE.generator, generator
+    try:
+        yield
+    finally:
+        _NOISE.generator = previous
+
+
 class NoiseInput(tf.Module):
     """Per-pixel Gaussian noise scaled by a learned per-channel weight (zero at init).
 
@@ -255,7 +276,8 @@ class NoiseInput(tf.Module):
     def __call__(self, x: tf.Tensor, randomize: bool) -> tf.Tensor:
         if randomize:
             shape = tf.shape(x)
-            noise = tf.random.normal([shape[0], shape[1], shape[2], 1], dtype=x.dtype)
+            draw = tf.random.normal if _NOISE.generator is None else _NOISE.generator.normal
+            noise = tf.cast(draw([shape[0], shape[1], shape[2], 1]), x.dtype)
         else:
             noise = tf.cast(self.noise, x.dtype)
         return x + noise * tf.cast(self.weight, x.dtype)

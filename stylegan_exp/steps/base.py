@@ -20,7 +20,7 @@ import tensorflow as tf
 from stylegan_exp.augment import Draws, build_augmentation
 from stylegan_exp.config import AugmentConfig, ModelConfig, Precision, ScheduleConfig
 from stylegan_exp.nets.generator import Generator
-from stylegan_exp.nets.layers import no_fade
+from stylegan_exp.nets.layers import no_fade, noise_from
 from stylegan_exp.nets.network import Discriminator
 from stylegan_exp.schedule import ScheduleState
 from stylegan_exp.steps.adam import Adam, LossScale
@@ -101,7 +101,7 @@ class TrainingSteps:
     def fakes(self, z: tf.Tensor, level: int, fade: tf.Tensor | float) -> tf.Tensor:
         m = self.model
         w = self.G.train_dlatents(z, level, self.rng, m.style_mixing_prob, m.dlatent_avg_beta)
-        with computing_in(self.G.synthesis, self.dtype):
+        with computing_in(self.G.synthesis, self.dtype), noise_from(self.rng):
             return self.G.synthesis(self.cast(w), level, self.cast_fade(fade), randomize_noise=True)
 
     def draw(self, n: tf.Tensor | int) -> Draws:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +36,7 @@ from stylegan_exp.steps.base import TrainingSteps
 from stylegan_exp.tracking import JsonlTracker, MultiTracker, Tracker, WandbTracker
 from stylegan_exp.train.checkpoint import CheckpointError, TrainCheckpoint, TrainState
 from stylegan_exp.train.distribute import WorkerGroup, make_strategy, network_scope
-from stylegan_exp.train.resume import resume_target
+from stylegan_exp.train.resume import earlier_outputs, resume_target
 from stylegan_exp.train.transfer import adopt_architecture, implied_overrides
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,8 @@ class TrainingRun:
     checkpoint: TrainCheckpoint
     tracker: Tracker
     source: Snapshot | None  # the network snapshot the run started from (transfer, resume from a snapshot)
+    resumed: bool = False  # from a checkpoint: the run continues where it stopped
+    earlier_outputs: list[str] = field(default_factory=list)  # names the run's earlier directories hold
 
     @property
     def is_chief(self) -> bool:
@@ -227,6 +229,8 @@ def build_run(cfg: TrainConfig, run_dir: Path, workers: WorkerGroup | None = Non
         source = load_snapshot(target) if target.suffix == ".npz" else None
     if source is not None:
         cfg = adopt_snapshot(cfg, source, data, explicit, resuming=target is not None)
+    if target is not None:  # the record says what the run continues
+        cfg = dataclasses.replace(cfg, resume=dataclasses.replace(cfg.resume, path=str(target)))
     tf.random.set_seed(cfg.seed)
     with network_scope(workers.strategy):
         G = build_generator(cfg.model, data.resolution, data.channels)
@@ -239,7 +243,8 @@ def build_run(cfg: TrainConfig, run_dir: Path, workers: WorkerGroup | None = Non
     latents = np.random.RandomState(cfg.grid.seed).randn(cfg.grid.width * cfg.grid.height,
                                                          cfg.model.latent_size)
     grid_z = tf.Variable(latents.astype(np.float32), trainable=False)
-    state = TrainState(nimg=int(round(cfg.transfer.resume_kimg * 1000)))
+    start = int(round(cfg.transfer.resume_kimg * 1000))
+    state = TrainState(nimg=start, data_start_nimg=start, tick_start_nimg=start)
     checkpoint = TrainCheckpoint(run_dir / "checkpoints", state, cfg.run.keep_checkpoints, workers.is_chief,
                                  G=G, D=D, Gs=Gs, grid_z=grid_z, **steps.checkpoint_objects())
     if source is not None:
@@ -250,11 +255,13 @@ def build_run(cfg: TrainConfig, run_dir: Path, workers: WorkerGroup | None = Non
                      cfg.transfer.resume_kimg)
         else:
             state.nimg = int(round(source.kimg * 1000))
+            state.restart_streams()
             log.info("resumed networks from snapshot %s at %.1f kimg (fresh optimizer state)", source.path,
                      source.kimg)
     elif target is not None:
         prefix = _restore(checkpoint, target, cfg.model)
         log.info("resumed from %s at %.1f kimg, tick %d", prefix, state.kimg, state.tick)
     tracker = make_tracker(cfg, run_dir, state, workers.is_chief)
+    resumed = target is not None and source is None
     return TrainingRun(cfg, run_dir, workers, data, G, D, Gs, steps, grid_z, state, checkpoint, tracker,
-                       source)
+                       source, resumed, earlier_outputs(target) if resumed else [])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,10 @@ from stylegan_exp.snapshot import describe_mismatch
 # variables), so older checkpoints still resume.
 _COUNTERS = {"cur_nimg": ("nimg", tf.int64), "cur_tick": ("tick", tf.int64),
              "elapsed": ("elapsed", tf.float64), "wandb_id": ("wandb_id", tf.string),
-             "lr_scale": ("lr_scale", tf.float64)}
+             "lr_scale": ("lr_scale", tf.float64), "prev_lod": ("prev_lod", tf.float64),
+             "data_start_nimg": ("data_start_nimg", tf.int64),
+             "tick_start_nimg": ("tick_start_nimg", tf.int64)}
+
 
 
 class CheckpointError(ValueError):
@@ -33,6 +37,15 @@ class TrainState:
     elapsed: float = 0.0  # training seconds before this process started
     wandb_id: str = ""
     lr_scale: float = 1.0  # rollbacks after NaN/Inf multiply the learning rates by this
+    # What makes a resumed run the uninterrupted one: the lod of the last step (optimizers reset when its
+    # integer part changes; NaN: unknown, no reset), where the current data stream and tick began.
+    prev_lod: float = -1.0
+    data_start_nimg: int = 0
+    tick_start_nimg: int = 0
+
+    def restart_streams(self) -> None:
+        """The data stream and tick start here, with no optimizer reset pending (old checkpoints)."""
+        self.prev_lod, self.data_start_nimg, self.tick_start_nimg = math.nan, self.nimg, self.nimg
 
     @property
     def kimg(self) -> float:
@@ -97,6 +110,8 @@ class TrainCheckpoint:
             value = self._counters[key].numpy()
             value = value.decode() if isinstance(value, bytes) else value
             setattr(self.state, attr, type(getattr(self.state, attr))(value))
+        if not any(k.startswith("data_start_nimg/") for k in stored):  # written before exact resume
+            self.state.restart_streams()
         return prefix
 
     def _network_shapes(self) -> dict[str, tuple[int, ...]]:

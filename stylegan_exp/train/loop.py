@@ -4,6 +4,7 @@ schedule, each followed by the actions that are due — on a run `builder.build_
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
@@ -67,7 +68,6 @@ class _Pass:
     start: float  # wall-clock start, less the training time of earlier runs
     data: Iterator[tf.Tensor] | None = None
     data_key: tuple[int, int] | None = None
-    prev_lod: float = -1.0
     maintenance: float = 0.0  # seconds the last tick's actions took
 
 
@@ -89,7 +89,7 @@ class Trainer:
         self.actions = self._actions(run)
 
     def _actions(self, run: TrainingRun) -> list[Action]:
-        cfg, s, names, chief = run.cfg, run.cfg.schedule, OutputNames(), run.is_chief
+        cfg, s, names, chief = run.cfg, run.cfg.schedule, OutputNames(run.earlier_outputs), run.is_chief
         self.fakes = SaveFakes(run.Gs, run.grid_z, cfg.grid.width, run.run_dir, names, run.state, run.tracker,
                                every(s.image_snapshot_ticks), writer=chief)
         self.snapshots = SaveSnapshot({"G": run.G, "D": run.D, "Gs": run.Gs}, cfg.model, run.run_dir, names,
@@ -133,7 +133,8 @@ class Trainer:
             self.tracker.close()
             return None
         self.save_reals()
-        self.save_fakes(*self._level_and_fade())
+        if not self.run_parts.resumed:  # a resumed run's grid at this point is its checkpoint's tick's
+            self.save_fakes(*self._level_and_fade())
         self.save_checkpoint("start")
         roll_back = RollBack(self.checkpoint, self.state, self.tracker, self.cfg.run)
         restart = Restart(self.checkpoint, self.cfg.run)
@@ -161,7 +162,18 @@ class Trainer:
         sched = self._schedule()
         return sched.level, sched.fade
 
-    def _dataset(self, resolution: int, minibatch: int) -> Iterator[tf.Tensor]:
+    def _data_stream(self, sched: ScheduleState) -> Iterator[tf.Tensor]:
+        """The reals for `sched`'s resolution and minibatch: the stream the run is in (restored by a resume
+        or a rollback, continued where the state says), or a new one seeded by where it starts."""
+        state = self.state
+        began = training_schedule(state.data_start_nimg, self.cfg.schedule, self.cfg.gpus, self.resolution,
+                                  growing=type(self.cfg.model).PROGRESSIVE)
+        if (began.resolution, began.minibatch) != (sched.resolution, sched.minibatch):
+            state.data_start_nimg = state.nimg
+        skip = (state.nimg - state.data_start_nimg) // sched.minibatch
+        return self._dataset(sched.resolution, sched.minibatch, self.cfg.seed + state.data_start_nimg, skip)
+
+    def _dataset(self, resolution: int, minibatch: int, seed: int, skip: int) -> Iterator[tf.Tensor]:
         """This worker's share of each global minibatch; every worker shuffles the same way."""
         ds, workers = self.cfg.dataset, self.workers
         keep = None
@@ -169,9 +181,8 @@ class Trainer:
             keep = worker_rows(np.arange(minibatch // workers.count), workers=workers.count,
                                index=workers.index, local_replicas=self.steps.local_replicas,
                                accumulate=self.cfg.schedule.accumulate)
-        return iter(make_dataset(self.run_parts.data.path, resolution, minibatch, mirror=ds.mirror,
-                                 seed=self.cfg.seed + self.state.nimg, shuffle_buffer=ds.shuffle_buffer,
-                                 cache=ds.cache, keep=keep))
+        return iter(make_dataset(self.run_parts.data.path, resolution, minibatch, mirror=ds.mirror, seed=seed,
+                                 shuffle_buffer=ds.shuffle_buffer, cache=ds.cache, keep=keep, skip=skip))
 
     def _train(self, bar: _KimgBar) -> Path | None:
         run = _Pass(start=time.time() - self.state.elapsed)
@@ -189,42 +200,50 @@ class Trainer:
     def _run_tick(self, run: _Pass, bar: _KimgBar) -> Tick:
         """Training steps until the tick's kimg is reached, a checkpoint is due or the run must stop; a tick
         whose losses or weights are not finite raises NonFiniteError (the run rolls back)."""
-        s = self.cfg.schedule
-        started, first_nimg = time.time(), self.state.nimg
+        s, state = self.cfg.schedule, self.state
+        started, first_nimg = time.time(), state.tick_start_nimg
         sums: dict[str, float] = {}
         count = 0
         while True:
             sched = self._schedule()
             if (sched.resolution, sched.minibatch) != run.data_key:
                 run.data_key = (sched.resolution, sched.minibatch)
-                run.data = self._dataset(sched.resolution, sched.minibatch)
-            if s.reset_opt_for_new_lod and lod_changed(run.prev_lod, sched.lod):
+                run.data = self._data_stream(sched)
+            if s.reset_opt_for_new_lod and not math.isnan(state.prev_lod) and lod_changed(state.prev_lod,
+                                                                                          sched.lod):
                 self.steps.reset_optimizers()
-            run.prev_lod = sched.lod
-            lr_scale = self.state.lr_scale
+            state.prev_lod = sched.lod
+            lr_scale = state.lr_scale
             self.steps.set_learning_rates(sched.G_lrate * lr_scale, sched.D_lrate * lr_scale)
             stats, shown = self.steps.iteration(run.data, sched, s)
-            self.state.nimg += shown
+            state.nimg += shown
+            crossed = self.checkpoints.interval_passed(state.nimg - shown)
             for out in stats:
                 for k, v in out.items():
                     sums[k] = sums.get(k, 0.0) + float(v)
             count += len(stats)
-            bar.show(self.state.kimg)
+            bar.show(state.kimg)
             out_of_time = s.max_minutes is not None and time.time() - run.start >= s.max_minutes * 60
-            out_of_time, checkpoint_due = self.signals.agree(out_of_time, self.checkpoints.interval_passed())
-            done = self.state.nimg >= s.total_kimg * 1000 or out_of_time or self.signals.stop is not None
-            if self.state.nimg >= first_nimg + sched.tick_kimg * 1000 or done or checkpoint_due:
+            out_of_time, checkpoint_due = self.signals.agree(out_of_time, crossed)
+            done = state.nimg >= s.total_kimg * 1000 or out_of_time or self.signals.stop is not None
+            if state.nimg >= first_nimg + sched.tick_kimg * 1000 or done or checkpoint_due:
                 break
         means = {k: v / count for k, v in sums.items()}
         if not all(np.isfinite(v) for v in means.values()) or not self._weights_finite():
             bad = ", ".join(f"{k}={v:.4g}" for k, v in means.items() if not np.isfinite(v))
             raise NonFiniteError(f"non-finite {bad or 'weights'}")
         now = time.time()
-        self.state.tick += 1
-        self.state.elapsed = now - run.start
-        return Tick(index=self.state.tick, nimg=self.state.nimg, sched=sched, stats=means,
-                    seconds=now - started, images=self.state.nimg - first_nimg, maintenance=run.maintenance,
-                    done=done, checkpoint_due=checkpoint_due, out_of_time=out_of_time)
+        state.elapsed = now - run.start
+        interrupted = done and state.nimg < s.total_kimg * 1000
+        if not interrupted:
+            state.tick += 1
+            state.tick_start_nimg = state.nimg
+        # An interrupted tick (a stop signal, max_minutes) is continued by a resumed run under the same index,
+        # so that its ticks, and what they write, fall where the uninterrupted run's do.
+        return Tick(index=state.tick + interrupted, nimg=state.nimg, sched=sched, stats=means,
+                    seconds=now - started, images=state.nimg - first_nimg, maintenance=run.maintenance,
+                    done=done, checkpoint_due=checkpoint_due, out_of_time=out_of_time,
+                    interrupted=interrupted)
 
     def _weights_finite(self) -> bool:
         variables = self.G.trainable_variables + self.D.trainable_variables

@@ -20,6 +20,7 @@ from omegaconf.errors import OmegaConfBaseException
 from stylegan_exp.config import ConfigError, ModelConfig, ResumeMode, TrainConfig
 from stylegan_exp.data.dataset_format import INFO_FILE
 from stylegan_exp.models import ARCHITECTURES
+from stylegan_exp.schedule import ORIGINAL_TICK_KIMG
 from stylegan_exp.snapshot import SnapshotError, find_latest
 
 # Keys (and whole sections) a resumed run may change: when to stop, how often to write, what to log and
@@ -72,6 +73,27 @@ def run_dir_of(target: Path) -> Path:
     return target.parent
 
 
+def run_history(target: Path, limit: int = 1000) -> list[Path]:
+    """The run directories a checkpoint's run is made of, newest first: its own, then each one it resumed
+    (the `resume.path` its config.yaml records), back to the start."""
+    found: list[Path] = []
+    while target is not None and len(found) < limit:
+        run_dir = run_dir_of(target)
+        if run_dir in found:
+            break
+        found.append(run_dir)
+        config = run_dir / "config.yaml"
+        earlier = OmegaConf.select(OmegaConf.load(config), "resume.path") if config.is_file() else None
+        target = Path(earlier) if earlier else None
+    return found
+
+
+def earlier_outputs(target: Path) -> list[str]:
+    """The periodic outputs' names (fakes grids, snapshots) a resumed run's earlier directories hold."""
+    return sorted(p.name for run_dir in run_history(target)
+                  for pattern in ("fakes*.png", "network-snapshot-*.npz") for p in run_dir.glob(pattern))
+
+
 def model_schema(values: dict[str, Any]) -> type[ModelConfig]:
     """The registered architecture whose fields are the keys of a saved model config."""
     keys = set(values)
@@ -83,9 +105,12 @@ def model_schema(values: dict[str, Any]) -> type[ModelConfig]:
 
 
 def upgraded(saved: dict[str, Any]) -> dict[str, Any]:
-    """A config.yaml written by an earlier version with today's key names: `train.*` → `run.*`,
-    `metrics.names` → `metrics.kinds`, `metrics.balance` → `run.balance`."""
+    """A config.yaml written by an earlier version in today's terms: `train.*` → `run.*`, `metrics.names` →
+    `metrics.kinds`, `metrics.balance` → `run.balance`, `schedule.tick_kimg_dict: null` → the original's."""
     saved = dict(saved)
+    schedule = dict(saved.get("schedule") or {})
+    if "tick_kimg_dict" in schedule and schedule["tick_kimg_dict"] is None:
+        saved["schedule"] = schedule | {"tick_kimg_dict": dict(ORIGINAL_TICK_KIMG)}
     run = dict(saved.pop("train", None) or {}) | dict(saved.get("run") or {})
     metrics = dict(saved.get("metrics") or {})
     if "names" in metrics:

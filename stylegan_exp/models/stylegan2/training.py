@@ -6,7 +6,8 @@ the D step's reals every `d_reg_interval` minibatches and path-length regulariza
 minibatch // pl_batch_shrink latents every `g_reg_interval`, each as its own Adam step whose loss is
 multiplied by the interval; both regularization optimizers share their network's Adam state, and the Adam
 learning rate and betas are rescaled by interval / (interval + 1). Regularization runs when the count of
-minibatches since the process started is a multiple of the interval (so at the first one after a resume).
+minibatches is a multiple of the interval; the original counts from the process start, we count from the
+run's start (checkpointed), so that a resumed run equals the uninterrupted one.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from stylegan_exp.models.stylegan2.lazy_regularization import (
     pl_mean_update,
     pl_penalty,
 )
+from stylegan_exp.nets.layers import noise_from
 from stylegan_exp.schedule import ScheduleState, gs_beta
 from stylegan_exp.steps.base import GradSums, TrainingSteps, add_gradients
 from stylegan_exp.steps.losses import d_logistic, d_statistics, r1_penalty
@@ -56,7 +58,10 @@ class StyleGAN2Steps(TrainingSteps):
         self._r1_grads = tf.function(self.r1_replica, jit_compile=True) if xla else self.r1_replica
         self.g_reg_step = tf.function(self._g_reg_step)
         self.d_reg_step = tf.function(self._d_reg_step)
-        self.minibatches = 0  # the original's running_mb_counter: restarts with the process
+        with self.strategy.scope():
+            # The original's running_mb_counter (which restarts with the process): checkpointed here, so a
+            # resumed run regularizes on the minibatches the uninterrupted one would.
+            self.minibatches = tf.Variable(0, dtype=tf.int64, trainable=False, name="minibatches")
         self.reg_stats: dict[str, tf.Tensor] = {}
         self._told = False
 
@@ -108,7 +113,7 @@ class StyleGAN2Steps(TrainingSteps):
                 w = self.G.train_dlatents(zk, level, self.rng, m.style_mixing_prob, m.dlatent_avg_beta)
                 with tf.GradientTape() as inner:
                     inner.watch(w)
-                    with computing_in(self.G.synthesis, self.dtype):
+                    with computing_in(self.G.synthesis, self.dtype), noise_from(self.rng):
                         images = self.G.synthesis(self.cast(w), level, self.cast(fade),
                                                   randomize_noise=True)
                     projection = tf.reduce_sum(tf.cast(images, tf.float32) * yk)
@@ -176,9 +181,9 @@ class StyleGAN2Steps(TrainingSteps):
         pl_batch = tf.constant(pl_batch_size(sched.minibatch, m.pl_batch_shrink, self.parts))
         stats, shown = [], 0
         for _ in range(schedule.minibatch_repeats):
-            g_reg = self.minibatches % m.g_reg_interval == 0
-            d_reg = self.minibatches % m.d_reg_interval == 0
-            self.minibatches += 1
+            count = int(self.minibatches.numpy())
+            g_reg, d_reg = count % m.g_reg_interval == 0, count % m.d_reg_interval == 0
+            self.minibatches.assign_add(1)
             out = dict(self.g_step(tf.constant(sched.minibatch), level, fade))
             if g_reg:
                 self.reg_stats.update(self.g_reg_step(pl_batch, level))
@@ -193,7 +198,7 @@ class StyleGAN2Steps(TrainingSteps):
         return stats, shown
 
     def checkpoint_objects(self) -> dict[str, tf.Module | tf.Variable]:
-        return {**super().checkpoint_objects(), "pl_mean": self.pl_mean}
+        return {**super().checkpoint_objects(), "pl_mean": self.pl_mean, "minibatches": self.minibatches}
 
     def set_learning_rates(self, G_lrate: float, D_lrate: float) -> None:
         """The schedule's rates × interval / (interval + 1), as the original's lazy regularization."""

@@ -26,6 +26,7 @@ class Tick:
     done: bool
     checkpoint_due: bool
     out_of_time: bool = False
+    interrupted: bool = False  # ended early by a stop signal or max_minutes: a resumed run continues it
 
     @property
     def kimg(self) -> float:

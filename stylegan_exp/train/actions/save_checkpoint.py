@@ -1,5 +1,7 @@
-"""Checkpoints for resuming: at the start, every `run.checkpoint_kimg` or `run.checkpoint_minutes`
-(whichever comes first; a tick ends early when one is due), and at the end of the run."""
+"""Checkpoints for resuming: at the start, at every multiple of `run.checkpoint_kimg` and every
+`run.checkpoint_minutes` (whichever comes first; a tick ends early when one is due), and at the end of the
+run. The kimg multiples do not depend on when the run was resumed, so a resumed run's ticks end where the
+uninterrupted run's do."""
 
 from __future__ import annotations
 
@@ -18,17 +20,19 @@ class SaveCheckpoint:
 
     def __init__(self, checkpoint: TrainCheckpoint, state: TrainState, cfg: RunConfig) -> None:
         self.checkpoint, self.state, self.cfg = checkpoint, state, cfg
-        self._last = (state.nimg, time.time())
+        self._last = time.time()
 
     def __call__(self, tick: Tick) -> None:
         self.save("stopping" if tick.done else "interval")
 
     def save(self, reason: str) -> None:
         self.checkpoint.save()
-        self._last = (self.state.nimg, time.time())
+        self._last = time.time()
         log.info("checkpoint at %.1f kimg (%s)", self.state.kimg, reason)
 
-    def interval_passed(self) -> bool:
-        last_nimg, last_time = self._last
-        return (self.state.nimg - last_nimg >= self.cfg.checkpoint_kimg * 1000
-                or time.time() - last_time >= self.cfg.checkpoint_minutes * 60)
+    def interval_passed(self, since_nimg: int) -> bool:
+        """Whether training from `since_nimg` to now crossed a multiple of checkpoint_kimg, or the minutes
+        since the last checkpoint passed."""
+        every = max(1, round(self.cfg.checkpoint_kimg * 1000))
+        return (self.state.nimg // every > since_nimg // every
+                or time.time() - self._last >= self.cfg.checkpoint_minutes * 60)

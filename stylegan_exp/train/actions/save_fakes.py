@@ -26,12 +26,12 @@ class SaveFakes:
         self.names, self.state, self.tracker, self.due, self.writer = names, state, tracker, due, writer
 
     def __call__(self, tick: Tick) -> None:
-        self.write(tick.sched.level, tick.sched.fade)
+        self.write(tick.sched.level, tick.sched.fade, tick.interrupted)
 
-    def write(self, level: int, fade: float) -> Path:
+    def write(self, level: int, fade: float, interrupted: bool = False) -> Path:
         chunks = [self.Gs(z, level, fade, randomize_noise=False).numpy()
                   for z in tf.split(self.grid_z, max(1, self.grid_z.shape[0] // 32))]
-        path = self.run_dir / self.names.fakes(self.state.nimg)
+        path = self.run_dir / self.names.fakes(self.state.nimg, interrupted)
         if self.writer:
             save_grid(np.concatenate(chunks), path, self.grid_width, size=self.Gs.resolution)
             self.tracker.log_image("fakes", path, self.state.kimg)

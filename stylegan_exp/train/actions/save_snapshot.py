@@ -30,14 +30,14 @@ class SaveSnapshot:
         self.last: Path | None = None
 
     def __call__(self, tick: Tick) -> None:
-        self.write(tick.sched.lod)
+        self.write(tick.sched.lod, tick.interrupted)
 
-    def write(self, lod: float) -> Path:
+    def write(self, lod: float, interrupted: bool = False) -> Path:
         gs = self.networks["Gs"]
         arrays = snapshot_arrays({k: weights_of(net) for k, net in self.networks.items()}, model=self.model,
                                  resolution=gs.resolution, num_channels=gs.num_channels, kimg=self.state.kimg,
                                  lod=lod)
-        path = self.run_dir / self.names.snapshot(self.state.nimg)
+        path = self.run_dir / self.names.snapshot(self.state.nimg, interrupted)
         self.last = path
         if self.writer:
             write_snapshot(path, arrays)

@@ -1,0 +1,107 @@
+"""A killed-and-resumed run equals an uninterrupted one (issue 29): G, D, Gs, Adam's moments and step, w_avg,
+ADA's p, pl_mean, the random stream and the data stream, bit for bit, and the fakes grids after the resume.
+
+A kill is simulated in-process by an exception no handler catches at a random training step (what a SIGKILL
+leaves: the files written so far); SIGINT is the real signal, sent to this process at a random step."""
+
+import os
+import random
+import signal
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import TINY, compose_config
+from PIL import Image
+
+from stylegan_exp.config import to_object
+from stylegan_exp.train.loop import Trainer
+
+STYLEGAN2 = ("model=stylegan2", "model.fmap_base=64", "model.fmap_max=16", "model.latent_size=16",
+             "model.dlatent_size=16", "model.mapping_layers=2", "model.mapping_fmaps=16",
+             "model.pl_batch_shrink=1", "model.d_reg_interval=4", "model.g_reg_interval=2")
+# Each case's overrides and the training steps (iterations) it may be interrupted at: after the checkpoint at
+# 0.4 kimg, before the end. StyleGAN grows 8² → 16² between 0.3 and 0.6 kimg (64 images an iteration at 8²,
+# 32 at 16²): its interruptions fall around the lod change.
+CASES = {
+    "stylegan": (("schedule.total_kimg=1.0",), (10, 16)),
+    "stylegan2_ada": ((*STYLEGAN2, "augment=ada", "augment.target=-1", "augment.interval=1",
+                       "augment.ada_kimg=1", "schedule.total_kimg=0.8", "model.precision=float32"), (15, 23)),
+}
+
+
+class Killed(BaseException):
+    """Ends a run like SIGKILL: nothing catches it, nothing more is written."""
+
+
+def _cfg(tmp_path: Path, case: str, *extra: str):
+    return to_object(compose_config(
+        "train", *TINY, *CASES[case][0], "logger=none", f"dataset.path={tmp_path / 'data'}",
+        f"outputs_root={tmp_path}", "run.checkpoint_kimg=0.4", "run.checkpoint_minutes=1000",
+        "dataset.mirror=true", "dataset.cache=false", *extra))
+
+
+def _interrupt_at(trainer: Trainer, step: int, how: str) -> None:
+    iteration, calls = trainer.steps.iteration, [0]
+
+    def interrupted(*args):
+        calls[0] += 1
+        if calls[0] == step:
+            if how == "kill":
+                raise Killed
+            os.kill(os.getpid(), signal.SIGINT)
+        return iteration(*args)
+
+    trainer.steps.iteration = interrupted
+
+
+def _state(trainer: Trainer) -> dict[str, np.ndarray]:
+    """Everything a resume must restore, by name."""
+    steps = trainer.steps
+    found = {f"{net}/{v.name}/{i}": v.numpy() for net in ("G", "D", "Gs")
+             for i, v in enumerate(getattr(trainer, net).variables)}
+    for opt in (steps.G_opt, steps.D_opt):
+        found |= {f"{opt.name}/m{i}": m.numpy() for i, m in enumerate(opt.m)}
+        found |= {f"{opt.name}/v{i}": v.numpy() for i, v in enumerate(opt.v)}
+        found[f"{opt.name}/step"] = opt.step.numpy()
+    found["rng"] = steps.rng.state.numpy()
+    found |= {f"augment/{i}": v.numpy() for i, v in enumerate(steps.augment.variables)}
+    for name in ("pl_mean", "minibatches"):
+        if hasattr(steps, name):
+            found[name] = getattr(steps, name).numpy()
+    found["nimg"] = np.array(trainer.state.nimg)
+    return found
+
+
+def _grids(run_dir: Path) -> dict[str, np.ndarray]:
+    return {p.name: np.asarray(Image.open(p)) for p in run_dir.glob("fakes*.png")}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", list(CASES))
+def test_a_killed_or_stopped_run_resumes_into_the_uninterrupted_one(tmp_path, case):
+    whole = Trainer(_cfg(tmp_path, case), tmp_path / "whole")
+    whole.run()
+    reference, reference_grids = _state(whole), _grids(tmp_path / "whole")
+    steps = random.Random(f"{case}-29")
+    for how in ("kill", "sigint"):
+        first, second = tmp_path / f"{how}-first", tmp_path / f"{how}-second"
+        trainer = Trainer(_cfg(tmp_path, case), first)
+        at = steps.randint(*CASES[case][1])
+        _interrupt_at(trainer, at, how)
+        if how == "kill":
+            with pytest.raises(Killed):
+                trainer.run()
+        else:
+            trainer.run()
+            assert trainer.stop_signal == signal.SIGINT
+        resumed = Trainer(_cfg(tmp_path, case, "resume=path", f"resume.path={first}"), second)
+        assert 0 < resumed.state.nimg < reference["nimg"], (how, at)
+        resumed.run()
+        state = _state(resumed)
+        assert state.keys() == reference.keys()
+        different = [k for k in reference if not np.array_equal(state[k], reference[k])]
+        assert different == [], (how, at, different[:8])
+        grids = _grids(second)
+        assert grids and set(grids) <= set(reference_grids), (how, sorted(grids))
+        assert [n for n in grids if not np.array_equal(grids[n], reference_grids[n])] == [], how
