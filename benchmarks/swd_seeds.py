@@ -35,13 +35,14 @@ importlib.import_module("stylegan_exp")
 import numpy as np  # noqa: E402
 from hydra import compose, initialize_config_dir  # noqa: E402
 
-from stylegan_exp.config import MetricsConfig, register_configs, to_object  # noqa: E402
+from stylegan_exp.config import MetricsConfig, to_object  # noqa: E402
 from stylegan_exp.data.images import load_image  # noqa: E402
 from stylegan_exp.data.writer import pack_arrays  # noqa: E402
 from stylegan_exp.metrics.evaluate import fake_batches, real_batches  # noqa: E402
 from stylegan_exp.metrics.swd import SWD  # noqa: E402
+from stylegan_exp.models import load_snapshot, network  # noqa: E402
 from stylegan_exp.nets.layers import downscale2d  # noqa: E402
-from stylegan_exp.snapshot import load_snapshot  # noqa: E402
+from stylegan_exp.schemas import register_configs  # noqa: E402
 from stylegan_exp.train.loop import Trainer  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -91,8 +92,8 @@ def pack_faces(faces_dir: Path, work: Path) -> Path:
 
 
 def overrides(args: argparse.Namespace, data: Path, seed: int, precision: str, run_dir: Path) -> list[str]:
-    """The race's settings. `schedule=demo` for its empty tick_kimg_dict (on the command line
-    `schedule.tick_kimg_dict={}` leaves the original's dict), the rest set back to the paper's values."""
+    """The race's settings: `schedule=demo` (ticks of tick_kimg_base at every resolution) with the rest set
+    back to the paper's values."""
     tick = args.tick_kimg
     return [
         "model=small", "gpus=cpu", "schedule=demo", "dataset=folder", f"dataset.path={data}",
@@ -104,7 +105,7 @@ def overrides(args: argparse.Namespace, data: Path, seed: int, precision: str, r
         "schedule.image_snapshot_ticks=1000000", "model.r1_gamma=10", "model.style_mixing_prob=0.9",
         f"model.precision={precision}", "metrics=none", "logger=none", "augment=none", f"seed={seed}",
         f"name=swd-seeds-{precision}-{seed}", f"outputs_root={run_dir.parent}",
-        "train.checkpoint_kimg=100000", "train.checkpoint_minutes=100000",
+        "run.checkpoint_kimg=100000", "run.checkpoint_minutes=100000",
     ]
 
 
@@ -135,7 +136,7 @@ class SWDMeter:
     untruncated fakes, `metrics.seed` = the metric seed), the crops' descriptors computed once per seed."""
 
     def __init__(self, data: Path) -> None:
-        self.data, self.cfg = data, MetricsConfig(name="swd", names=["swd"], num_images=1000)
+        self.data, self.cfg = data, MetricsConfig(name="swd", kinds=["swd"], num_images=1000)
         self.reals: dict[int, list[np.ndarray]] = {}
 
     def __call__(self, snapshot: Path, seed: int) -> dict[str, float]:
@@ -143,7 +144,7 @@ class SWDMeter:
         swd = SWD(32, self.cfg.swd, seed)
         if seed not in self.reals:
             self.reals[seed] = swd.descriptors(real_batches(self.data, 32, n, batch, seed))
-        fakes = swd.descriptors(fake_batches(load_snapshot(snapshot).network("Gs"), n, batch, seed))
+        fakes = swd.descriptors(fake_batches(network(load_snapshot(snapshot), "Gs"), n, batch, seed))
         return swd.distance(self.reals[seed], fakes)
 
 
@@ -229,7 +230,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     sys.path.insert(0, str(Path(__file__).parent))
     from train_speed import machine_info, write_results
 
-    from stylegan_exp.train.precision import resolve_precision
+    from stylegan_exp.steps.precision import resolve_precision
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     for name in ("absl", "tensorflow"):
