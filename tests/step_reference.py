@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import tensorflow as tf
 
+from stylegan_exp.nets.layers import noise_from
+
 # The originals' defaults (stylegan train.py / training_loop.py / loss.py / G_style; stylegan2 run_training.py
 # config F / training_loop.py / loss.py / G_main).
 R1_GAMMA = 10.0
@@ -203,7 +205,8 @@ class OriginalIteration:
 
     def synthesis(self, dlatents: tf.Tensor) -> tf.Tensor:
         """G_synthesis at lod, upscaled to the full resolution (`upscale2d(img, 2**lod)`)."""
-        images = self.G.synthesis(dlatents, self.level, self.fade, randomize_noise=True)
+        with noise_from(self.rng):
+            images = self.G.synthesis(dlatents, self.level, self.fade, randomize_noise=True)
         return nearest_upscale(images, 2 ** math.floor(self.lod))
 
     def scores(self, images: tf.Tensor) -> tf.Tensor:

@@ -7,8 +7,8 @@ records the state after every op it calls (D step, Gs update, G step, path-lengt
 reference runs the original's iteration in its own order and starts each op from the state ours had before
 it: at these sizes a weight one float32 ulp off flips a leaky ReLU somewhere and moves a later gradient by
 percents, so ops are compared one at a time, on equal inputs. Both sides see the same reals and the same
-random draws: the reference replays our tf.random.Generator, and every layer's noise is drawn from that
-generator on both sides (NoiseInput is patched here; the package draws it from TensorFlow's global stream).
+random draws: the reference replays our tf.random.Generator, from which the package also draws every layer's
+training noise (`nets.layers.noise_from`).
 
 After each op the statistics, the gradients (Adam's m: β1 = 0 makes m the step's gradient), Adam's v, where
 the generator stands, and every variable of G, D and Gs must agree to 1e-5: moments as the norm of the
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -37,7 +36,6 @@ from stylegan_exp.models.stylegan.config import StyleGANConfig
 from stylegan_exp.models.stylegan.training import StyleGANSteps
 from stylegan_exp.models.stylegan2.config import StyleGAN2Config
 from stylegan_exp.models.stylegan2.training import StyleGAN2Steps
-from stylegan_exp.nets.layers import NoiseInput
 from stylegan_exp.schedule import ScheduleState
 
 TOL = 1e-5
@@ -92,30 +90,6 @@ RNG_ALG = tf.random.Algorithm.PHILOX.value  # tf.random.Generator.from_seed's
 STEP_NAMES = ("d_step", "g_step", "update_gs", "g_reg_step", "d_reg_step")
 
 
-class _NoiseSource:
-    """Where the patched NoiseInput draws randomized noise: the generator of whoever runs the step."""
-
-    generator: Callable[[], tf.random.Generator] = staticmethod(lambda: None)
-
-
-NOISE = _NoiseSource()
-
-
-def _replayable_noise(self: NoiseInput, x: tf.Tensor, randomize: bool) -> tf.Tensor:
-    if not randomize:
-        return x + tf.cast(self.noise, x.dtype) * tf.cast(self.weight, x.dtype)
-    shape = tf.shape(x)
-    noise = NOISE.generator().normal([shape[0], shape[1], shape[2], 1])
-    return x + tf.cast(noise, x.dtype) * tf.cast(self.weight, x.dtype)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def replayable_noise():
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(NoiseInput, "__call__", _replayable_noise)
-        yield
-
-
 def build_nets(case: Case) -> tuple[tf.Module, tf.Module, tf.Module]:
     return (build_generator(case.model, case.resolution), build_discriminator(case.model, case.resolution),
             build_generator(case.model, case.resolution))
@@ -159,7 +133,6 @@ def load_state(steps: StyleGANSteps, start: Record) -> None:
 def run_ours(case: Case, steps: StyleGANSteps, start: Record) -> list[Record]:
     """Our `iteration`, recording the state after every op it calls."""
     load_state(steps, start)
-    NOISE.generator = lambda: steps.rng  # read when the steps are traced (or run eagerly)
     records, originals = [], {name: getattr(steps, name) for name in STEP_NAMES if hasattr(steps, name)}
     for name in originals:
         def recorded(*args, _op=originals[name], _name=name):
@@ -187,7 +160,6 @@ def run_reference(case: Case, start: Record, ours: list[Record]) -> list[Record]
                             stylegan2=case.stylegan2, rng_alg=RNG_ALG)
     before = [start, *ours]
     ref.sync = lambda index: (before[min(index, len(ours))].state, before[min(index, len(ours))].applied)
-    NOISE.generator = lambda: ref.rng
     return ref.run(iter(case.reals(2, 4)), case.schedule().minibatch_repeats, case.D_repeats)
 
 
@@ -242,7 +214,6 @@ def start_of(name: str) -> tuple[Record, StyleGANSteps]:
         case = CASES[name]
         tf.random.set_seed(5)
         steps = build_steps(case)
-        NOISE.generator = lambda: steps.rng
         sched = case.sched()
         steps.set_learning_rates(sched.G_lrate, sched.D_lrate)
         steps.iteration(iter(case.reals(1, 4)), sched, case.schedule())
