@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import tempfile
 from collections.abc import Iterator
@@ -214,6 +215,7 @@ def export(cfg: SampleConfig, snap: Snapshot, run_dir: Path) -> list[Path]:
     log.info("generate.py's default truncation (in export.json): %s",
              describe_truncation(cfg.truncation_psi, cfg.truncation_cutoff, snap.model, Gs.num_layers))
     files = export_files(module, task, formats, run_dir)
+    broken = []
     for key, entry in files.items():
         entry["bytes"] = size_on_disk(run_dir / entry["path"])
         checked = ""
@@ -223,6 +225,8 @@ def export(cfg: SampleConfig, snap: Snapshot, run_dir: Path) -> list[Path]:
                                            cfg.truncation_psi, cutoff)
             worst = max(v["max_abs_float_error"] for v in entry["verified"].values())
             checked = f", max |output − Gs| {worst:.2g}"
+            if not math.isfinite(worst):
+                broken.append(entry["path"])
         log.info("%s: %s, %.2f MB, signatures %s%s", key, entry["path"], entry["bytes"] / 1e6,
                  ", ".join(entry["signatures"]), checked)
     level, fade = Gs.level_and_fade()
@@ -252,4 +256,8 @@ def export(cfg: SampleConfig, snap: Snapshot, run_dir: Path) -> list[Path]:
     write_atomic(reader, Path(export_reader.__file__).read_bytes())
     meta = run_dir / "export.json"
     write_atomic(meta, (json.dumps(description, indent=2) + "\n").encode())
+    if broken:
+        raise SampleError(f"{', '.join(broken)} in {run_dir} computed non-finite images for the verification "
+                          "seeds (export.json has the errors): do not use them; float16 TFLite weights do "
+                          "not hold every model, task.tflite_weights=[float32] does")
     return [run_dir / entry["path"] for entry in files.values()] + [reader, meta]
