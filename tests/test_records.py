@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import REPO
 from PIL import Image
 
 from stylegan_exp.data.dataset_format import DatasetError
@@ -20,8 +21,6 @@ from stylegan_exp.nets.layers import downscale2d as downscale
 from stylegan_exp.nets.layers import fade_lod
 from stylegan_exp.nets.layers import upscale2d as upscale
 from stylegan_exp.train.distribute import worker_rows
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def np_box_down(x: np.ndarray, factor: int) -> np.ndarray:
