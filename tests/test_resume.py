@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import REPO, TINY, checkpoint_numbers, metrics_rows, run_dirs, ticks_of
+from conftest import REPO, TINY, checkpoint_numbers, metrics_rows, run_dirs, run_script, ticks_of
 from PIL import Image
 
 from stylegan_exp.snapshot import load_snapshot
@@ -134,8 +134,7 @@ def test_sigkill_then_resume_latest_continues(tiny_dataset, tmp_path):
         proc.wait()
     (first,) = run_dirs(out)
     last_ckpt = checkpoint_numbers(first)[-1]
-    subprocess.run([sys.executable, str(REPO / "train.py"), "name=tiny", "resume=latest",
-                    f"outputs_root={out}"], cwd=tmp_path, check=True, capture_output=True)
+    run_script("train.py", "name=tiny", "resume=latest", f"outputs_root={out}", cwd=tmp_path)
     second = [d for d in run_dirs(out) if d != first][0]
     resumed = ticks_of(second)
     assert resumed[0]["kimg"] > last_ckpt / 1000
