@@ -165,6 +165,7 @@ def _run(script: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
                           cwd=cwd, env=env, timeout=600)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("script", "args", "named"), [
     ("train.py", [*TINY, "+schedule.total_kimgg=2"], "schedule.total_kimgg"),
     ("sample.py", ["task=rank", "snapshot=nowhere.npz"], "task.folder"),

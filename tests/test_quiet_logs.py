@@ -3,6 +3,7 @@
 import os
 import re
 
+import pytest
 from conftest import run_script, user_env
 
 from stylegan_exp.tf_quiet import STARTUP_NOISE, filtered_stderr
@@ -20,6 +21,7 @@ def test_train_and_sample_print_no_tensorflow_noise(stylegan_run, stylegan_sampl
     assert_quiet(stylegan_run.stderr + stylegan_samples.stderr)
 
 
+@pytest.mark.slow
 def test_prepare_prints_no_tensorflow_noise(shared_data, tmp_path):
     stderr = run_script("prepare.py", f"source={shared_data / 'anime_faces_64'}", "stages=[pack]",
                         "run.limit=4", f"work_dir={tmp_path / 'work'}", f"dataset_dir={tmp_path / 'ds'}",

@@ -419,6 +419,7 @@ def test_cli_summary_and_refusal(faces64: list[Path], tmp_path: Path, capsys) ->
     assert err.startswith("error: output") and err.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_cli_as_module_exits_1_without_traceback(tmp_path: Path) -> None:
     run = subprocess.run(
         [sys.executable, "-m", "stylegan_exp.data.records", str(tmp_path / "missing"), str(tmp_path / "out")],

@@ -47,6 +47,7 @@ def test_nonfinite_loss_rolls_back_and_lowers_learning_rate(arch, tiny_cfg, tmp_
     assert ticks[-1]["kimg"] >= 0.3
 
 
+@pytest.mark.slow
 def test_rollbacks_are_bounded(tiny_cfg, tmp_path, monkeypatch):
     trainer = Trainer(tiny_cfg("schedule.total_kimg=0.5", "train.max_rollbacks=1"), tmp_path / "run")
     monkeypatch.setattr(trainer.steps, "g_step", lambda *a: {"loss/G": tf.constant(float("inf"))})

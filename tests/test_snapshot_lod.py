@@ -79,6 +79,7 @@ def at_32(synthetic_datasets) -> tuple[str, ...]:
             f"dataset.path={synthetic_datasets(resolution=32)}")
 
 
+@pytest.mark.slow
 def test_transfer_adopts_the_architecture_and_starts_at_the_lod(odd_snapshot, at_32, tiny_cfg, tmp_path,
                                                                 caplog):
     cfg = tiny_cfg("transfer=snapshot", f"transfer.source={odd_snapshot}", *at_32, "schedule.total_kimg=0.6",
@@ -120,6 +121,7 @@ def test_transfer_to_another_size_names_both(odd_snapshot, tiny_cfg, tmp_path):
         Trainer(cfg, tmp_path / "run")
 
 
+@pytest.mark.slow
 def test_original_pickle_at_lod_samples_and_transfers_as_the_original(tmp_path):
     """An original pickle with fused scaling everywhere, mapping lrmul 0.1, fmap decay 0.5 and no noise,
     saved at lod 1.3: sample.py and a transfer's first grid equal the original G_style at that lod."""

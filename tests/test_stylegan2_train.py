@@ -179,6 +179,7 @@ def test_iteration_order_and_lazy_intervals(caplog):
     assert "full resolution from the first step" in caplog.text and "D_repeats=2" in caplog.text
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("precision", ["mixed_float16", "mixed_bfloat16"])
 def test_mixed_precision_steps_are_finite(precision):
     model = dataclasses.replace(MODEL, precision=precision, use_noise=True, style_mixing_prob=0.9)
