@@ -39,7 +39,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from stylegan_exp.config import ModelConfig, Precision, register_configs, to_object
+from stylegan_exp.config import ModelConfig, Precision, to_object
+from stylegan_exp.schemas import register_configs
 from stylegan_exp.data.prepare_config import register_prepare_configs
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -371,8 +372,8 @@ def train_once(root: Path, *overrides: str, workers: int = 1) -> TrainedRun:
 # The session's StyleGAN run: 1.2 kimg growing from 8² to 16² (lod 1 → 0 between 0.3 and 0.6 kimg), snapshots
 # every 0.5 kimg (the first one while growing), checkpoints every 0.25 kimg, tracked by wandb offline, with
 # SWD, FID and KID at every tick from the final resolution on (FID on the tiny Inception graph).
-STYLEGAN_RUN = (*TINY, "schedule.total_kimg=1.2", "train.checkpoint_kimg=0.25", "metrics=swd",
-                "metrics.names=[swd,fid,kid]", "metrics.num_images=64", "metrics.interval_ticks=1",
+STYLEGAN_RUN = (*TINY, "schedule.total_kimg=1.2", "run.checkpoint_kimg=0.25", "metrics=swd",
+                "metrics.kinds=[swd,fid,kid]", "metrics.num_images=64", "metrics.interval_ticks=1",
                 "metrics.swd.nhoods_per_image=16", "metrics.kid.num_subsets=5")
 
 

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from stylegan_exp.legacy import convert, load_pkl
-from stylegan_exp.nets.build import build_discriminator, build_generator
-from stylegan_exp.snapshot import assign_weights
+from stylegan_exp.legacy import convert
+from stylegan_exp.legacy.pickles import read_snapshot
+from stylegan_exp.models import build_discriminator, build_generator
+from stylegan_exp.nets.weights import assign_weights
 
 SQRT2 = math.sqrt(2.0)
 
@@ -344,7 +345,7 @@ MODELS = {
 
 def our_nets(path: Path):
     """The pickle read by `legacy`: (LegacySnapshot, converted weights, our Gs, our D)."""
-    snap = load_pkl(path)
+    snap = read_snapshot(path)
     weights = convert(snap)
     model, res, ch = snap.infer_model(), snap.resolution, snap.num_channels
     Gs, D = build_generator(model, res, ch), build_discriminator(model, res, ch)

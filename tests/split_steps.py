@@ -23,11 +23,11 @@ import tensorflow as tf
 from conftest import REPO, tiny_model
 
 from stylegan_exp.config import AugmentConfig, AugmentKind, ConfigError
-from stylegan_exp.nets.build import build_discriminator, build_generator
+from stylegan_exp.models import build_discriminator, build_generator
 from stylegan_exp.train.distribute import WorkerGroup, make_strategy, network_scope
-from stylegan_exp.train.loop import check_replicas
-from stylegan_exp.train.steps import Steps
-from stylegan_exp.train.stylegan2_steps import StyleGAN2Steps
+from stylegan_exp.train.builder import check_replicas
+from stylegan_exp.models.stylegan.training import StyleGANSteps
+from stylegan_exp.models.stylegan2.training import StyleGAN2Steps
 
 # No noise and no style mixing, whose random draws differ per replica by design.
 MODELS = {arch: tiny_model(arch, use_noise=False, style_mixing_prob=0.0)
@@ -54,14 +54,14 @@ def build_steps(strategy: tf.distribute.Strategy | None = None, accumulate: int 
     model = dataclasses.replace(model or MODELS[arch], precision=precision)
     with network_scope(strategy):
         G, D, Gs = build_generator(model, res), build_discriminator(model, res), build_generator(model, res)
-    steps_class = {"stylegan": Steps, "stylegan2": StyleGAN2Steps}[model.ARCH]
+    steps_class = {"stylegan": StyleGANSteps, "stylegan2": StyleGAN2Steps}[model.ARCH]
     steps = steps_class(G, D, Gs, model, seed=7, accumulate=accumulate, strategy=strategy, worker=worker,
                         augment=AUGMENT[augment] if augment else None)
     steps.G_opt.epsilon = steps.D_opt.epsilon = 1.0
     return steps
 
 
-def _step(steps: Steps, arch: str, reals: tf.Tensor) -> dict[str, tf.Tensor]:
+def _step(steps: StyleGANSteps, arch: str, reals: tf.Tensor) -> dict[str, tf.Tensor]:
     """One whole training step: StyleGAN's D then G step at fade 0.3; StyleGAN2's G, path-length, D and R1
     steps (pl_mean 0.2 already tracked)."""
     share = steps.share(reals)
@@ -113,7 +113,7 @@ def refusals(workers: WorkerGroup) -> list[str]:
     found = []
     for num_gpus, max_restarts in ((3, 0), (2, 1)):
         cfg = SimpleNamespace(gpus=SimpleNamespace(name="test", num_gpus=num_gpus, strategy="test"),
-                              train=SimpleNamespace(max_restarts=max_restarts))
+                              run=SimpleNamespace(max_restarts=max_restarts))
         try:
             check_replicas(cfg, workers)
         except ConfigError as exc:

@@ -6,8 +6,8 @@ import pytest
 from conftest import tiny_model
 from split_steps import assert_equal_steps, compare
 
-from stylegan_exp.nets.build import build_discriminator, build_generator
-from stylegan_exp.train.steps import Steps
+from stylegan_exp.models import build_discriminator, build_generator
+from stylegan_exp.models.stylegan.training import StyleGANSteps
 
 
 @pytest.mark.slow
@@ -25,4 +25,4 @@ def test_accumulate_must_be_positive():
     model = tiny_model()
     G, D, Gs = build_generator(model, 4), build_discriminator(model, 4), build_generator(model, 4)
     with pytest.raises(ValueError, match="schedule.accumulate"):
-        Steps(G, D, Gs, model, seed=0, accumulate=0)
+        StyleGANSteps(G, D, Gs, model, seed=0, accumulate=0)

@@ -15,7 +15,7 @@ from stylegan_exp.augment.diffaugment import DiffAugment
 from stylegan_exp.config import ADAStrengths, ADATransform, AugmentConfig, AugmentKind, ConfigError
 from stylegan_exp.data.images import load_image
 from stylegan_exp.nets.layers import downscale2d
-from stylegan_exp.train.distribute import part
+from stylegan_exp.steps.replicas import part
 
 BGC = list(ADATransform)
 

@@ -14,17 +14,17 @@ from split_steps import build_steps
 
 from stylegan_exp.config import ConfigError, to_object
 from stylegan_exp.data.images import load_image
-from stylegan_exp.snapshot import load_snapshot
+from stylegan_exp.models import load_snapshot
 from stylegan_exp.tracking import offline_history
 from stylegan_exp.train.loop import Trainer
-from stylegan_exp.train.steps import Steps
+from stylegan_exp.models.stylegan.training import StyleGANSteps
 
 
 def test_freeze_d_keeps_the_highest_resolution_blocks(caplog):
     steps = build_steps()
     G, D, Gs = (build_steps().__getattribute__(n) for n in ("G", "D", "Gs"))
     with caplog.at_level(logging.INFO, logger="stylegan_exp.train.steps"):
-        frozen = Steps(G, D, Gs, steps.model, seed=7, freeze_d=1)
+        frozen = StyleGANSteps(G, D, Gs, steps.model, seed=7, freeze_d=1)
     assert "Freeze-D: D's 8×8 blocks keep their weights" in caplog.text
     reals = tf.random.stateless_uniform([8, 8, 8, 3], [1, 2], -1.0, 1.0)
     for s in (steps, frozen):
@@ -39,7 +39,7 @@ def test_freeze_d_keeps_the_highest_resolution_blocks(caplog):
     assert all(moved(steps, steps.D.blocks[1])) and not any(moved(frozen, frozen.D.blocks[1]))
     assert any(moved(frozen, frozen.D.blocks[0]))  # (its fromRGB only fades in: no gradient at fade 0)
     with pytest.raises(ConfigError, match="transfer.freeze_d=2: D at 8² has 2 blocks"):
-        Steps(steps.G, steps.D, steps.Gs, steps.model, seed=7, freeze_d=2)
+        StyleGANSteps(steps.G, steps.D, steps.Gs, steps.model, seed=7, freeze_d=2)
 
 
 @pytest.mark.slow

@@ -16,7 +16,8 @@ from omegaconf import OmegaConf
 from stylegan_exp.config import ConfigError, to_object, write_config
 from stylegan_exp.run import training_config
 from stylegan_exp.snapshot import SnapshotError
-from stylegan_exp.train.loop import Trainer, warn_without_gpus
+from stylegan_exp.train.loop import Trainer
+from stylegan_exp.train.builder import warn_without_gpus
 from stylegan_exp.train.output_names import OutputNames
 from stylegan_exp.train.resume import MID_RUN, leaves
 
@@ -81,9 +82,9 @@ def test_resume_applies_mid_run_changes_and_says_so(tmp_path, caplog):
     _fake_run(tmp_path, "faces", *ORIGINAL)
     with caplog.at_level(logging.INFO):
         cfg, _ = _resume(tmp_path, "name=faces", "resume=latest", "schedule.total_kimg=150",
-                         "schedule.G_lrate_base=0.0005", "train.checkpoint_minutes=5", "logger=none")
+                         "schedule.G_lrate_base=0.0005", "run.checkpoint_minutes=5", "logger=none")
     s = cfg.schedule
-    assert (s.total_kimg, s.G_lrate_base, cfg.train.checkpoint_minutes) == (150, 0.0005, 5)
+    assert (s.total_kimg, s.G_lrate_base, cfg.run.checkpoint_minutes) == (150, 0.0005, 5)
     assert cfg.logger.mode.value == "disabled"
     assert "schedule.total_kimg: 100.0 → 150.0 (from the command line)" in caplog.text
     assert all(key.split(".")[0] in {"schedule", "train", "logger", "metrics", "model", "dataset", "gpus"}

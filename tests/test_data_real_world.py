@@ -25,14 +25,7 @@ from stylegan_exp.data.dataset_format import DatasetError
 from stylegan_exp.data.images import decode_srgb, load_image, read_image_info
 from stylegan_exp.data.manifest import Manifest, stable_hash
 from stylegan_exp.data.prepare import run_prepare
-from stylegan_exp.data.prepare_config import (
-    CleanConfig,
-    CropConfig,
-    PackConfig,
-    PrepareConfig,
-    ResizeConfig,
-    RunOptions,
-)
+from stylegan_exp.data.prepare_config import CleanConfig, CropConfig, PackConfig, PrepareConfig, ResizeConfig, RunOptions
 from stylegan_exp.data.resize import run as resize
 
 OPTS = RunOptions(workers=1, progress=False, contact_sheet=False)

@@ -24,21 +24,12 @@ import tensorflow as tf
 from conftest import REPO, TINY, checkpoint_numbers, free_port_pair, tf_configs, ticks_of, worker_env
 from split_steps import BATCH, assert_equal_steps, build_steps, result, run_script
 
-from stylegan_exp.config import StyleGAN2Config
-from stylegan_exp.snapshot import load_snapshot
-from stylegan_exp.train.adam import LossScale
-from stylegan_exp.train.distribute import (
-    ClusterError,
-    WorkerGroup,
-    _worker_position,
-    make_strategy,
-    part,
-    slurm_addresses,
-    slurm_cluster,
-    tasks_per_node,
-    worker_rows,
-)
-from stylegan_exp.train.loop import check_replicas
+from stylegan_exp.models.stylegan2.config import StyleGAN2Config
+from stylegan_exp.models import load_snapshot
+from stylegan_exp.steps.adam import LossScale
+from stylegan_exp.train.distribute import ClusterError, WorkerGroup, _worker_position, make_strategy, slurm_addresses, slurm_cluster, tasks_per_node
+from stylegan_exp.steps.replicas import part, worker_rows
+from stylegan_exp.train.builder import check_replicas
 
 
 @pytest.fixture(scope="module")
@@ -95,8 +86,8 @@ def test_two_workers_on_loopback_equal_one_device(launcher, tmp_path):
         assert diffs["refusals"] == [
             "gpus.num_gpus=3 is not a multiple of the 2 replicas the test strategy found (2 worker(s)); "
             "set gpus.num_gpus=2",
-            "train.max_restarts=1 needs a single worker: one worker cannot re-enter the loop while "
-            "1 other(s) wait in a collective; set train.max_restarts=0 and resubmit with resume=latest"]
+            "run.max_restarts=1 needs a single worker: one worker cannot re-enter the loop while "
+            "1 other(s) wait in a collective; set run.max_restarts=0 and resubmit with resume=latest"]
 
 
 @pytest.mark.slow
@@ -213,7 +204,7 @@ def test_slurm_layout_follows_the_ranks_placement(tmp_path, monkeypatch):
 
 def test_fewer_replicas_than_gpus_is_logged(caplog):
     cfg = SimpleNamespace(gpus=SimpleNamespace(name="2gpu", num_gpus=2, strategy="mirrored"),
-                          train=SimpleNamespace(max_restarts=0))
+                          run=SimpleNamespace(max_restarts=0))
     check_replicas(cfg, WorkerGroup(tf.distribute.get_strategy()))
     assert "gpus=2gpu is for 2 GPUs but the mirrored strategy found 1 replica(s)" in caplog.text
 

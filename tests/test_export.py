@@ -19,7 +19,7 @@ from stylegan_exp.data.images import load_image
 from stylegan_exp.sample.export_graph import ExportedGenerator
 from stylegan_exp.sample.generate import generate, seed_latents
 from stylegan_exp.sample.randomstate import randn
-from stylegan_exp.snapshot import load_snapshot
+from stylegan_exp.models import load_snapshot
 
 SEEDS = [0, 1, 5, 123456789, 2**32 - 1]
 CASES = [(0.7, 8), (1.0, 8), (0.5, None)]  # (ψ, cutoff); None = every layer

@@ -7,14 +7,7 @@ import pytest
 from PIL import Image
 
 from stylegan_exp.data import images
-from stylegan_exp.data.images import (
-    ImageError,
-    decode_image,
-    encode_image,
-    load_image,
-    read_image_info,
-    save_image,
-)
+from stylegan_exp.data.images import ImageError, decode_image, encode_image, load_image, read_image_info, save_image
 
 
 @pytest.fixture(scope="module")

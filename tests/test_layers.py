@@ -6,19 +6,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from stylegan_exp.config import StyleGANConfig
-from stylegan_exp.nets.discriminator import Discriminator
+from stylegan_exp.models.stylegan.config import StyleGANConfig
+from stylegan_exp.models.stylegan.discriminator import StyleGANDiscriminator
 from stylegan_exp.nets.generator import Generator, num_style_layers
-from stylegan_exp.nets.layers import (
-    Conv2D,
-    Dense,
-    blur2d,
-    instance_norm,
-    minibatch_stddev,
-    pixel_norm,
-    runtime_scale,
-    upscale2d,
-)
+from stylegan_exp.nets.layers import Conv2D, Dense, blur2d, instance_norm, minibatch_stddev, pixel_norm, runtime_scale, upscale2d
 
 SMALL = StyleGANConfig(name="small", fmap_base=256, fmap_max=32, latent_size=16, dlatent_size=16,
                        mapping_layers=2, mapping_fmaps=16)

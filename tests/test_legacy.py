@@ -25,9 +25,10 @@ from original_stylegan import (
 )
 
 from stylegan_exp import legacy
-from stylegan_exp.legacy import LegacyImportError, convert, load_pkl
+from stylegan_exp.legacy.pickles import LegacyImportError, read_snapshot
+from stylegan_exp.legacy import convert
 from stylegan_exp.legacy.pickles import LegacyUnpickler
-from stylegan_exp.snapshot import load_snapshot
+from stylegan_exp.models import load_snapshot
 
 
 @pytest.mark.parametrize("name", list(MODELS))
@@ -99,10 +100,10 @@ def test_missing_and_unknown_variables_are_named(tmp_path):
     kw = MODELS["res32"]
     write_pkl(tmp_path / "missing.pkl", kw, edit=_drop("8x8/Conv1/StyleMod/bias"))
     with pytest.raises(LegacyImportError, match=r"\(Gs\): missing synthesis/8x8/Conv1/StyleMod/bias"):
-        convert(load_pkl(tmp_path / "missing.pkl"))
+        convert(read_snapshot(tmp_path / "missing.pkl"))
     write_pkl(tmp_path / "unknown.pkl", kw, edit=_add("16x16/Extra/weight"))
     with pytest.raises(LegacyImportError, match=r"unknown synthesis/16x16/Extra/weight"):
-        convert(load_pkl(tmp_path / "unknown.pkl"))
+        convert(read_snapshot(tmp_path / "unknown.pkl"))
     bad = dict(kw, use_pixel_norm=True)
     G_KEYS_BAD = (*G_KEYS, "use_pixel_norm")
     rng = np.random.default_rng(0)
@@ -115,12 +116,12 @@ def test_missing_and_unknown_variables_are_named(tmp_path):
     with fake_dnnlib(), open(tmp_path / "pn.pkl", "wb") as f:
         pickle.dump((Gs, D, Gs), f, protocol=4)
     with pytest.raises(LegacyImportError, match="unsupported Gs settings use_pixel_norm=True"):
-        load_pkl(tmp_path / "pn.pkl").infer_model()
+        read_snapshot(tmp_path / "pn.pkl").infer_model()
     Gs._state["components"]["synthesis"]._state["build_func_name"] = "G_synthesis_stylegan2"
     with fake_dnnlib(), open(tmp_path / "sg2.pkl", "wb") as f:
         pickle.dump((Gs, D, Gs), f, protocol=4)
     with pytest.raises(LegacyImportError, match="Gs/synthesis is G_synthesis_stylegan2"):
-        convert(load_pkl(tmp_path / "sg2.pkl"))
+        convert(read_snapshot(tmp_path / "sg2.pkl"))
 
 
 def test_unreadable_inputs_give_one_line_errors(tmp_path, capsys):
@@ -132,7 +133,7 @@ def test_unreadable_inputs_give_one_line_errors(tmp_path, capsys):
     evil.write_bytes(pickle.dumps(print))  # builtins.print: refused, never resolved
     for path in (text, other, evil, tmp_path / "absent.pkl"):
         with pytest.raises(LegacyImportError) as info:
-            load_pkl(path)
+            read_snapshot(path)
         message = str(info.value)
         assert "\n" not in message and str(path) in message
     assert legacy.main([str(text), str(tmp_path / "out.npz")]) == 1
@@ -154,8 +155,8 @@ def test_url_download_is_cached(tmp_path, monkeypatch):
 
     monkeypatch.setattr(urllib.request, "urlopen", fake_urlopen)
     url = "https://example.org/models/net.pkl"
-    first = load_pkl(url, cache_dir=tmp_path / "cache")
-    second = load_pkl(url, cache_dir=tmp_path / "cache")
+    first = read_snapshot(url, cache_dir=tmp_path / "cache")
+    second = read_snapshot(url, cache_dir=tmp_path / "cache")
     assert len(calls) == 1 and first.resolution == second.resolution == 16
     assert [p.suffix for p in (tmp_path / "cache").iterdir()] == [".pkl"]
 

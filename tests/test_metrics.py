@@ -11,16 +11,7 @@ import scipy.ndimage
 import tensorflow as tf
 from conftest import tiny_model
 
-from stylegan_exp.config import (
-    BalanceConfig,
-    FIDConfig,
-    KIDConfig,
-    MetricsConfig,
-    NetworkFile,
-    PPLConfig,
-    PRConfig,
-    SWDConfig,
-)
+from stylegan_exp.config import BalanceConfig, FIDConfig, KIDConfig, MetricsConfig, NetworkFile, PPLConfig, PRConfig, SWDConfig
 from stylegan_exp.data.writer import pack_arrays
 from stylegan_exp.metrics import MetricError
 from stylegan_exp.metrics import evaluate as evaluate_module
@@ -28,15 +19,8 @@ from stylegan_exp.metrics import features as cache
 from stylegan_exp.metrics import fid as fid_lib
 from stylegan_exp.metrics.evaluate import Networks, count_tag, evaluate, real_batches
 from stylegan_exp.metrics.ppl import lpips_distance
-from stylegan_exp.metrics.swd import (
-    SWD,
-    laplacian_pyramid,
-    pyr_down,
-    pyr_up,
-    sliced_wasserstein,
-    swd_resolutions,
-)
-from stylegan_exp.nets.build import build_generator
+from stylegan_exp.metrics.swd import SWD, laplacian_pyramid, pyr_down, pyr_up, sliced_wasserstein, swd_resolutions
+from stylegan_exp.models import build_generator
 from stylegan_exp.train.balance import BalanceWatch
 
 
@@ -192,7 +176,7 @@ def stand_in_networks() -> Networks:
 
 
 def every_metric(**overrides) -> MetricsConfig:
-    return MetricsConfig(name="all", names=["swd", "fid", "kid", "pr", "ppl"], num_images=100, minibatch=16,
+    return MetricsConfig(name="all", kinds=["swd", "fid", "kid", "pr", "ppl"], num_images=100, minibatch=16,
                          swd=SWDConfig(nhoods_per_image=16, dir_repeats=1, dirs_per_repeat=32),
                          kid=KIDConfig(num_subsets=10, max_subset_size=20), pr=PRConfig(k=3),
                          ppl=PPLConfig(num_samples=40, minibatch=8), **overrides)
@@ -223,7 +207,7 @@ def test_evaluate_logs_every_metric_under_the_papers_names_and_caches_the_real_f
 
     monkeypatch.setattr(evaluate_module, "real_batches", no_reals)
     cfg = every_metric()
-    cfg.names = ["fid", "kid", "pr"]
+    cfg.kinds = ["fid", "kid", "pr"]
     again = evaluate(G, smooth_dataset, 16, cfg, tmp_path, networks=networks)
     assert again == {k: v for k, v in out.items() if k in again}  # same fakes, same cached reals
 
@@ -231,7 +215,7 @@ def test_evaluate_logs_every_metric_under_the_papers_names_and_caches_the_real_f
 def test_evaluate_without_a_network_fails_in_one_line_before_any_work(smooth_dataset: Path,
                                                                      tmp_path: Path) -> None:
     url = (tmp_path / "no-such-inception.tgz").as_uri()
-    cfg = MetricsConfig(names=["swd", "kid"], fid=FIDConfig(standard=NetworkFile(url)))
+    cfg = MetricsConfig(kinds=["swd", "kid"], fid=FIDConfig(standard=NetworkFile(url)))
     cache_dir = tmp_path / "cache"
     with pytest.raises(MetricError) as info:
         evaluate(None, smooth_dataset, 16, cfg, cache_dir)  # no generator needed: nothing was generated
@@ -244,11 +228,11 @@ def test_evaluate_without_a_network_fails_in_one_line_before_any_work(smooth_dat
 def test_evaluate_refuses_unknown_metrics_too_small_images_for_ppl_and_too_few_for_pr(smooth_dataset: Path,
                                                                         tmp_path: Path) -> None:
     with pytest.raises(MetricError, match="unknown metrics \\['is'\\]"):
-        evaluate(None, smooth_dataset, 16, MetricsConfig(names=["is"]), tmp_path)
+        evaluate(None, smooth_dataset, 16, MetricsConfig(kinds=["is"]), tmp_path)
     with pytest.raises(MetricError, match="PPL's VGG16 needs images of at least 32px with ppl.crop=True"):
-        evaluate(None, smooth_dataset, 16, MetricsConfig(names=["ppl"]), tmp_path)
+        evaluate(None, smooth_dataset, 16, MetricsConfig(kinds=["ppl"]), tmp_path)
     with pytest.raises(MetricError, match="metrics pr need at least 4 images; .* give 3$"):
-        evaluate(None, smooth_dataset, 16, MetricsConfig(names=["pr"], num_images=3), tmp_path)
+        evaluate(None, smooth_dataset, 16, MetricsConfig(kinds=["pr"], num_images=3), tmp_path)
 
 
 def test_feature_cache_folder_follows_the_dataset(smooth_dataset: Path, tmp_path: Path) -> None:

@@ -7,16 +7,8 @@ import tensorflow as tf
 from conftest import stand_in_perceptual, tiny_model
 
 from stylegan_exp.config import PPLConfig
-from stylegan_exp.metrics.ppl import (
-    face_region,
-    fresh_noise,
-    lpips_distance,
-    path_samples,
-    perceptual_path_length,
-    slerp,
-    trimmed_mean,
-)
-from stylegan_exp.nets.build import build_generator
+from stylegan_exp.metrics.ppl import face_region, fresh_noise, lpips_distance, path_samples, perceptual_path_length, slerp, trimmed_mean
+from stylegan_exp.models import build_generator
 
 
 def test_slerp_walks_the_great_circle_at_constant_speed() -> None:

@@ -26,7 +26,7 @@ def run_metrics(setup, run_dir: Path, *overrides: str) -> list[Path]:
 
 def test_metrics_task_writes_fid_and_kid_under_the_papers_names(setup, tmp_path: Path) -> None:
     archive = setup[2]
-    (path,) = run_metrics(setup, tmp_path, "task.metrics.names=[fid,kid]", "task.metrics.num_images=32",
+    (path,) = run_metrics(setup, tmp_path, "task.metrics.kinds=[fid,kid]", "task.metrics.num_images=32",
                           f"task.metrics.fid.standard.url={archive.as_uri()}",
                           f"task.metrics.fid.standard.checksum={sha256(archive)}",
                           "task.metrics.kid.num_subsets=5")
@@ -41,7 +41,7 @@ def test_metrics_task_writes_fid_and_kid_under_the_papers_names(setup, tmp_path:
 def test_metrics_task_without_the_network_exits_with_one_line(setup, tmp_path: Path) -> None:
     url = (tmp_path / "nowhere.tgz").as_uri()
     with pytest.raises(SystemExit) as info:
-        run_metrics(setup, tmp_path, "task.metrics.names=[fid]", f"task.metrics.fid.standard.url={url}")
+        run_metrics(setup, tmp_path, "task.metrics.kinds=[fid]", f"task.metrics.fid.standard.url={url}")
     message = str(info.value.code)
     assert message.startswith(f"error: FID needs the 2015-12-05 Inception graph from {url}: ")
     assert "\n" not in message

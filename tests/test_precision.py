@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from stylegan_exp.config import StyleGANConfig
-from stylegan_exp.nets.build import build_discriminator, build_generator
+from stylegan_exp.models.stylegan.config import StyleGANConfig
+from stylegan_exp.models import build_discriminator, build_generator
 from stylegan_exp.nets.layers import instance_norm, pixel_norm
-from stylegan_exp.train.steps import Steps
+from stylegan_exp.models.stylegan.training import StyleGANSteps
 
 MODEL = StyleGANConfig(
     name="tiny", fmap_base=256, fmap_decay=1.0, fmap_max=32, latent_size=32, dlatent_size=32,
@@ -27,7 +27,7 @@ def test_norms_of_constant_float16_input_are_finite():
 @pytest.mark.slow
 def test_mixed_float16_training_steps_are_finite():
     G, D, Gs = build_generator(MODEL, 16), build_discriminator(MODEL, 16), build_generator(MODEL, 16)
-    steps = Steps(G, D, Gs, MODEL, seed=0)
+    steps = StyleGANSteps(G, D, Gs, MODEL, seed=0)
     for _ in range(3):
         out = steps.d_step(tf.random.uniform([8, 16, 16, 3], -1, 1), 4, tf.constant(0.0))
         out.update(steps.g_step(tf.constant(8), 4, tf.constant(0.0)))

@@ -20,7 +20,7 @@ from stylegan_exp.data.writer import pack_arrays, pack_folder
 from stylegan_exp.nets.layers import downscale2d as downscale
 from stylegan_exp.nets.layers import fade_lod
 from stylegan_exp.nets.layers import upscale2d as upscale
-from stylegan_exp.train.distribute import worker_rows
+from stylegan_exp.steps.replicas import worker_rows
 
 
 def np_box_down(x: np.ndarray, factor: int) -> np.ndarray:

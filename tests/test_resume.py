@@ -12,8 +12,9 @@ import tensorflow as tf
 from conftest import REPO, TINY, checkpoint_numbers, metrics_rows, run_dirs, run_script, ticks_of
 from PIL import Image
 
-from stylegan_exp.snapshot import load_snapshot
-from stylegan_exp.train.loop import NonFiniteError, Trainer
+from stylegan_exp.models import load_snapshot
+from stylegan_exp.train.actions.recovery import NonFiniteError
+from stylegan_exp.train.loop import Trainer
 
 # The step each architecture's rollback test poisons, the call that returns NaN, and the loss it poisons.
 POISONED = {"stylegan": ("d_step", 3, "loss/D"), "stylegan2": ("d_reg_step", 1, "loss/R1")}
@@ -22,7 +23,7 @@ POISONED = {"stylegan": ("d_step", 3, "loss/D"), "stylegan2": ("d_reg_step", 1, 
 @pytest.mark.slow
 @pytest.mark.parametrize("arch", ["stylegan", "stylegan2"])
 def test_nonfinite_loss_rolls_back_and_lowers_learning_rate(arch, tiny_cfg, tmp_path, monkeypatch):
-    cfg = tiny_cfg("schedule.total_kimg=0.3", "train.rollback_lr_factor=0.25", arch=arch)
+    cfg = tiny_cfg("schedule.total_kimg=0.3", "run.rollback_lr_factor=0.25", arch=arch)
     trainer = Trainer(cfg, tmp_path / "run")
     name, bad_call, loss = POISONED[arch]
     real_step = getattr(trainer.steps, name)
@@ -49,7 +50,7 @@ def test_nonfinite_loss_rolls_back_and_lowers_learning_rate(arch, tiny_cfg, tmp_
 
 @pytest.mark.slow
 def test_rollbacks_are_bounded(tiny_cfg, tmp_path, monkeypatch):
-    trainer = Trainer(tiny_cfg("schedule.total_kimg=0.5", "train.max_rollbacks=1"), tmp_path / "run")
+    trainer = Trainer(tiny_cfg("schedule.total_kimg=0.5", "run.max_rollbacks=1"), tmp_path / "run")
     monkeypatch.setattr(trainer.steps, "g_step", lambda *a: {"loss/G": tf.constant(float("inf"))})
     with pytest.raises(NonFiniteError, match="loss/G=inf"):
         trainer.run()
@@ -57,7 +58,7 @@ def test_rollbacks_are_bounded(tiny_cfg, tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_exception_restarts_from_last_checkpoint(tiny_cfg, tmp_path, monkeypatch):
-    trainer = Trainer(tiny_cfg("schedule.total_kimg=0.3", "train.max_restarts=1"), tmp_path / "run")
+    trainer = Trainer(tiny_cfg("schedule.total_kimg=0.3", "run.max_restarts=1"), tmp_path / "run")
     real_g_step = trainer.steps.g_step
     calls = {"n": 0}
 
@@ -70,7 +71,7 @@ def test_exception_restarts_from_last_checkpoint(tiny_cfg, tmp_path, monkeypatch
     monkeypatch.setattr(trainer.steps, "g_step", crashing_g_step)
     trainer.run()
     assert trainer.state.nimg >= 300
-    trainer = Trainer(tiny_cfg("schedule.total_kimg=0.3", "train.max_restarts=0"), tmp_path / "run2")
+    trainer = Trainer(tiny_cfg("schedule.total_kimg=0.3", "run.max_restarts=0"), tmp_path / "run2")
     monkeypatch.setattr(trainer.steps, "g_step", lambda *a: (_ for _ in ()).throw(RuntimeError("boom")))
     with pytest.raises(RuntimeError, match="boom"):
         trainer.run()
@@ -126,7 +127,7 @@ def test_sigkill_then_resume_latest_continues(tiny_dataset, tmp_path):
     out = tmp_path / "outputs"
     args = [sys.executable, str(REPO / "train.py"), *TINY, f"outputs_root={out}",
             f"dataset.path={tiny_dataset}", "schedule.lod_initial_resolution=16", "schedule.total_kimg=2",
-            "train.checkpoint_kimg=0.5"]
+            "run.checkpoint_kimg=0.5"]
     proc = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:  # the start's checkpoint and those at 0.5 and 1 kimg
         _wait_for(lambda: len(list(out.glob("tiny/*/checkpoints/ckpt-*.index"))) >= 3, timeout=300)

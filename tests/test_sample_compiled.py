@@ -7,10 +7,10 @@ from conftest import tiny_model
 
 from stylegan_exp.grid import to_uint8
 from stylegan_exp.metrics import evaluate
-from stylegan_exp.nets.discriminator import Discriminator
+from stylegan_exp.models.stylegan.discriminator import StyleGANDiscriminator
 from stylegan_exp.nets.generator import Generator
 from stylegan_exp.sample import generate, rank
-from stylegan_exp.sample.compiled import compiled, padded_batches
+from stylegan_exp.nets.compiled import compiled, padded_batches
 
 MODEL = tiny_model()
 

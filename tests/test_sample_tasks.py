@@ -16,7 +16,7 @@ from stylegan_exp.grid import to_uint8
 from stylegan_exp.sample.figures import layer_ranges, mix_dlatents
 from stylegan_exp.sample.generate import generate, seed_dlatents, synthesize
 from stylegan_exp.sample.video import smooth_random_walk
-from stylegan_exp.snapshot import load_snapshot
+from stylegan_exp.models import load_snapshot
 
 RES = 16
 

@@ -14,17 +14,18 @@ import tensorflow as tf
 from conftest import compose_config, tiny_model
 from omegaconf import OmegaConf
 
-from stylegan_exp.config import StyleGAN2Config, StyleGANConfig
+from stylegan_exp.models.stylegan2.config import StyleGAN2Config
+from stylegan_exp.models.stylegan.config import StyleGANConfig
 from stylegan_exp.data.images import load_image
 from stylegan_exp.grid import to_uint8
-from stylegan_exp.legacy import load_pkl
-from stylegan_exp.nets.build import build_discriminator, build_generator
-from stylegan_exp.nets.layers import variables_by_path
+from stylegan_exp.legacy.pickles import read_snapshot
+from stylegan_exp.models import build_discriminator, build_generator
+from stylegan_exp.nets.weights import variables_by_path
 from stylegan_exp.run import start_sampling
 from stylegan_exp.sample.export_reader import Exported
 from stylegan_exp.sample.generate import seed_latents
 from stylegan_exp.sample.truncation import describe_truncation
-from stylegan_exp.snapshot import load_snapshot, save_snapshot
+from stylegan_exp.models import load_snapshot, save_snapshot
 
 SEEDS = [1, 2]
 
@@ -71,11 +72,11 @@ def test_stylegan2_pickle_samples_as_g_main_unless_told_otherwise(tmp_path, capl
             "on the command line; the snapshot's model config has every layer)") in caplog.text
 
     # The imported model config records G_main's defaults, or the pickle's own static kwargs where present.
-    imported = load_pkl(tmp_path / "net.pkl").infer_model()
+    imported = read_snapshot(tmp_path / "net.pkl").infer_model()
     assert (imported.truncation_psi, imported.truncation_cutoff) == (0.5, None)
     original_stylegan2.write_pkl(tmp_path / "own.pkl", kw, edit=lambda gkw, _syn: gkw.update(
         truncation_psi=0.6, truncation_cutoff=3))
-    own = load_pkl(tmp_path / "own.pkl").infer_model()
+    own = read_snapshot(tmp_path / "own.pkl").infer_model()
     assert (own.truncation_psi, own.truncation_cutoff) == (0.6, 3)
 
 
@@ -93,7 +94,7 @@ def test_stylegan_pickle_samples_as_g_style_with_its_own_kwargs(tmp_path):
 
     assert_differ(ref(raw, 0.7, 8), ref(raw, 0.7, 12))
     assert_same_images(sample_png(tmp_path / "net.pkl", tmp_path / "default"), ref(raw, 0.7, 8))
-    imported = load_pkl(tmp_path / "own.pkl").infer_model()
+    imported = read_snapshot(tmp_path / "own.pkl").infer_model()
     assert (imported.truncation_psi, imported.truncation_cutoff) == (0.5, 4)
     # The pickle's ψ, every layer as the command line says (not the pickle's 4 nor G_style's 8).
     assert_differ(ref(own, 0.5, 12), ref(own, 0.7, 12))

@@ -4,12 +4,7 @@ import pytest
 
 from stylegan_exp.config import GpusConfig, ScheduleConfig
 from stylegan_exp.resolution import log2_int
-from stylegan_exp.train.schedule import (
-    DEFAULT_TICK_KIMG,
-    gs_beta,
-    lod_changed,
-    training_schedule,
-)
+from stylegan_exp.schedule import DEFAULT_TICK_KIMG, gs_beta, lod_changed, training_schedule
 
 PAPER_LR = {128: 0.0015, 256: 0.002, 512: 0.003, 1024: 0.003}
 ONE_GPU = dict(minibatch_base=4,

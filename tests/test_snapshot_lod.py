@@ -12,14 +12,16 @@ from omegaconf import OmegaConf
 from original_stylegan import MODELS, ref_g_style, write_pkl
 from PIL import Image
 
-from stylegan_exp.config import ConfigError, StyleGANConfig, to_object
+from stylegan_exp.config import ConfigError, to_object
+from stylegan_exp.models.stylegan.config import StyleGANConfig
 from stylegan_exp.data.writer import pack_arrays
 from stylegan_exp.grid import make_grid, to_uint8
-from stylegan_exp.nets.build import build_discriminator, build_generator
-from stylegan_exp.nets.layers import upscale2d, variables_by_path
+from stylegan_exp.models import build_discriminator, build_generator
+from stylegan_exp.nets.layers import upscale2d
+from stylegan_exp.nets.weights import variables_by_path
 from stylegan_exp.run import start_sampling
 from stylegan_exp.sample.generate import seed_latents
-from stylegan_exp.snapshot import load_snapshot, save_snapshot
+from stylegan_exp.models import load_snapshot, save_snapshot
 from stylegan_exp.train.loop import Trainer
 
 # Every shape-free setting away from its default: fused up/down-scaling everywhere, another mapping lrmul,

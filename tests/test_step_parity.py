@@ -31,12 +31,14 @@ from step_reference import ADAM, OriginalIteration, Record
 import stylegan_exp.nets.generator as generator_module
 import stylegan_exp.train.steps as steps_module
 import stylegan_exp.train.stylegan2_steps as stylegan2_steps_module
-from stylegan_exp.config import ScheduleConfig, StyleGAN2Config, StyleGANConfig
-from stylegan_exp.nets.build import build_discriminator, build_generator
+from stylegan_exp.config import ScheduleConfig
+from stylegan_exp.models.stylegan2.config import StyleGAN2Config
+from stylegan_exp.models.stylegan.config import StyleGANConfig
+from stylegan_exp.models import build_discriminator, build_generator
 from stylegan_exp.nets.layers import NoiseInput
-from stylegan_exp.train.schedule import ScheduleState
-from stylegan_exp.train.steps import Steps
-from stylegan_exp.train.stylegan2_steps import StyleGAN2Steps
+from stylegan_exp.schedule import ScheduleState
+from stylegan_exp.models.stylegan.training import StyleGANSteps
+from stylegan_exp.models.stylegan2.training import StyleGAN2Steps
 
 TOL = 1e-5
 MINIBATCH = 8  # two minibatch-stddev groups of 4
@@ -121,14 +123,14 @@ def build_nets(case: Case) -> tuple[tf.Module, tf.Module, tf.Module]:
 
 def build_steps(case: Case, model: StyleGANConfig | StyleGAN2Config | None = None) -> Steps:
     G, D, Gs = build_nets(case)
-    cls = StyleGAN2Steps if case.stylegan2 else Steps
+    cls = StyleGAN2Steps if case.stylegan2 else StyleGANSteps
     steps = cls(G, D, Gs, model or case.model, seed=3)
     assert (steps.G_opt.beta1, steps.G_opt.epsilon) == (ADAM["beta1"], ADAM["epsilon"])  # m is the gradient
     assert steps.rng.algorithm == RNG_ALG
     return steps
 
 
-def state_of(steps: Steps) -> dict[str, list[np.ndarray]]:
+def state_of(steps: StyleGANSteps) -> dict[str, list[np.ndarray]]:
     """Every number the next op depends on or changes."""
     state = {net: [v.numpy() for v in getattr(steps, net).variables] for net in ("G", "D", "Gs")}
     for key, opt in (("G", steps.G_opt), ("D", steps.D_opt)):
@@ -139,7 +141,7 @@ def state_of(steps: Steps) -> dict[str, list[np.ndarray]]:
     return state
 
 
-def load_state(steps: Steps, start: Record) -> None:
+def load_state(steps: StyleGANSteps, start: Record) -> None:
     state = start.state
     for net in ("G", "D", "Gs"):
         for var, value in zip(getattr(steps, net).variables, state[net], strict=True):
@@ -151,10 +153,10 @@ def load_state(steps: Steps, start: Record) -> None:
     steps.rng.reset(state["rng"][0])
     if hasattr(steps, "pl_mean"):
         steps.pl_mean.assign(state["pl_mean"][0])
-        steps.minibatches = 0  # both lazy regularizers run in the first minibatch, neither in the second
+        steps.minibatches.assign(0)  # both lazy regularizers run in the first minibatch, neither in the second
 
 
-def run_ours(case: Case, steps: Steps, start: Record) -> list[Record]:
+def run_ours(case: Case, steps: StyleGANSteps, start: Record) -> list[Record]:
     """Our `iteration`, recording the state after every op it calls."""
     load_state(steps, start)
     NOISE.generator = lambda: steps.rng  # read when the steps are traced (or run eagerly)
@@ -255,7 +257,7 @@ def start_of(name: str) -> tuple[Record, Steps]:
     return _STARTS[name]
 
 
-def compare(name: str, steps: Steps | None = None) -> tuple[list[str], dict[str, object], list[Record]]:
+def compare(name: str, steps: StyleGANSteps | None = None) -> tuple[list[str], dict[str, object], list[Record]]:
     start, warmed_up = start_of(name)
     ours = run_ours(CASES[name], steps or warmed_up, start)
     ref = run_reference(CASES[name], start, ours)
@@ -297,7 +299,7 @@ BREAKS = {
     "gs_beta_0.999": ("stylegan_fading", lambda mp: mp.setattr(steps_module, "gs_beta", lambda *a: 0.999),
                       "op 1 update_gs Gs", False),
     "g_loss_summed": ("stylegan_stable",
-                      lambda mp: mp.setattr(Steps, "_g_replica", _sum_not_mean(Steps._g_replica)),
+                      lambda mp: mp.setattr(StyleGANSteps, "_g_replica", _sum_not_mean(StyleGANSteps._g_replica)),
                       "op 4 g_step loss/G", True),
     "no_lazy_adam_rescale": ("stylegan2",
                              lambda mp: mp.setattr(stylegan2_steps_module, "lazy_adam",

@@ -6,7 +6,10 @@ from conftest import compose_config
 from hydra.errors import ConfigCompositionException
 from omegaconf.errors import ValidationError
 
-from stylegan_exp.config import Architecture, StyleGAN2Config, StyleGANConfig, model_config, to_object
+from stylegan_exp.models.stylegan2.config import StyleGAN2Config, Topology
+from stylegan_exp.models.stylegan.config import StyleGANConfig
+from stylegan_exp.models import model_config
+from stylegan_exp.config import to_object
 
 
 def compose_train(*overrides: str):
@@ -17,7 +20,7 @@ def test_config_f_defaults_are_the_originals():
     m = compose_train("model=stylegan2").model
     assert isinstance(m, StyleGAN2Config) and m.name == "stylegan2"
     assert (m.fmap_base, m.fmap_decay, m.fmap_min, m.fmap_max) == (16384, 1.0, 1, 512)
-    assert (m.g_architecture, m.d_architecture) == (Architecture.skip, Architecture.resnet)
+    assert (m.g_architecture, m.d_architecture) == (Topology.skip, Topology.resnet)
     assert m.resample_kernel == [1, 3, 3, 1] and (m.mbstd_group_size, m.mbstd_num_features) == (4, 1)
     assert (m.r1_gamma, m.d_reg_interval, m.pl_weight, m.pl_decay, m.pl_batch_shrink, m.g_reg_interval) == (
         10.0, 16, 2.0, 0.01, 2, 4)
@@ -28,7 +31,7 @@ def test_config_f_defaults_are_the_originals():
 
 def test_config_e_small_and_demo():
     e = compose_train("model=stylegan2_e").model
-    assert (e.fmap_base, e.r1_gamma, e.g_architecture) == (8192, 100.0, Architecture.skip)
+    assert (e.fmap_base, e.r1_gamma, e.g_architecture) == (8192, 100.0, Topology.skip)
     demo = compose_train("+experiment=demo_stylegan2")
     assert (demo.name, demo.model.name, demo.schedule.name, demo.gpus.name) == (
         "demo_stylegan2", "stylegan2_small", "demo", "cpu")
@@ -58,5 +61,5 @@ def test_bad_stylegan2_keys_are_named():
 def test_snapshot_model_round_trip():
     from dataclasses import asdict
 
-    m = StyleGAN2Config(name="x", g_architecture=Architecture.resnet, resample_kernel=[1, 1])
+    m = StyleGAN2Config(name="x", g_architecture=Topology.resnet, resample_kernel=[1, 1])
     assert model_config("stylegan2", asdict(m)) == m

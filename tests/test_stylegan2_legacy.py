@@ -13,10 +13,12 @@ from original_stylegan import fake_dnnlib, our_nets, tflib_network
 from original_stylegan2 import D_KEYS, MODELS, g_network, make_d_vars, ref_d_stylegan2, ref_g_main, write_pkl
 
 from stylegan_exp import legacy
-from stylegan_exp.config import Architecture, StyleGAN2Config, to_object
-from stylegan_exp.legacy import LegacyImportError, convert, load_pkl
+from stylegan_exp.models.stylegan2.config import StyleGAN2Config, Topology
+from stylegan_exp.config import to_object
+from stylegan_exp.legacy.pickles import LegacyImportError, read_snapshot
+from stylegan_exp.legacy import convert
 from stylegan_exp.run import start_sampling
-from stylegan_exp.snapshot import load_snapshot
+from stylegan_exp.models import load_snapshot
 
 
 @pytest.mark.parametrize("name", list(MODELS))
@@ -63,7 +65,7 @@ def test_legacy_converter_and_sample_py_read_a_stylegan2_pickle(tmp_path, capsys
     assert legacy.main([str(tmp_path / "net.pkl"), str(tmp_path / "out.npz")]) == 0
     assert capsys.readouterr().out.strip().endswith("out.npz")
     snap = load_snapshot(tmp_path / "out.npz")
-    assert isinstance(snap.model, StyleGAN2Config) and snap.model.g_architecture == Architecture.skip
+    assert isinstance(snap.model, StyleGAN2Config) and snap.model.g_architecture == Topology.skip
     z = np.random.default_rng(5).standard_normal((2, KW["latent_size"])).astype(np.float32)
     ours = snap.network("Gs")(tf.constant(z), psi=0.5, cutoff=None, randomize_noise=False).numpy()
     np.testing.assert_allclose(ours, ref_g_main(raw["Gs"], KW, z, 0.5).transpose(0, 2, 3, 1), atol=1e-3)
@@ -89,7 +91,7 @@ def _set(key, value):
 def test_unsupported_variants_are_refused_in_one_line(tmp_path, edit, d_edit, d_func, message):
     write_pkl(tmp_path / "bad.pkl", KW, edit=edit, d_edit=d_edit, d_func=d_func)
     with pytest.raises(LegacyImportError) as info:
-        convert(load_pkl(tmp_path / "bad.pkl"))
+        convert(read_snapshot(tmp_path / "bad.pkl"))
     assert message in str(info.value) and "\n" not in str(info.value), str(info.value)
 
 
@@ -102,13 +104,13 @@ def test_configs_b_to_d_synthesis_is_refused(tmp_path):
         pickle.dump((Gs, D, Gs), f, protocol=4)
     with pytest.raises(LegacyImportError, match=r"Gs/synthesis is G_synthesis_stylegan_revised \(StyleGAN2 "
                                                 r"configs B–D"):
-        load_pkl(tmp_path / "revised.pkl").infer_model()
+        read_snapshot(tmp_path / "revised.pkl").infer_model()
 
 
 def test_missing_variable_is_named(tmp_path):
     write_pkl(tmp_path / "missing.pkl", KW, edit=lambda _kw, syn: syn.pop("16x16/Conv1/noise_strength"))
     with pytest.raises(LegacyImportError, match=r"\(Gs\): missing synthesis/16x16/Conv1/noise_strength"):
-        convert(load_pkl(tmp_path / "missing.pkl"))
+        convert(read_snapshot(tmp_path / "missing.pkl"))
 
 
 @pytest.mark.slow

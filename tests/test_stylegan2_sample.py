@@ -9,9 +9,9 @@ import tensorflow as tf
 from conftest import stand_in_perceptual, tiny_model
 
 from stylegan_exp.config import InversionConfig
-from stylegan_exp.nets.build import build_generator
+from stylegan_exp.models import build_generator
 from stylegan_exp.sample.invert import Inverter, noise_regularization
-from stylegan_exp.snapshot import load_snapshot
+from stylegan_exp.models import load_snapshot
 
 RES = 16
 

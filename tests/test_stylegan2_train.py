@@ -15,18 +15,12 @@ import tensorflow as tf
 from conftest import compose_config, run_script, ticks_of
 from split_steps import MODELS, build_steps
 
-from stylegan_exp.config import StyleGAN2Config, to_object
-from stylegan_exp.snapshot import load_snapshot
-from stylegan_exp.train.lazy_regularization import (
-    lazy_adam,
-    path_lengths,
-    pl_batch_size,
-    pl_correction,
-    pl_mean_update,
-    pl_penalty,
-)
+from stylegan_exp.models.stylegan2.config import StyleGAN2Config
+from stylegan_exp.config import to_object
+from stylegan_exp.models import load_snapshot
+from stylegan_exp.models.stylegan2.lazy_regularization import lazy_adam, path_lengths, pl_batch_size, pl_correction, pl_mean_update, pl_penalty
 from stylegan_exp.train.loop import Trainer
-from stylegan_exp.train.schedule import ScheduleState
+from stylegan_exp.schedule import ScheduleState
 
 MODEL = MODELS["stylegan2"]  # no noise and no style mixing
 RES, BATCH = 8, 8
@@ -70,7 +64,7 @@ def test_path_length_formulas():
 
 
 def test_schedule_without_growing_is_full_resolution_throughout():
-    from stylegan_exp.train.schedule import training_schedule
+    from stylegan_exp.schedule import training_schedule
 
     cfg = to_object(compose_config("train", "model=stylegan2"))
     for kimg in (0, 700, 5000):

@@ -7,7 +7,7 @@ import pytest
 from conftest import REPO, TINY
 from hydra import compose, initialize_config_dir
 
-from stylegan_exp.config import register_configs
+from stylegan_exp.schemas import register_configs
 from stylegan_exp.sweep import job_subdir, missing_launcher, swept_keys
 from stylegan_exp.tracking import wandb_records
 

@@ -6,13 +6,7 @@ import numpy as np
 import pytest
 
 from stylegan_exp.data import synthetic
-from stylegan_exp.data.synthetic import (
-    HAIR_STYLES,
-    ensure_synthetic_dataset,
-    render_face,
-    render_faces,
-    sample_face_params,
-)
+from stylegan_exp.data.synthetic import HAIR_STYLES, ensure_synthetic_dataset, render_face, render_faces, sample_face_params
 
 
 def test_shape_dtype_and_determinism():

@@ -5,7 +5,7 @@ import numpy as np
 from conftest import run_script
 from PIL import Image
 
-from stylegan_exp.snapshot import load_snapshot
+from stylegan_exp.models import load_snapshot
 
 
 def test_train_then_sample(stylegan_run, stylegan_samples, tmp_path):

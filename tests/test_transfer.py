@@ -7,7 +7,7 @@ from PIL import Image
 
 from stylegan_exp.config import ConfigError
 from stylegan_exp.grid import make_grid, to_uint8
-from stylegan_exp.snapshot import load_snapshot
+from stylegan_exp.models import load_snapshot
 from stylegan_exp.train.loop import Trainer
 
 
