@@ -112,8 +112,17 @@ class LegacySnapshot:
 
     @property
     def generator(self) -> str:
-        """The pickled Gs build function (`G_style`, `G_main` …): what importers are keyed on."""
+        """The pickled Gs build function (`G_style`, `G_main` …)."""
         return self.Gs.build_func_name or OLDEST_GENERATOR
+
+    @property
+    def generators(self) -> tuple[str, ...]:
+        """What importers are keyed on, most specific first: the Gs build function with its synthesis
+        network's (stylegan2-ada's `G_main/G_synthesis`), then the Gs build function alone."""
+        synthesis = self.Gs.components.get("synthesis")
+        if synthesis is None or not synthesis.build_func_name:
+            return (self.generator,)
+        return f"{self.generator}/{synthesis.build_func_name}", self.generator
 
 
 def opens(source: str | Path) -> bool:

@@ -31,16 +31,16 @@ ARCHITECTURES: dict[str, Architecture] = {a.name: a for a in (stylegan.ARCHITECT
 @dataclass(frozen=True)
 class SnapshotFormat:
     """A foreign snapshot format: whether a source is one, how to read it, and what it says a snapshot is
-    (the key an architecture's importer names in its KEYS)."""
+    (the keys an architecture's importer names in its KEYS, most specific first)."""
 
     name: str
     opens: Callable[[str | Path], bool]
     read: Callable[[str | Path, str | Path | None], Any]
-    key: Callable[[Any], str]
+    keys: Callable[[Any], tuple[str, ...]]
 
 
 FORMATS: tuple[SnapshotFormat, ...] = (
-    SnapshotFormat(pickles.TF1, pickles.opens, pickles.read_snapshot, lambda snap: snap.generator),
+    SnapshotFormat(pickles.TF1, pickles.opens, pickles.read_snapshot, lambda snap: snap.generators),
 )
 
 
@@ -96,10 +96,13 @@ def load_snapshot(source: str | Path, cache_dir: str | Path | None = None) -> Sn
 
 
 def _import(fmt: SnapshotFormat, foreign: Any) -> Snapshot:
-    """A foreign snapshot converted by the importer whose KEYS name what the format says it is."""
-    key = fmt.key(foreign)
-    found = [(arch, imp) for arch in ARCHITECTURES.values() for imp in arch.importers
-             if fmt.name == imp.FORMAT and key in imp.KEYS]
+    """A foreign snapshot converted by the importer whose KEYS name what the format says it is (its most
+    specific key that an importer names)."""
+    keys = fmt.keys(foreign)
+    found = []
+    for key in keys:
+        found = found or [(arch, imp) for arch in ARCHITECTURES.values() for imp in arch.importers
+                          if fmt.name == imp.FORMAT and key in imp.KEYS]
     if not found:
         known = sorted(k for a in ARCHITECTURES.values() for imp in a.importers if fmt.name == imp.FORMAT
                        for k in imp.KEYS)
