@@ -41,6 +41,16 @@ class _EasyDictStub(dict):
 _NUMPY_NAMES = {"_reconstruct", "ndarray", "dtype", "scalar", "_frombuffer", "frombuffer"}
 
 
+def numpy_module(module: str, name: str) -> str | None:
+    """The module to resolve a pickled NumPy array/scalar/dtype global from (numpy.core is numpy._core in
+    NumPy 2), or None when the global is not one of those."""
+    if module.split(".")[0] != "numpy" or name not in _NUMPY_NAMES:
+        return None
+    if module.startswith("numpy.core") and int(np.__version__.split(".")[0]) >= 2:
+        return "numpy._core" + module[len("numpy.core"):]
+    return module
+
+
 class LegacyUnpickler(pickle.Unpickler):
     """Resolves only the classes an original snapshot needs; anything else is not a StyleGAN pickle."""
 
@@ -51,10 +61,8 @@ class LegacyUnpickler(pickle.Unpickler):
             return _EasyDictStub
         if module == "collections" and name == "OrderedDict":
             return super().find_class(module, name)
-        if module.split(".")[0] == "numpy" and name in _NUMPY_NAMES:
-            if module.startswith("numpy.core") and int(np.__version__.split(".")[0]) >= 2:
-                module = "numpy._core" + module[len("numpy.core") :]
-            return super().find_class(module, name)
+        if (resolved := numpy_module(module, name)) is not None:
+            return super().find_class(resolved, name)
         raise pickle.UnpicklingError(f"unexpected class {module}.{name}")
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import tensorflow as tf
 
 from stylegan_exp.config import ConfigError, ModelConfig, typed_model
-from stylegan_exp.legacy import pickles
+from stylegan_exp.legacy import pickles, torch_pickles
 from stylegan_exp.legacy.tables import convert_network
 from stylegan_exp.models import stylegan, stylegan2
 from stylegan_exp.models.architecture import Architecture
@@ -39,7 +39,8 @@ class SnapshotFormat:
     keys: Callable[[Any], tuple[str, ...]]
 
 
-FORMATS: tuple[SnapshotFormat, ...] = (
+FORMATS: tuple[SnapshotFormat, ...] = (  # the first whose `opens` accepts a source reads it
+    SnapshotFormat(torch_pickles.TORCH, torch_pickles.opens, torch_pickles.read_snapshot, lambda s: s.keys),
     SnapshotFormat(pickles.TF1, pickles.opens, pickles.read_snapshot, lambda snap: snap.generators),
 )
 
@@ -106,8 +107,8 @@ def _import(fmt: SnapshotFormat, foreign: Any) -> Snapshot:
     if not found:
         known = sorted(k for a in ARCHITECTURES.values() for imp in a.importers if fmt.name == imp.FORMAT
                        for k in imp.KEYS)
-        raise SnapshotError(f"{foreign.source}: Gs is {key}, which this version cannot import (supported: "
-                            f"{', '.join(known)})")
+        raise SnapshotError(f"{foreign.source}: Gs is {keys[0]}, which this version cannot import "
+                            f"(supported: {', '.join(known)})")
     (arch, importer), = found
     model = importer.infer_model(foreign)
     resolution, channels = importer.resolution(foreign), importer.num_channels(foreign)
