@@ -215,3 +215,23 @@ def test_a_plain_pickle_of_something_else_is_not_taken_for_a_network(tmp_path):
         pickle.dump({"weights": [1, 2, 3]}, f)
     with pytest.raises(LegacyImportError, match="is not a StyleGAN pickle"):
         load_snapshot(tmp_path / "other.pkl")
+
+
+def test_a_pytorch_pickle_opens_from_a_url_downloaded_once(tmp_path):
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    (tmp_path / "site").mkdir()
+    data, _ = network_data(MODELS["res32_Gorig_Dskip"])
+    write_network_pkl(tmp_path / "site" / "network-snapshot.pkl", data)
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(tmp_path / "site"))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/network-snapshot.pkl"
+        snap = load_snapshot(url, cache_dir=tmp_path / "cache")
+    finally:
+        server.shutdown()
+    assert isinstance(snap.model, StyleGAN2Config) and snap.resolution == 32
+    assert len(list((tmp_path / "cache").iterdir())) == 1

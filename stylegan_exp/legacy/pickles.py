@@ -133,8 +133,9 @@ class LegacySnapshot:
         return f"{self.generator}/{synthesis.build_func_name}", self.generator
 
 
-def opens(source: str | Path) -> bool:
-    """Whether a snapshot source is an original pickle (a `.pkl` path or an http(s) URL)."""
+def opens(source: str | Path, cache_dir: str | Path | None = None) -> bool:
+    """Whether a snapshot source is an original pickle (a `.pkl` path or an http(s) URL); `cache_dir` is
+    not needed to tell."""
     text = str(source)
     return text.endswith(".pkl") or re.match(r"^https?://", text) is not None
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import re
 import struct
 import zipfile
 from collections import OrderedDict
@@ -25,7 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from stylegan_exp.legacy.pickles import LegacyImportError, numpy_module
+from stylegan_exp.download import DownloadError, fetch
+from stylegan_exp.legacy.pickles import DEFAULT_CACHE_DIR, LegacyImportError, numpy_module
 
 TORCH = "torch"  # the format's name, which importers name in their FORMAT
 _MARKERS = (b"torch_utils.persistence", b"_reconstruct_persistent_obj")
@@ -296,11 +298,25 @@ class TorchSnapshot:
         return f"{self.Gs.class_name}/{synthesis.class_name}/{first.class_name}", self.Gs.class_name
 
 
-def opens(source: str | Path) -> bool:
-    """Whether a snapshot source is a local PyTorch pickle: a torch.save zip, or a pickle that names
-    torch_utils.persistence in its first MiB."""
-    path = Path(str(source)).expanduser()
-    if not str(source).endswith((".pkl", ".pt", ".pth")) or not path.is_file():
+def _local(source: str | Path, cache_dir: str | Path | None) -> Path:
+    """A local path, or an http(s) URL's cached download."""
+    text = str(source)
+    if re.match(r"^https?://", text):
+        return fetch(text, Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE_DIR)
+    return Path(text).expanduser()
+
+
+def opens(source: str | Path, cache_dir: str | Path | None = None) -> bool:
+    """Whether a snapshot source is a PyTorch pickle: a torch.save zip, or a pickle that names
+    torch_utils.persistence in its first MiB. A URL is downloaded (once, into `cache_dir`) to tell."""
+    url = re.match(r"^https?://", str(source)) is not None
+    if not url and not str(source).endswith((".pkl", ".pt", ".pth")):
+        return False
+    try:
+        path = _local(source, cache_dir)
+    except DownloadError:
+        return False  # the TF1 reader reports the download's failure
+    if not path.is_file():
         return False
     with open(path, "rb") as f:
         head = f.read(_SNIFF_BYTES)
@@ -321,9 +337,11 @@ def read_objects(path: str | Path) -> Any:
 
 
 def read_snapshot(source: str | Path, cache_dir: str | Path | None = None) -> TorchSnapshot:
-    """G, D and G_ema of a local PyTorch network pickle (`cache_dir` is unused: URLs are not sniffed)."""
-    del cache_dir
-    path = Path(str(source)).expanduser()
+    """G, D and G_ema of a PyTorch network pickle at a local path or an http(s) URL (cached download)."""
+    try:
+        path = _local(source, cache_dir)
+    except DownloadError as exc:
+        raise LegacyImportError(f"cannot download {source}: {exc}") from exc
     if not path.is_file():
         raise LegacyImportError(f"PyTorch pickle not found: {source}")
     try:

@@ -34,7 +34,7 @@ class SnapshotFormat:
     (the keys an architecture's importer names in its KEYS, most specific first)."""
 
     name: str
-    opens: Callable[[str | Path], bool]
+    opens: Callable[[str | Path, str | Path | None], bool]  # (source, download cache dir)
     read: Callable[[str | Path, str | Path | None], Any]
     keys: Callable[[Any], tuple[str, ...]]
 
@@ -91,7 +91,7 @@ def load_snapshot(source: str | Path, cache_dir: str | Path | None = None) -> Sn
     """Our `.npz` snapshot, or a foreign one (path or URL, downloaded once to `cache_dir`) through the
     importer of its architecture."""
     for fmt in FORMATS:
-        if fmt.opens(source):
+        if fmt.opens(source, cache_dir):
             return _import(fmt, fmt.read(source, cache_dir))
     return read_snapshot(Path(source), model_config)
 
