@@ -52,6 +52,8 @@ def test_sample_py_and_convert_open_an_ada_pickle(tmp_path, fmt):
     assert convert.main([str(tmp_path / "net.pkl"), str(tmp_path / "net.npz")]) == 0
     converted, imported = load_snapshot(tmp_path / "net.npz"), load_snapshot(tmp_path / "net.pkl")
     assert isinstance(converted.model, StyleGAN2Config) and converted.model.conv_clamp == 2.0
+    # Unless told, sample.py truncates as the original's own default: G_main ψ 0.5, generate.py ψ 1.
+    assert converted.model.truncation_psi == (0.5 if fmt == "tf" else 1.0)
     assert all(np.array_equal(converted.weights[k], imported.weights[k]) for k in imported.weights)
 
 
