@@ -269,7 +269,7 @@ def random_snapshots(tmp_path_factory) -> Callable[..., Path]:
     def get(arch: str = "stylegan", res: int = 16, w_avg_scale: float = 0.1, **changes) -> Path:
         key = (arch, res, w_avg_scale, tuple(sorted(changes.items())))
         if key not in made:
-            name = "-".join(["random", arch, str(res), str(w_avg_scale), *(f"{k}={v}" for k, v in key[3])])
+            name = "-".join(["random", arch, str(res), str(w_avg_scale), *(f"{k}-{v}" for k, v in key[3])])
 
             def build(folder: Path) -> dict:
                 path = folder / "network-snapshot-000000.npz"
