@@ -19,7 +19,9 @@ references), split_steps.py (split steps against the whole step), export_check.p
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import functools
 import hashlib
 import io
@@ -30,7 +32,7 @@ import socket
 import subprocess
 import sys
 import tarfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import data_guard
@@ -158,6 +160,38 @@ def checkpoint_numbers(run_dir: Path) -> list[int]:
                   for p in (run_dir / "checkpoints").glob("ckpt-*.index"))
 
 
+# --------------------------------------------------------------------------------- shared by the workers
+
+
+def shared_root(tmp_path_factory) -> Path:
+    """The session's temp folder that every pytest-xdist worker sees (each worker's own is below it), so a
+    session fixture is built once per test run, not once per worker."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+@contextlib.contextmanager
+def exclusive(path: Path) -> Iterator[None]:
+    """Holds `path`'s lock file: the first worker builds what is at `path`, the others wait for it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.parent / f"{path.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def built_once(tmp_path_factory, name: str, build: Callable[[Path], dict]) -> dict:
+    """`build(folder)`'s JSON result, made by the first worker that asks for `name` and read by the others."""
+    folder = shared_root(tmp_path_factory) / name
+    record = folder / "built.json"
+    with exclusive(folder):
+        if not record.exists():
+            if folder.exists():
+                shutil.rmtree(folder)  # what a failed build left
+            folder.mkdir()
+            record.write_text(json.dumps(build(folder)))
+        return json.loads(record.read_text())
+
+
 # ----------------------------------------------------------------------------------------------- datasets
 
 
@@ -167,11 +201,12 @@ def synthetic_datasets(tmp_path_factory) -> Callable[..., Path]:
     folder named as the config names it (synthetic-16-n128-seed0); tests only read them."""
     from stylegan_exp.data.synthetic import ensure_synthetic_dataset
 
-    root = tmp_path_factory.mktemp("datasets")
+    root = shared_root(tmp_path_factory) / "datasets"
 
     def get(resolution: int = 16, count: int = 128, seed: int = 0) -> Path:
         path = root / f"synthetic-{resolution}-n{count}-seed{seed}"
-        return ensure_synthetic_dataset(path, count=count, resolution=resolution, seed=seed)
+        with exclusive(path):
+            return ensure_synthetic_dataset(path, count=count, resolution=resolution, seed=seed)
 
     return get
 
@@ -234,8 +269,13 @@ def random_snapshots(tmp_path_factory) -> Callable[..., Path]:
     def get(arch: str = "stylegan", res: int = 16, w_avg_scale: float = 0.1, **changes) -> Path:
         key = (arch, res, w_avg_scale, tuple(sorted(changes.items())))
         if key not in made:
-            path = tmp_path_factory.mktemp(f"{arch}-{res}") / "network-snapshot-000000.npz"
-            made[key] = _random_snapshot(path, tiny_model(arch, **changes), res, w_avg_scale)
+            name = "-".join(["random", arch, str(res), str(w_avg_scale), *(f"{k}-{v}" for k, v in key[3])])
+
+            def build(folder: Path) -> dict:
+                path = folder / "network-snapshot-000000.npz"
+                return {"path": str(_random_snapshot(path, tiny_model(arch, **changes), res, w_avg_scale))}
+
+            made[key] = Path(built_once(tmp_path_factory, name, build)["path"])
         return made[key]
 
     return get
@@ -296,8 +336,12 @@ def tiny_inception_graph(size: int = 8, add_shapes: bool = False) -> bytes:
 @pytest.fixture(scope="session")
 def inception_archive(tmp_path_factory) -> Path:
     """The tiny Inception graph packed as the standard archive, to serve from a file:// URL."""
-    return tgz(tmp_path_factory.mktemp("inception") / "inception-2015-12-05.tgz",
-               {"classify_image_graph_def.pb": tiny_inception_graph()})
+
+    def build(folder: Path) -> dict:
+        graph = {"classify_image_graph_def.pb": tiny_inception_graph()}
+        return {"path": str(tgz(folder / "inception-2015-12-05.tgz", graph))}
+
+    return Path(built_once(tmp_path_factory, "inception", build)["path"])
 
 
 def stand_in_perceptual():
@@ -341,6 +385,14 @@ class TrainedRun:
         number = checkpoint_numbers(self.run_dir)[-1] if nimg is None else nimg
         return self.run_dir / "checkpoints" / f"ckpt-{number}"
 
+    def to_json(self) -> dict:
+        return {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_json(cls, saved: dict) -> TrainedRun:
+        return cls(Path(saved["outputs"]), Path(saved["run_dir"]), tuple(saved["overrides"]), saved["stdout"],
+                   saved["stderr"])
+
     def copy_to(self, outputs: Path) -> TrainedRun:
         """The run copied under another outputs root, for a test that adds to it (sample.py, resume)."""
         shutil.copytree(self.outputs, outputs, symlinks=True)
@@ -379,10 +431,13 @@ STYLEGAN_RUN = (*TINY, "schedule.total_kimg=1.2", "run.checkpoint_kimg=0.25", "m
 @pytest.fixture(scope="session")
 def stylegan_run(tmp_path_factory, tiny_dataset, inception_archive) -> TrainedRun:
     """The session's StyleGAN train.py run (STYLEGAN_RUN), with the output a user's terminal shows."""
-    root = tmp_path_factory.mktemp("stylegan-run")
-    return train_once(root, *STYLEGAN_RUN, f"dataset.path={tiny_dataset}",
-                      f"metrics.cache_dir={root / 'cache'}",
-                      f"metrics.fid.standard.url={inception_archive.as_uri()}")
+
+    def train(root: Path) -> dict:
+        return train_once(root, *STYLEGAN_RUN, f"dataset.path={tiny_dataset}",
+                          f"metrics.cache_dir={root / 'cache'}",
+                          f"metrics.fid.standard.url={inception_archive.as_uri()}").to_json()
+
+    return TrainedRun.from_json(built_once(tmp_path_factory, "stylegan-run", train))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -397,12 +452,16 @@ class Samples:
 def stylegan_samples(stylegan_run, tmp_path_factory) -> Samples:
     """`sample.py name=tiny seeds=[3,5,7] truncation_psi=0.5` on a copy of the session's StyleGAN run, as a
     user's shell runs it (it finds the newest run of experiment tiny)."""
-    root = tmp_path_factory.mktemp("stylegan-samples")
-    run = stylegan_run.copy_to(root / "outputs")
-    proc = run_script("sample.py", "name=tiny", f"outputs_root={run.outputs}", "seeds=[3,5,7]",
-                      "truncation_psi=0.5", cwd=root, env=user_env())
-    (folder,) = (run.outputs / "tiny").glob("samples-*")
-    return Samples(folder, proc.stderr)
+
+    def sample(root: Path) -> dict:
+        run = stylegan_run.copy_to(root / "outputs")
+        proc = run_script("sample.py", "name=tiny", f"outputs_root={run.outputs}", "seeds=[3,5,7]",
+                          "truncation_psi=0.5", cwd=root, env=user_env())
+        (folder,) = (run.outputs / "tiny").glob("samples-*")
+        return {"folder": str(folder), "stderr": proc.stderr}
+
+    made = built_once(tmp_path_factory, "stylegan-samples", sample)
+    return Samples(Path(made["folder"]), made["stderr"])
 
 
 # The session's StyleGAN2 run: 0.3 kimg at 16² on 2 loopback workers, in accumulated micro-batches and mixed
@@ -414,8 +473,8 @@ STYLEGAN2_RUN = (*SG2_TINY, "schedule.total_kimg=0.3", "schedule.accumulate=2",
 @pytest.fixture(scope="session")
 def stylegan2_run(tmp_path_factory, tiny_dataset) -> TrainedRun:
     """The session's StyleGAN2 train.py run (STYLEGAN2_RUN) on 2 workers; stdout holds both workers'."""
-    return train_once(tmp_path_factory.mktemp("stylegan2-run"), *STYLEGAN2_RUN,
-                      f"dataset.path={tiny_dataset}", workers=2)
+    return TrainedRun.from_json(built_once(tmp_path_factory, "stylegan2-run", lambda root: train_once(
+        root, *STYLEGAN2_RUN, f"dataset.path={tiny_dataset}", workers=2).to_json()))
 
 
 # ------------------------------------------------------------------------------------------ shared data
