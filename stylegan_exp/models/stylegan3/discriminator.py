@@ -21,6 +21,7 @@ RESAMPLE = (1, 3, 3, 1)
 SQRT_HALF = math.sqrt(0.5)
 
 
+@tf.autograph.experimental.do_not_convert
 def act(x: tf.Tensor, clamp: float | None, gain: float = 1.0) -> tf.Tensor:
     """sg2-ada's bias_act for a conv layer: lrelu·√2·gain, clamped at clamp·gain."""
     x = lrelu(x) * (SQRT2 * gain)
@@ -30,6 +31,7 @@ def act(x: tf.Tensor, clamp: float | None, gain: float = 1.0) -> tf.Tensor:
 class DownConv(Conv2D):
     """Gain-1 k×k convolution after the [1, 3, 3, 1] low-pass, stride 2 (sg2-ada's Conv2dLayer, down=2)."""
 
+    @tf.autograph.experimental.do_not_convert
     def __call__(self, x: tf.Tensor) -> tf.Tensor:
         y = conv_downsample2d(x, self.weight * self.scale, RESAMPLE)
         return y if self.bias is None else y + self.bias
@@ -48,6 +50,7 @@ class DiscriminatorBlock(tf.Module):
         self.conv1 = DownConv(tmp, out, 3, gain=1.0, use_bias=True)
         self.skip = DownConv(tmp, out, 1, gain=1.0, use_bias=False)
 
+    @tf.autograph.experimental.do_not_convert
     def __call__(self, x: tf.Tensor | None, images: tf.Tensor) -> tf.Tensor:
         if self.fromrgb is not None:
             x = act(self.fromrgb(images), self.clamp)
@@ -70,6 +73,7 @@ class DiscriminatorEpilogue(tf.Module):
         self.fc = Dense(c * 16, c, gain=1.0)
         self.out = Dense(c, 1, gain=1.0)
 
+    @tf.autograph.experimental.do_not_convert
     def __call__(self, x: tf.Tensor) -> tf.Tensor:
         if self.mbstd_group_size > 1:
             x = minibatch_stddev(x, self.mbstd_group_size, self.mbstd_num_features)
@@ -92,6 +96,7 @@ class StyleGAN3Discriminator(Discriminator):
         self.blocks += [DiscriminatorBlock(model, 2**level, num_channels, level == top)
                         for level in range(3, top + 1)]
 
+    @tf.autograph.experimental.do_not_convert
     def _trunk(self, images: tf.Tensor) -> tuple[tf.Tensor, list[tf.Tensor]]:
         x, found = None, []
         for block in reversed(self.blocks[1:]):
@@ -99,6 +104,7 @@ class StyleGAN3Discriminator(Discriminator):
             found.append(x)
         return x, found
 
+    @tf.autograph.experimental.do_not_convert
     def __call__(self, images: tf.Tensor, level: int | None = None,
                  fade: tf.Tensor | float = 0.0) -> tf.Tensor:
         """`level`/`fade` exist for the shared D interface: StyleGAN3's D works at full resolution only."""

@@ -48,6 +48,7 @@ class StyleGAN3Mapping(Mapping):
         for layer in self.dense:
             layer.scale = runtime_scale(int(layer.weight.shape[0]), gain=1.0, lrmul=model.mapping_lrmul)
 
+    @tf.autograph.experimental.do_not_convert
     def __call__(self, z: tf.Tensor) -> tf.Tensor:
         x = pixel_norm(z)
         for layer in self.dense:
@@ -55,6 +56,7 @@ class StyleGAN3Mapping(Mapping):
         return x
 
 
+@tf.autograph.experimental.do_not_convert
 def rotation_translation(t: tf.Tensor) -> tf.Tensor:
     """[N, 4] affine outputs (cos, sin, tx, ty), rotation part normalized → [N, 3, 3] inverse rotation after
     inverse translation, as the original's m_r @ m_t."""
@@ -88,6 +90,7 @@ class SynthesisInput(tf.Module):
         coords = ((2 * np.arange(spec.size) + 1) / spec.size - 1) * 0.5 * spec.size / spec.sampling_rate
         self.coords = coords.astype(np.float32)  # affine_grid's pixel centres (align_corners=False)
 
+    @tf.autograph.experimental.do_not_convert
     def __call__(self, w: tf.Tensor) -> tf.Tensor:
         transforms = tf.matmul(rotation_translation(self.affine(w)), self.transform)
         phases = self.phases + tf.einsum("cj,nj->nc", self.freqs, transforms[:, :2, 2])
@@ -121,6 +124,7 @@ class SynthesisLayer(tf.Module):
         self.down_filter = design_lowpass(spec.down_taps, spec.out_cutoff, spec.out_half_width * 2,
                                           spec.tmp_sampling_rate, radial=spec.down_radial)
 
+    @tf.autograph.experimental.do_not_convert
     def __call__(self, x: tf.Tensor, w: tf.Tensor, ema_beta: tf.Tensor | None = None) -> tf.Tensor:
         """`ema_beta` (training's D step): first move the magnitude EMA toward this batch's mean x²."""
         spec = self.spec
@@ -151,6 +155,7 @@ class StyleGAN3Synthesis(tf.Module):
         self.input = SynthesisInput(model.dlatent_size, first)
         self.layers = [SynthesisLayer(model.dlatent_size, spec, model.conv_clamp) for spec in specs]
 
+    @tf.autograph.experimental.do_not_convert
     def __call__(self, dlatents: tf.Tensor, level: int | None = None, fade: tf.Tensor | float = 0.0,
                  randomize_noise: bool = True, ema_beta: tf.Tensor | None = None) -> tf.Tensor:
         """`level`/`fade` exist for the shared G interface (StyleGAN3 synthesizes its full resolution only);

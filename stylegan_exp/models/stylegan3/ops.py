@@ -13,6 +13,7 @@ import tensorflow as tf
 from stylegan_exp.nets.fir import insert_zeros
 
 
+@tf.autograph.experimental.do_not_convert
 def pad_or_crop(x: tf.Tensor, low: int, high: int) -> tf.Tensor:
     """Both spatial axes padded with zeros (positive) or cropped (negative) by `low` before, `high` after."""
     x = tf.pad(x, [[0, 0], [max(low, 0), max(high, 0)], [max(low, 0), max(high, 0)], [0, 0]])
@@ -20,6 +21,7 @@ def pad_or_crop(x: tf.Tensor, low: int, high: int) -> tf.Tensor:
     return x[:, max(-low, 0) : h - max(-high, 0), max(-low, 0) : w - max(-high, 0), :]
 
 
+@tf.autograph.experimental.do_not_convert
 def fir_filter(x: tf.Tensor, f: np.ndarray | None, gain: float = 1.0, down: int = 1) -> tf.Tensor:
     """Valid convolution with filter `f` (1-D: separable, else 2-D) times `gain`, keeping every `down`-th
     output pixel from the first."""
@@ -37,6 +39,7 @@ def fir_filter(x: tf.Tensor, f: np.ndarray | None, gain: float = 1.0, down: int 
     return tf.nn.depthwise_conv2d(x, tf.constant(k), [1, down, down, 1], "VALID")
 
 
+@tf.autograph.experimental.do_not_convert
 def filtered_lrelu(x: tf.Tensor, bias: tf.Tensor, fu: np.ndarray | None, fd: np.ndarray | None, *, up: int,
                    down: int, padding: tuple[int, int], gain: float, slope: float,
                    clamp: float | None) -> tf.Tensor:
@@ -56,6 +59,7 @@ def filtered_lrelu(x: tf.Tensor, bias: tf.Tensor, fu: np.ndarray | None, fd: np.
     return fir_filter(x, fd, down=down)
 
 
+@tf.autograph.experimental.do_not_convert
 def modulated_conv2d(x: tf.Tensor, weight: tf.Tensor, styles: tf.Tensor, *, demodulate: bool,
                      input_gain: tf.Tensor) -> tf.Tensor:
     """x [N, H, W, in] convolved ('full' padding: k − 1 per side) with `weight` [k, k, in, out] modulated per

@@ -36,11 +36,12 @@ def blur_sigma_at(kimg: float, sigma: float, fade_kimg: float) -> float:
     return max(1.0 - kimg / fade_kimg, 0.0) * sigma if fade_kimg > 0 else 0.0
 
 
+@tf.autograph.experimental.do_not_convert
 def blur_images(images: tf.Tensor, sigma: tf.Tensor, max_size: int) -> tf.Tensor:
     """Images [N, H, W, C] filtered by the normalized taps 2^-(k/σ)² for |k| ≤ ⌊3σ⌋ along each axis, zero
     padded (loss.py's run_D blur); `max_size` ≥ ⌊3σ⌋ fixes the traced filter length."""
     k = tf.range(-max_size, max_size + 1, dtype=tf.float32)
-    taps = tf.where(tf.abs(k) <= tf.floor(sigma * 3), tf.exp2(-tf.square(k / sigma)), 0.0)
+    taps = tf.where(tf.abs(k) <= tf.floor(sigma * 3), tf.pow(2.0, -tf.square(k / sigma)), 0.0)
     taps = taps / tf.reduce_sum(taps)
     c = images.shape[3]
     x = tf.pad(images, [[0, 0], [max_size, max_size], [max_size, max_size], [0, 0]])
