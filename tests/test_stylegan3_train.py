@@ -85,6 +85,17 @@ def test_only_the_d_steps_fakes_move_w_avg_and_the_magnitude_emas(tmp_path):
     assert steps.D_opt.beta2 == pytest.approx(0.99 ** (16 / 17)) and steps.G_opt.beta2 == 0.99
 
 
+def test_style_mixing_cuts_anywhere_among_stylegan3s_style_layers(tmp_path):
+    model = tiny_cfg(tmp_path, "model.num_layers=5").model  # 7 style layers at 16², where StyleGAN2 has 6
+    G = build_generator(model, 16)
+    rng, z = tf.random.Generator.from_seed(3), tf.random.normal([2, model.latent_size])
+    cutoffs = set()
+    for _ in range(40):
+        w = G.train_dlatents(z, 4, rng, 1.0, 1.0).numpy()
+        cutoffs.add(int(np.argmax(np.any(w != w[:, :1], axis=(0, 2)))))
+    assert G.num_layers == 7 and cutoffs == set(range(1, 7))  # the original's randint(1, num_ws)
+
+
 @pytest.mark.slow
 def test_tiny_config_r_run_resumes_and_transfers(tmp_path):
     quick = ("schedule.tick_kimg_base=0.1", "model=stylegan3_r")
