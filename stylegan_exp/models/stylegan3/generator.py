@@ -92,16 +92,21 @@ class SynthesisInput(tf.Module):
 
     @tf.autograph.experimental.do_not_convert
     def __call__(self, w: tf.Tensor) -> tf.Tensor:
-        transforms = tf.matmul(rotation_translation(self.affine(w)), self.transform)
-        phases = self.phases + tf.einsum("cj,nj->nc", self.freqs, transforms[:, :2, 2])
-        freqs = tf.einsum("cj,njk->nck", self.freqs, transforms[:, :2, :2])
+        t = tf.matmul(rotation_translation(self.affine(w)), self.transform)
+        # frequencies (f_x, f_y) as a row vector times the transform's 2×2 part, phases shifted by f · its
+        # translation (elementwise: einsum's lowering breaks TFLite's dynamic batch)
+        f0, f1 = self.freqs[None, :, 0], self.freqs[None, :, 1]
+        phases = self.phases + f0 * t[:, 0, 2:3] + f1 * t[:, 1, 2:3]
+        fx = f0 * t[:, 0, 0:1] + f1 * t[:, 1, 0:1]
+        fy = f0 * t[:, 0, 1:2] + f1 * t[:, 1, 1:2]
         bw, rate = self.spec.bandwidth, self.spec.sampling_rate
-        amplitudes = tf.clip_by_value(1 - (tf.norm(freqs, axis=2) - bw) / (rate / 2 - bw), 0.0, 1.0)
+        amplitudes = tf.clip_by_value(1 - (tf.sqrt(fx * fx + fy * fy) - bw) / (rate / 2 - bw), 0.0, 1.0)
         g = tf.constant(self.coords)
-        fx, fy = freqs[:, None, None, :, 0], freqs[:, None, None, :, 1]
-        x = g[None, None, :, None] * fx + g[None, :, None, None] * fy + phases[:, None, None, :]
+        x = (g[None, None, :, None] * fx[:, None, None, :] + g[None, :, None, None] * fy[:, None, None, :]
+             + phases[:, None, None, :])
         x = tf.sin(x * (2 * math.pi)) * amplitudes[:, None, None, :]
-        return tf.einsum("nhwc,cd->nhwd", x, self.weight / math.sqrt(self.spec.channels))
+        weight = self.weight / math.sqrt(self.spec.channels)
+        return tf.nn.conv2d(x, weight[None, None], strides=1, padding="VALID")
 
 
 class SynthesisLayer(tf.Module):
