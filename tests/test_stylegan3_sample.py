@@ -83,6 +83,18 @@ def test_invert_lowers_the_reconstruction_error(snapshot, tmp_path):
     (row,) = list(csv.DictReader((tmp_path / "inv" / "inversion.csv").open()))
     assert float(row["final_mse"]) < 0.5 * float(row["encoder_mse"])
     assert np.load(tmp_path / "inv" / "seed7" / "w.npy").shape == (Gs.num_layers, MODEL.dlatent_size)
+    _, edited = run_task(snapshot, tmp_path / "edit", "task=edit", f"task.group_a={tmp_path / 'inv'}",
+                         f"task.group_b={tmp_path / 'inv'}", "task.seeds=[0]", "task.strengths=[0,1]")
+    assert load_image(edited).shape == (RES, 2 * RES, 3)
+
+
+def test_rank_scores_a_folder_with_d(snapshot, tmp_path):
+    for i in range(3):
+        save_image(np.random.RandomState(i).randint(0, 256, (RES, RES, 3)).astype(np.uint8),
+                   tmp_path / "images" / f"img-{i}.png")
+    csv_path, _ = run_task(snapshot, tmp_path / "out", "task=rank", f"task.folder={tmp_path / 'images'}")
+    scores = [float(r["score"]) for r in csv.DictReader(csv_path.open())]
+    assert len(scores) == 3 and len(set(scores)) == 3 and scores == sorted(scores, reverse=True)
 
 
 @pytest.mark.slow
@@ -93,3 +105,16 @@ def test_export_to_tflite_matches_gs(snapshot, tmp_path):
              "task.verify_seeds=[0,1]")
     verified = json.loads((tmp_path / "export.json").read_text())["files"]["tflite_float32"]["verified"]
     assert verified["z"]["max_abs_float_error"] < 1e-4 and verified["z"]["max_uint8_error"] == 0
+
+
+def test_translating_the_input_moves_the_image(snapshot):
+    """set_transform as gen_images.py's --translate: a shift by 4/16 of the width moves the Fourier
+    features by 4 pixels; identity restores them."""
+    Gs = network(load_snapshot(snapshot), "Gs")
+    w = Gs.mapping(tf.random.normal([1, MODEL.latent_size]))
+    before = Gs.synthesis.input(w).numpy()
+    Gs.set_transform(translate=(4 / RES, 0.0))
+    after = Gs.synthesis.input(w).numpy()
+    np.testing.assert_allclose(after[:, :, 4:], before[:, :, :-4], atol=1e-4)
+    Gs.set_transform()
+    np.testing.assert_allclose(Gs.synthesis.input(w).numpy(), before, atol=1e-6)

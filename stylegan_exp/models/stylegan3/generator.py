@@ -40,6 +40,13 @@ def magnitude_ema_beta(minibatch: int, half_life_kimg: float) -> float:
     return 0.5 ** (minibatch / (half_life_kimg * 1000.0))
 
 
+def make_transform(translate: tuple[float, float], angle: float) -> np.ndarray:
+    """The 3×3 image transform of a translation (in image widths, as gen_images.py's `--translate`) and a
+    rotation by `angle` degrees."""
+    s, c = math.sin(math.radians(angle)), math.cos(math.radians(angle))
+    return np.array([[c, s, translate[0]], [-s, c, translate[1]], [0.0, 0.0, 1.0]])
+
+
 class StyleGAN3Mapping(Mapping):
     """z → w: normalized z through `mapping_layers` layers lrelu(x·W/√fan_in·lrmul + b·lrmul)·√2."""
 
@@ -185,3 +192,9 @@ class StyleGAN3Generator(Generator):
                  name: str | None = None) -> None:
         super().__init__(model, resolution, num_channels, name)
         self.num_layers = self.synthesis.num_ws
+
+    def set_transform(self, translate: tuple[float, float] = (0.0, 0.0), angle: float = 0.0) -> None:
+        """Translate and rotate what the generator draws, as gen_images.py's --translate/--rotate: the
+        Fourier input's `transform` becomes the inverse of `make_transform` (identity: as trained)."""
+        inverse = np.linalg.inv(make_transform(translate, angle))
+        self.synthesis.input.transform.assign(inverse.astype(np.float32))
