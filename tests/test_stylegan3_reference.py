@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from stylegan_exp.models import build_discriminator, build_generator
 from stylegan_exp.models.stylegan3.config import StyleGAN3Config
+from stylegan_exp.models.stylegan3.ops import upsample_filter
 from stylegan_exp.nets.weights import variables_by_path
 
 TINY_T = StyleGAN3Config(name="t", cbase=512, cmax=16, latent_size=12, dlatent_size=12, mapping_fmaps=12,
@@ -135,3 +136,18 @@ def test_discriminator_matches_the_original(res, clamp):
     assert theirs.std() > 1e-3 and error < 1e-3 * theirs.std()
     if clamp < 1:  # the clamp bites
         assert np.abs(ref.discriminator(p, x, conv_clamp=None, **kwargs)[:, 0] - theirs).max() > 100 * error
+
+
+@pytest.mark.parametrize("up", [2, 4])
+@pytest.mark.parametrize("pad", [(9, 8), (-11, -12), (3, -2), (-1, 5)])
+def test_polyphase_upsampling_equals_zero_insertion(up, pad):
+    """The separable upsampling filter runs polyphase; it must equal upfirdn2d's zero insertion, padding or
+    cropping, and filtering (here: the reference's)."""
+    rng = np.random.default_rng(up)
+    x = rng.standard_normal((2, 20, 20, 3)).astype(np.float32)
+    f = rng.standard_normal(6 * up).astype(np.float32)
+    ours = upsample_filter(tf.constant(x), f, up, pad).numpy()
+    theirs = ref.upfirdn2d(x.transpose(0, 3, 1, 2).astype(np.float64), f.astype(np.float64), up=up,
+                           padding=(*pad, *pad), gain=up**2).transpose(0, 2, 3, 1)
+    assert ours.shape == theirs.shape
+    np.testing.assert_allclose(ours, theirs, atol=1e-4)
