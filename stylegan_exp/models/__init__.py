@@ -18,14 +18,15 @@ import tensorflow as tf
 from stylegan_exp.config import ConfigError, ModelConfig, typed_model
 from stylegan_exp.legacy import pickles, torch_pickles
 from stylegan_exp.legacy.tables import convert_network
-from stylegan_exp.models import stylegan, stylegan2
+from stylegan_exp.models import stylegan, stylegan2, stylegan3
 from stylegan_exp.models.architecture import Architecture
 from stylegan_exp.nets.generator import Generator
 from stylegan_exp.nets.network import Discriminator, Network
 from stylegan_exp.nets.weights import assign_weights, shapes_by_path, weights_of
 from stylegan_exp.snapshot import Snapshot, SnapshotError, read_snapshot, snapshot_arrays, write_snapshot
 
-ARCHITECTURES: dict[str, Architecture] = {a.name: a for a in (stylegan.ARCHITECTURE, stylegan2.ARCHITECTURE)}
+ARCHITECTURES: dict[str, Architecture] = {a.name: a for a in (stylegan.ARCHITECTURE, stylegan2.ARCHITECTURE,
+                                                              stylegan3.ARCHITECTURE)}
 
 
 @dataclass(frozen=True)
