@@ -3,6 +3,7 @@ exported files are opened in a fresh Python process that does not import stylega
 numpy's RandomState in graph ops; refusals."""
 
 import json
+import math
 import os
 import re
 import subprocess
@@ -203,3 +204,23 @@ def test_export_of_an_original_pkl_matches_the_original_network(tmp_path):
     assert np.abs(by_z - ref).max() < 1e-3
     np.testing.assert_array_equal(by_seed, by_z)
     assert json.loads((tmp_path / "out" / "export.json").read_text())["resolution"] == 32
+
+
+@pytest.mark.slow
+def test_an_export_that_computes_non_finite_images_fails_in_one_line(random_snapshots, tmp_path):
+    """A file whose verification images are not finite (as float16 TFLite weights of some models) is named in
+    one line after export.json is written; the other files are kept."""
+    with np.load(random_snapshots("stylegan")) as saved:
+        arrays = dict(saved)
+    top = max(k for k in arrays if k.startswith("Gs/synthesis/blocks/") and k.endswith("/torgb/bias"))
+    arrays[top] = np.full_like(arrays[top], np.nan)
+    snapshot = tmp_path / "network-snapshot-000000.npz"
+    np.savez(snapshot, **arrays)
+    run_dir = tmp_path / "run"
+    with pytest.raises(SystemExit, match=r"generator-float32\.tflite in .*non-finite") as info:
+        run_task(snapshot, run_dir, "task=export", "task.formats=[tflite]", "task.tflite_weights=[float32]")
+    assert "\n" not in str(info.value.code)
+    files = json.loads((run_dir / "export.json").read_text())["files"]
+    errors = [v["max_abs_float_error"] for v in files["tflite_float32"]["verified"].values()]
+    assert errors and not any(math.isfinite(e) for e in errors)
+    assert (run_dir / "generator-float32.tflite").is_file()
