@@ -105,9 +105,10 @@ def test_killed_stage_resumes_to_the_same_result(tmp_path, shared_data):
         [*cmd, str(killed), "--no-progress", "--workers", "1"], env=env, check=True, capture_output=True
     )
     assert manifest.read_text() == (tmp_path / "once" / "manifest.jsonl").read_text()
-    for path in (tmp_path / "once").glob("*.png"):
-        if path.name != "contact_sheet.png":
-            assert (killed / path.name).read_bytes() == path.read_bytes()
+    outputs = [p for p in (tmp_path / "once").glob("*.png") if p.name != "contact_sheet.png"]
+    assert len(outputs) >= 100  # most of the 400 faces are kept
+    for path in outputs:
+        assert (killed / path.name).read_bytes() == path.read_bytes()
 
 
 def test_cli_errors_are_one_line(tmp_path):

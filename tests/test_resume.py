@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -37,15 +38,51 @@ def test_nonfinite_loss_rolls_back_and_lowers_learning_rate(arch, tiny_cfg, tmp_
         return out
 
     monkeypatch.setattr(trainer.steps, name, flaky_step)
+    restored = _record_restores(trainer, tmp_path / "written", monkeypatch)
     trainer.run()
     assert trainer.state.lr_scale == pytest.approx(0.25)
+    ((prefix, before, after),) = restored
+    assert Path(prefix).name == "ckpt-0"
+    stored = _checkpoint_values(prefix)
+    # Every network and both optimizers had moved on since the checkpoint; the rollback put back all of it.
+    for owner in ("G/", "D/", "Gs/", "G_opt/m/", "G_opt/v/", "D_opt/m/", "D_opt/v/"):
+        keys = [k for k in stored if k.startswith(owner)]
+        assert keys and any(not np.array_equal(before[k], stored[k]) for k in keys), owner
+    assert after.keys() == stored.keys()
+    assert not [k for k in stored if not np.array_equal(after[k], stored[k])]
     rows = metrics_rows(tmp_path / "run")
     rollback = [r for r in rows if "rollback/lr_scale" in r]
     assert len(rollback) == 1 and rollback[0]["kimg"] == 0.0  # back to the start checkpoint
     ticks = [r for r in rows if "tick" in r]
+    assert len(ticks) >= 2  # 0.3 kimg from the rollback in ticks of 0.25 kimg (+ at most one minibatch)
     assert ticks[0]["lr/G"] == pytest.approx(0.25 * cfg.schedule.G_lrate_base)
     assert all(np.isfinite(r["loss/D"]) and np.isfinite(r["loss/R1"]) for r in ticks)
     assert ticks[-1]["kimg"] >= 0.3
+
+
+def _checkpoint_values(prefix: str) -> dict[str, np.ndarray]:
+    """Every variable a checkpoint holds, by its key (the object graph itself left out)."""
+    return {key: tf.train.load_variable(prefix, key) for key, _ in tf.train.list_variables(prefix)
+            if key != "_CHECKPOINTABLE_OBJECT_GRAPH"}
+
+
+def _record_restores(trainer: Trainer, scratch: Path, monkeypatch) -> list:
+    """Records (prefix, values before, values after) for each restore of the trainer's checkpoint; the
+    values are what the run's own tf.train.Checkpoint writes at that moment, keyed as the checkpoint is."""
+    checkpoint, restored = trainer.checkpoint, []
+    real_restore = checkpoint.restore
+
+    def written(label: str) -> dict[str, np.ndarray]:
+        return _checkpoint_values(checkpoint.ckpt.write(str(scratch / f"{label}-{len(restored)}")))
+
+    def restore(directory):
+        before = written("before")
+        prefix = real_restore(directory)
+        restored.append((prefix, before, written("after")))
+        return prefix
+
+    monkeypatch.setattr(checkpoint, "restore", restore)
+    return restored
 
 
 @pytest.mark.slow
@@ -149,9 +186,11 @@ def test_sigkill_then_resume_latest_continues(tiny_dataset, tmp_path):
     (resumed_run,) = (second / "wandb").glob("offline-run-*")
     assert first_run.name.rsplit("-", 1)[1] == resumed_run.name.rsplit("-", 1)[1]
     for run_dir in (first, second):  # nothing half-written
-        for png in run_dir.glob("*.png"):
+        pngs, npzs = list(run_dir.glob("*.png")), list(run_dir.glob("*.npz"))
+        assert pngs and npzs, run_dir  # reals, fakes and a snapshot every 0.5 kimg in each
+        for png in pngs:
             Image.open(png).load()
-        for npz in run_dir.glob("*.npz"):
+        for npz in npzs:
             load_snapshot(npz)
         assert not list(run_dir.glob("*.tmp"))
 

@@ -55,6 +55,11 @@ def test_discriminator_and_metric_fakes_trace_once():
     images = np.random.default_rng(0).uniform(-1, 1, (10, 16, 16, 3)).astype(np.float32)
     scores = rank.score_images(D, images, batch_size=4)
     assert scores.shape == (10,) and traces(D, rank._scores) == 1
-    np.testing.assert_allclose(scores[:8], np.concatenate([D(images[:4]), D(images[4:8])]), atol=1e-4)
+    # 10 images in batches of 4 (the minibatch-stddev group): the last batch holds 2 and is padded with them,
+    # so its scores are the eager D's on [8, 9, 8, 9] (the group statistics see the padding), cut to 2.
+    assert [n for _, n in padded_batches(images, 4)] == [4, 4, 2] and MODEL.mbstd_group_size == 4
+    last = D(np.concatenate([images[8:], images[8:]])).numpy()[:2]
+    eager = np.concatenate([D(images[:4]), D(images[4:8]), last]).ravel()
+    np.testing.assert_allclose(scores, eager, atol=1e-4)
     fakes = list(evaluate.fake_batches(Gs, 10, 4))
     assert [len(f) for f in fakes] == [4, 4, 2] and traces(Gs, evaluate._untruncated) == 1

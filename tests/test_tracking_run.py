@@ -14,6 +14,7 @@ def test_offline_wandb_history_matches_metrics_jsonl(stylegan_run):
     rows = metrics_rows(run_dir)
     ticks = [r for r in rows if "tick" in r]
     swd = [r for r in rows if "metrics/swd_mean" in r]
+    assert len(ticks) == len(stylegan_run.ticks) >= 5  # 1.2 kimg in ticks of at most 0.25 kimg + a minibatch
     assert swd and all(np.isfinite(r["metrics/swd_mean"]) and r["metrics/swd_mean"] > 0 for r in swd)
     assert all(r["kimg"] >= 0.3 for r in swd)  # only once at the final resolution (16² from lod < 1)
 

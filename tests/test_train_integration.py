@@ -14,6 +14,7 @@ def test_train_then_sample(stylegan_run, stylegan_samples, tmp_path):
     assert "${" not in resolved and "total_kimg: 1.2" in resolved
 
     ticks = stylegan_run.ticks
+    assert len(ticks) >= 5  # 1.2 kimg in ticks of at most 0.25 kimg + a minibatch
     assert [r["tick"] for r in ticks] == list(range(1, len(ticks) + 1))
     assert ticks[0]["resolution"] == 8 and ticks[-1]["resolution"] == 16
     assert ticks[0]["lod"] == 1.0 and ticks[-1]["lod"] < 1.0
