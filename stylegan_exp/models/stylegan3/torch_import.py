@@ -100,6 +100,10 @@ def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
+def _settings(values: dict[str, Any], keys: list[str]) -> str:
+    return ", ".join(f"{k}={_plain(values[k])!r}" for k in keys)
+
+
 def _check_known(snap: TorchSnapshot) -> None:
     g, d = snap.Gs.init_kwargs, snap.D.init_kwargs
     for where, known in _KNOWN.items():
@@ -109,7 +113,7 @@ def _check_known(snap: TorchSnapshot) -> None:
         bad = sorted(set(values) - known)
         bad += ["activation"] if values.get("activation", "lrelu") != "lrelu" else []
         if bad:
-            raise _refuse(snap, f"unsupported {where} kwargs {', '.join(f'{k}={values[k]!r}' for k in bad)}")
+            raise _refuse(snap, f"unsupported {where} kwargs {_settings(values, bad)}")
 
 
 def infer_model(snap: TorchSnapshot) -> StyleGAN3Config:
@@ -199,8 +203,8 @@ def _check_synthesis(snap: TorchSnapshot, key: str, model: StyleGAN3Config, res:
             "bandwidth": first.bandwidth}
     bad = [k for k, v in want.items() if k in inp and _differs(v, inp[k])]
     if bad:
-        raise _refuse(snap, f"{_NAMES[key]} synthesis.input has {', '.join(f'{k}={inp[k]!r}' for k in bad)}, "
-                            f"not the inferred model's {', '.join(f'{k}={want[k]!r}' for k in bad)}")
+        raise _refuse(snap, f"{_NAMES[key]} synthesis.input has {_settings(inp, bad)}, not the inferred "
+                            f"model's {_settings(want, bad)}")
     for spec in specs:
         _check_layer(snap, f"{_NAMES[key]} synthesis.{spec.name}", net.children[spec.name], spec)
 
@@ -209,13 +213,14 @@ def _check_layer(snap: TorchSnapshot, where: str, layer: TorchModule, spec: Laye
     kwargs = layer.init_kwargs
     bad = [k for k, attr in _LAYER_KWARGS.items() if k in kwargs and _differs(getattr(spec, attr), kwargs[k])]
     if bad:
-        raise _refuse(snap, f"{where} has {', '.join(f'{k}={kwargs[k]!r}' for k in bad)}, not the inferred "
-                            f"model's {', '.join(f'{k}={getattr(spec, _LAYER_KWARGS[k])!r}' for k in bad)}")
-    ours = {"up_filter": design_lowpass(spec.up_taps, spec.in_cutoff, spec.in_half_width * 2,
-                                        spec.tmp_sampling_rate),
-            "down_filter": design_lowpass(spec.down_taps, spec.out_cutoff, spec.out_half_width * 2,
-                                          spec.tmp_sampling_rate, radial=spec.down_radial)}
-    for name, f in ours.items():
+        ours = {k: getattr(spec, attr) for k, attr in _LAYER_KWARGS.items()}
+        raise _refuse(snap, f"{where} has {_settings(kwargs, bad)}, not the inferred model's "
+                            f"{_settings(ours, bad)}")
+    filters = {"up_filter": design_lowpass(spec.up_taps, spec.in_cutoff, spec.in_half_width * 2,
+                                           spec.tmp_sampling_rate),
+               "down_filter": design_lowpass(spec.down_taps, spec.out_cutoff, spec.out_half_width * 2,
+                                             spec.tmp_sampling_rate, radial=spec.down_radial)}
+    for name, f in filters.items():
         theirs = layer.tensors.get(name)
         if _filter_differs(f, theirs):
             shape = "none" if theirs is None else f"shape {theirs.shape}"
