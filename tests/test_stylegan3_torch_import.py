@@ -78,6 +78,21 @@ def test_a_torch_save_zip_reads_the_same_weights(tmp_path):
     assert all(np.array_equal(a.weights[k], b.weights[k]) for k in a.weights)
 
 
+def test_the_embedded_module_source_is_never_executed(tmp_path):
+    """Every persistence record carries source the original loader exec()s: reading the pickle must not."""
+    target = tmp_path / "pwned"
+    source = f"import pathlib\npathlib.Path({str(target)!r}).write_text('ran')\n"
+
+    def edit(data):
+        for key in ("G", "D", "G_ema"):
+            data[key].meta["module_src"] = source
+
+    data, _ = network_data(MODELS["T16"], edit=edit)
+    write_network_pkl(tmp_path / "net.pkl", data)
+    assert isinstance(load_snapshot(tmp_path / "net.pkl").model, StyleGAN3Config)
+    assert not target.exists()
+
+
 def _kwargs(net: str, *path_value):
     """An edit setting a (nested) init kwarg of G and G_ema, or of D."""
     *path, value = path_value
