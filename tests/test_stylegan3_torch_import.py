@@ -202,3 +202,35 @@ def test_transfer_source_may_be_a_stylegan3_pickle(tmp_path):
     for key, net in (("Gs", trainer.Gs), ("D", trainer.D)):
         ours = weights_of(net)
         assert all(np.array_equal(ours[k], v) for k, v in source.subset(key).items()), key
+
+
+@pytest.mark.slow
+def test_a_run_from_a_stylegan3_pickle_draws_its_images_and_trains(tmp_path):
+    """One tick from a config-T pickle: the first fakes grid (at resume_kimg) is G_ema's output on the grid
+    latents as the original computes it, and the run saves a snapshot of the adopted architecture."""
+    from stylegan_exp.grid import make_grid
+    from stylegan_exp.train.loop import Trainer
+
+    kw = MODELS["T16"]
+    data, raw = network_data(kw)
+    write_network_pkl(tmp_path / "source.pkl", data)
+    cfg = to_object(
+        compose_config(
+            "train",
+            "+experiment=tiny_stylegan3",
+            "logger=none",
+            f"outputs_root={tmp_path / 'outputs'}",
+            f"dataset.path={tmp_path / 'synthetic-16'}",
+            "transfer=snapshot",
+            f"transfer.source={tmp_path / 'source.pkl'}",
+            "transfer.resume_kimg=5.8",
+            "schedule.total_kimg=6",
+        )
+    )
+    Trainer(cfg, tmp_path / "run").run()
+    grid_z = np.random.RandomState(cfg.grid.seed).randn(cfg.grid.width * cfg.grid.height, kw["z_dim"])
+    expected = make_grid(to_uint8(reference_images(kw, raw["Gs"], grid_z, 1.0)), cfg.grid.width)
+    first = np.asarray(Image.open(tmp_path / "run" / "fakes000005.png"))
+    assert np.abs(first.astype(int) - expected.astype(int)).max() <= 1
+    saved = load_snapshot(tmp_path / "run" / "network-snapshot-000006.npz")
+    assert saved.model.num_layers == 6 and saved.model.latent_size == 12 and saved.model.conv_kernel == 3
