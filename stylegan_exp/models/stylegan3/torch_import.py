@@ -178,9 +178,11 @@ def infer_model(snap: TorchSnapshot) -> StyleGAN3Config:
 
 
 def _differs(ours: Any, theirs: Any) -> bool:
-    if isinstance(ours, float) or isinstance(theirs, float):
-        return not math.isclose(float(ours), float(_plain(theirs)), rel_tol=1e-9, abs_tol=1e-12)
-    return _plain(theirs) != ours
+    """A recorded kwarg against ours: floats to rounding (the original's are float64, as ours)."""
+    theirs = _plain(theirs)
+    if isinstance(ours, float) and isinstance(theirs, int | float) and not isinstance(theirs, bool):
+        return not math.isclose(ours, float(theirs), rel_tol=1e-9, abs_tol=1e-12)
+    return theirs != ours
 
 
 def _filter_differs(ours: np.ndarray | None, theirs: np.ndarray | None) -> bool:
