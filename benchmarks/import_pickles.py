@@ -1,12 +1,14 @@
-"""Import time and peak memory of 1024² config-F pickles: stylegan2-ada TensorFlow and stylegan2-ada-pytorch.
+"""Import time and peak memory of 1024² pickles: stylegan2-ada TensorFlow and stylegan2-ada-pytorch config F,
+stylegan3 config T.
 
 Writes random-weight pickles of the genuine structure with the tests' writers (tests/original_stylegan2*.py:
-G, D and Gs/G_ema at 1024², fmap_base 16384 / channel_base 32768, 8 mapping layers, conv_clamp 256), then
+G, D and Gs/G_ema at 1024², fmap_base 16384 / channel_base 32768, 8 mapping layers, conv_clamp 256;
+tests/original_stylegan3_torch.py: train.py's config T, channel_base 32768, 14 layers), then
 opens each with `stylegan_exp.models.load_snapshot` (read, rename, reshape, check against our networks'
 shapes) in a fresh process, timed, with that process's peak RSS beside the peak of a process that only
 imports the package (TensorFlow included). The median of `--repeats` fresh processes counts.
 
-    .venv/bin/python benchmarks/import_pickles.py                 # both formats, 3 repeats
+    .venv/bin/python benchmarks/import_pickles.py                 # every format, 3 repeats
     .venv/bin/python benchmarks/import_pickles.py --repeats 1 --formats torch
 """
 
@@ -28,13 +30,16 @@ sys.path[:0] = [str(REPO / "benchmarks"), str(REPO / "tests")]
 from train_speed import machine_info, write_results  # noqa: E402
 
 DEFAULT_OUT = REPO / "benchmarks" / "published" / "import_pickles.json"
-FORMATS = ("tf", "torch")
+FORMATS = ("tf", "torch", "sg3")
 TF_F = dict(num_channels=3, label_size=0, latent_size=512, dlatent_size=512, mapping_layers=8,
             mapping_fmaps=512, mapping_lrmul=0.01, mbstd_group_size=4, mbstd_num_features=1, resolution=1024,
             fmap_base=16384, fmap_max=512, g_arch="skip", d_arch="resnet", conv_clamp=256)
 TORCH_F = dict(z_dim=512, w_dim=512, num_layers=8, layer_features=512, lr_multiplier=0.01, img_channels=3,
                mbstd_group_size=4, mbstd_num_channels=1, channel_max=512, img_resolution=1024,
                channel_base=32768, g_arch="skip", d_arch="resnet", conv_clamp=256)
+SG3_T = dict(z_dim=512, w_dim=512, mapping_kwargs=dict(num_layers=2), channel_base=32768, channel_max=512,
+             magnitude_ema_beta=0.5 ** (32 / 20000), num_fp16_res=4, conv_clamp=256, c_dim=0, img_channels=3,
+             img_resolution=1024)
 CHILD = """
 import json, resource, sys, time
 t0 = time.perf_counter()
@@ -65,10 +70,16 @@ def write_pickle(fmt: str, path: Path) -> None:
         from test_stylegan2_ada_tf import write_ada_pkl
 
         write_ada_pkl(path, TF_F)
-    else:
+    elif fmt == "torch":
         from original_stylegan2_torch import network_data, write_network_pkl
 
         data, _ = network_data(TORCH_F)
+        write_network_pkl(path, data)
+    else:
+        from original_stylegan2_torch import write_network_pkl
+        from original_stylegan3_torch import network_data as sg3_network_data
+
+        data, _ = sg3_network_data(SG3_T)
         write_network_pkl(path, data)
 
 
@@ -87,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for fmt in args.formats:
-            path = Path(tmp) / f"config-f-1024-{fmt}.pkl"
+            path = Path(tmp) / f"{'config-t' if fmt == 'sg3' else 'config-f'}-1024-{fmt}.pkl"
             started = time.perf_counter()
             write_pickle(fmt, path)
             size = path.stat().st_size / 2**20
@@ -105,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['peak_rss_over_package_mb']:>14.0f}{r['weights_mb']:>12.0f}")
     print(f"(a process that only imports the package peaks at {base_rss:.0f} MB)")
     write_results(args.out, {"machine": machine_info(), "settings": {"repeats": args.repeats, "tf": TF_F,
-                                                                     "torch": TORCH_F},
+                                                                     "torch": TORCH_F, "sg3": SG3_T},
                              "package_only": {"peak_rss_mb": base_rss, "runs": baseline}, "results": rows})
     return 0
 

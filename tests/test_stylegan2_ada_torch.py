@@ -193,12 +193,12 @@ def _kwargs(net: str, *path_value):
                     {},
                     children={
                         "synthesis": module(
-                            "SynthesisNetwork", {}, children={"input": module("SynthesisInput", {})}
+                            "SynthesisNetwork", {}, children={"input": module("PatchEmbedding", {})}
                         )
                     },
                 ),
             ),
-            "Gs is Generator/SynthesisNetwork/SynthesisInput, which this version cannot import",
+            "Gs is Generator/SynthesisNetwork/PatchEmbedding, which this version cannot import",
         ),
     ],
 )
