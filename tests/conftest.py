@@ -487,10 +487,17 @@ def shared_data() -> Path:
     return data_guard.require_folder(SHARED_DATA)
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that use a trained run are slow; tests that share a module fixture run in one xdist process
+    (`--dist loadgroup`), so it is built once; every other test goes to whichever process is free."""
     for item in items:
         if TRAINING_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+        info = getattr(item, "_fixtureinfo", None)
+        defs = info.name2fixturedefs.values() if info else ()
+        if any(d[-1].scope == "module" for d in defs):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
 
 
 def pytest_terminal_summary(terminalreporter) -> None:

@@ -63,11 +63,11 @@ def test_augmentation_never_reaches_generated_images(tiny_cfg, tmp_path):
 
 @pytest.mark.slow
 def test_p_is_logged_checkpointed_and_resumed(tiny_cfg, tmp_path, caplog):
-    """ADA's p rises (target -1: every r_t is above it) by 4·16 / 2000 every 4 D steps; a resumed run
+    """ADA's p rises (target -1: every r_t is above it) by 4·16 / 500 every 4 D steps; a resumed run
     continues from the checkpoint's p instead of restarting at 0."""
-    ada = ("augment=ada", "augment.target=-1", "augment.ada_kimg=2")
+    ada = ("augment=ada", "augment.target=-1", "augment.ada_kimg=0.5")
     runs = tmp_path / "outputs" / "tiny"
-    cfg = tiny_cfg(*ada, "schedule.total_kimg=0.5", "logger=wandb_offline")
+    cfg = tiny_cfg(*ada, "schedule.total_kimg=0.3", "logger=wandb_offline")
     first = Trainer(cfg, runs / "first")
     with caplog.at_level(logging.INFO, logger="stylegan_exp.train.loop"):
         first.run()
@@ -80,7 +80,7 @@ def test_p_is_logged_checkpointed_and_resumed(tiny_cfg, tmp_path, caplog):
     wandb_ticks = [h for h in offline_history(runs / "first") if "tick" in h]
     assert [h["augment/p"] for h in wandb_ticks] == p
 
-    resumed = Trainer(tiny_cfg(*ada, "schedule.total_kimg=0.8", "resume=latest"), runs / "second")
+    resumed = Trainer(tiny_cfg(*ada, "schedule.total_kimg=0.4", "resume=latest"), runs / "second")
     assert float(resumed.steps.augment.p) == pytest.approx(p[-1])
     resumed.run()
     later = [t["augment/p"] for t in ticks_of(runs / "second")]
