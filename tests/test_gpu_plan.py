@@ -45,11 +45,11 @@ def _budget_for(micro: int, accumulate: int) -> int:
 
 def test_the_plan_keeps_the_global_minibatch_and_accumulates_only_as_much_as_memory_needs():
     roomy = plan_resolution(64, 32, devices=2, memory_bytes=_budget_for(16, 1), cost=COST)
-    assert (roomy.minibatch, roomy.per_device, roomy.accumulate, roomy.micro_batch, roomy.fits) == (32, 16, 1, 16,
-                                                                                                   True)
+    assert (roomy.minibatch, roomy.per_device, roomy.accumulate, roomy.micro_batch) == (32, 16, 1, 16)
+    assert roomy.fits
     tight = plan_resolution(64, 32, devices=2, memory_bytes=_budget_for(4, 4), cost=COST)
-    assert (tight.minibatch, tight.per_device, tight.accumulate, tight.micro_batch, tight.fits) == (32, 16, 4, 4,
-                                                                                                   True)
+    assert (tight.minibatch, tight.per_device, tight.accumulate, tight.micro_batch) == (32, 16, 4, 4)
+    assert tight.fits
     # 24 per device: micro-batches of 6 cannot hold whole minibatch-stddev groups of 4, so room for 5 makes
     # 6 micro-batches of 4.
     odd = plan_resolution(64, 24, devices=1, memory_bytes=_budget_for(5, 5), cost=COST)
@@ -81,7 +81,7 @@ def test_auto_on_a_machine_without_gpus_plans_for_the_cpu_and_records_every_deci
 
 def test_a_minibatch_that_cannot_fit_is_one_line_naming_the_knobs():
     with pytest.raises(ConfigError, match=r"gpus=auto: at 8² even micro-batches of 1 need an estimated .* "
-                                          r"lower gpus.minibatch_dict\[8\], set model.precision=mixed_float16"):
+                       r"lower gpus.minibatch_dict\[8\], set model.precision=mixed_float16"):
         resolve_gpus(_tiny_auto("gpus.memory_gb=0.0001"))
 
 
@@ -103,8 +103,8 @@ def test_a_run_accumulates_at_the_resolution_whose_memory_needs_it(tmp_path):
     assert trainer.steps.accumulation(3) == 1 and trainer.steps.accumulation(4) == 2
     trainer.run()
     recorded = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["gpus"]
-    assert (recorded["auto"], recorded["accumulate_dict"], recorded["minibatch_dict"][16]) == (False,
-                                                                                               {8: 1, 16: 2}, 8)
+    assert recorded["auto"] is False and recorded["accumulate_dict"] == {8: 1, 16: 2}
+    assert recorded["minibatch_dict"][16] == 8
     assert (tmp_path / "run" / "metrics.jsonl").is_file()
 
 
