@@ -6,7 +6,10 @@ them)."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
+import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from stylegan_exp.config import ConfigError, Precision, Strategy, TrainConfig
@@ -21,32 +24,60 @@ log = logging.getLogger(__name__)
 
 @dataclasses.dataclass(frozen=True)
 class Machine:
-    """What the plan is for: `gpus` devices (0: the CPU) of `memory_bytes` each, called `name`."""
+    """What the plan is for: `workers` processes (hosts) with `gpus` devices each (0: the CPU) of
+    `memory_bytes` each, called `name`."""
 
     gpus: int
     memory_bytes: int
     name: str
+    workers: int = 1
 
     @property
     def devices(self) -> int:
-        return max(self.gpus, 1)
+        """Replicas in all: every worker's GPUs, or its CPU."""
+        return max(self.gpus, 1) * self.workers
+
+    @property
+    def strategy(self) -> Strategy:
+        if self.workers > 1:
+            return Strategy.multiworker
+        return Strategy.mirrored if self.gpus > 1 else Strategy.default
 
     @property
     def kind(self) -> str:
         return "GPU" if self.gpus else "CPU"
 
 
-def this_machine(memory_gb: float | None) -> Machine:
-    """The visible GPUs (or the CPU) and their memory; `memory_gb` (gpus.memory_gb) overrides the reading."""
-    gpus = visible_gpus()
+def cluster_workers(env: Mapping[str, str]) -> int:
+    """The workers of the job this process is one of: a Slurm job step's tasks, else TF_CONFIG's cluster
+    (the places train.py's multiworker strategy reads), else 1. Every worker is assumed to be alike."""
+    if "SLURM_STEP_NUM_TASKS" in env:
+        try:
+            return int(env["SLURM_STEP_NUM_TASKS"])
+        except ValueError:
+            tasks = env["SLURM_STEP_NUM_TASKS"]
+            raise ConfigError(f"SLURM_STEP_NUM_TASKS={tasks!r} is not a number") from None
+    if env.get("TF_CONFIG"):
+        try:
+            cluster = json.loads(env["TF_CONFIG"])["cluster"]
+            return len(cluster.get("chief", [])) + len(cluster.get("worker", []))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ConfigError(f"cannot read TF_CONFIG's cluster: {exc!r}") from None
+    return 1
+
+
+def this_machine(memory_gb: float | None, env: Mapping[str, str] = os.environ) -> Machine:
+    """The visible GPUs (or the CPU), their memory and the job's workers; `memory_gb` (gpus.memory_gb)
+    overrides the reading."""
+    gpus, workers = visible_gpus(), cluster_workers(env)
     override = None if memory_gb is None else int(memory_gb * GIB)
     if not gpus:
-        return Machine(0, override or host_memory_bytes(), "CPU")
+        return Machine(0, override or host_memory_bytes(), "CPU", workers)
     memory = override or gpu_memory_bytes(0)
     if memory is None:
         raise ConfigError(f"gpus=auto: cannot read the memory of {gpu_name(gpus[0])} (nvidia-smi): set "
                           "gpus.memory_gb to what one GPU has, e.g. gpus.memory_gb=12")
-    return Machine(len(gpus), memory, gpu_name(gpus[0]))
+    return Machine(len(gpus), memory, gpu_name(gpus[0]), workers)
 
 
 def dataset_shape(cfg: TrainConfig) -> tuple[int, int]:
@@ -90,6 +121,13 @@ def make_plan(cfg: TrainConfig, machine: Machine) -> list[ResolutionPlan]:
             for r in resolutions]
 
 
+def describe(machine: Machine) -> str:
+    """"2 workers × 8 × NVIDIA A100, 40.0 GB each"."""
+    workers = f"{machine.workers} workers × " if machine.workers > 1 else ""
+    return (f"{workers}{max(machine.gpus, 1)} × {machine.name}, {machine.memory_bytes / GIB:.1f} GB "
+            "each")
+
+
 def check_fits(plans: list[ResolutionPlan], machine: Machine, preset: str = "auto") -> None:
     """A resolution whose smallest micro-batch does not fit is one line naming the knobs."""
     for p in plans:
@@ -112,11 +150,10 @@ def resolve_gpus(cfg: TrainConfig) -> TrainConfig:
                  machine.memory_bytes / GIB)
     plans = make_plan(cfg, machine)
     check_fits(plans, machine)
-    log.info("gpus=auto: %d × %s, %.1f GB each\n%s", machine.devices, machine.name,
-             machine.memory_bytes / GIB, plan_table(plans, machine.kind))
+    log.info("gpus=auto: %s, %s strategy\n%s", describe(machine), machine.strategy,
+             plan_table(plans, machine.kind))
     gpus = dataclasses.replace(
-        cfg.gpus, auto=False, gpu=machine.gpus > 0, num_gpus=machine.devices,
-        strategy=Strategy.mirrored if machine.gpus > 1 else Strategy.default,
+        cfg.gpus, auto=False, gpu=machine.gpus > 0, num_gpus=machine.devices, strategy=machine.strategy,
         minibatch_dict={**cfg.gpus.minibatch_dict, **{p.resolution: p.minibatch for p in plans}},
         accumulate_dict={**cfg.gpus.accumulate_dict, **{p.resolution: p.accumulate for p in plans}},
         memory_gb=round(machine.memory_bytes / GIB, 2))

@@ -16,6 +16,7 @@ from stylegan_exp.gpu_plan import (
     Machine,
     check_fits,
     dataset_shape,
+    describe,
     element_bytes,
     make_plan,
     this_machine,
@@ -51,8 +52,7 @@ def plan_lines(cfg: TrainConfig) -> list[str]:
                      "memory)")
     if cfg.gpus.auto:
         plans = make_plan(cfg, machine)
-        lines.append(f"gpus=auto: {machine.devices} × {machine.name}, {machine.memory_bytes / GIB:.1f} GB "
-                     "each")
+        lines.append(f"gpus=auto: {describe(machine)}, {machine.strategy} strategy")
     else:
         plans = preset_plan(cfg, machine)
         lines.append(f"gpus={cfg.gpus.name}: {cfg.gpus.num_gpus} device(s), "

@@ -1,6 +1,7 @@
 """gpus=auto and the memory plan: the estimate's arithmetic, the split it picks, what a CPU-only machine plans
 and records, a run that accumulates at one resolution only, and `python -m stylegan_exp.plan`."""
 
+import json
 import logging
 
 import pytest
@@ -9,7 +10,7 @@ from conftest import TINY, compose_config
 
 from stylegan_exp import plan
 from stylegan_exp.config import ConfigError, Strategy, to_object
-from stylegan_exp.gpu_plan import resolve_gpus
+from stylegan_exp.gpu_plan import cluster_workers, resolve_gpus
 from stylegan_exp.memory_plan import (
     GIB,
     USABLE_FRACTION,
@@ -112,8 +113,33 @@ def test_plan_command_prints_the_table_and_refuses_what_cannot_fit(capsys):
     assert plan.main([*TINY, "gpus=auto", "gpus.memory_gb=4"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("TensorFlow sees no GPU: planning for the CPU (4.0 GB of memory)")
-    assert out[1] == "gpus=auto: 1 × CPU, 4.0 GB each"
+    assert out[1] == "gpus=auto: 1 × CPU, 4.0 GB each, default strategy"
     assert "peak GB" in out[2] and out[3].startswith("   8²") and out[4].startswith("  16²")
     assert plan.main([*TINY, "gpus=1gpu", "gpus.memory_gb=0.0001"]) == 1
     out = capsys.readouterr().out.splitlines()
     assert out[-1].startswith("error: gpus=1gpu: at 8² even micro-batches of 16 need")
+
+
+def test_cluster_workers_come_from_the_slurm_job_step_else_tf_config():
+    assert cluster_workers({}) == 1
+    assert cluster_workers({"SLURM_STEP_NUM_TASKS": "4", "SLURM_PROCID": "2"}) == 4
+    tf_config = {"cluster": {"chief": ["a:1"], "worker": ["b:1", "c:1"]},
+                 "task": {"type": "worker", "index": 0}}
+    assert cluster_workers({"TF_CONFIG": json.dumps(tf_config)}) == 3
+    with pytest.raises(ConfigError, match="TF_CONFIG"):
+        cluster_workers({"TF_CONFIG": "{not json"})
+
+
+def test_auto_in_a_slurm_job_step_trains_every_task_as_a_worker(monkeypatch, caplog):
+    """Two tasks of a simulated Slurm job step on CPU nodes: a replica each, the minibatch split over both."""
+    for key, value in {"SLURM_JOB_ID": "42", "SLURM_PROCID": "1", "SLURM_STEP_NUM_TASKS": "2",
+                       "SLURM_STEP_NODELIST": "node[1-2]", "SLURM_STEP_TASKS_PER_NODE": "1(x2)"}.items():
+        monkeypatch.setenv(key, value)
+    with caplog.at_level(logging.INFO):
+        cfg = resolve_gpus(_tiny_auto())
+    assert (cfg.gpus.strategy, cfg.gpus.num_gpus, cfg.gpus.accumulate_dict) == (Strategy.multiworker, 2,
+                                                                                {8: 1, 16: 1})
+    table = next(r.getMessage() for r in caplog.records if "per CPU" in r.getMessage())
+    assert table.startswith("gpus=auto: 2 workers × 1 × CPU") and "multiworker strategy" in table
+    rows = table.splitlines()[2:]  # after the machine's line and the header
+    assert [row.split()[4:6] for row in rows] == [["16", "8"], ["8", "4"]]  # global, per worker
