@@ -10,6 +10,7 @@ from conftest import TINY, compose_config
 
 from stylegan_exp import plan
 from stylegan_exp.config import ConfigError, Strategy, to_object
+from stylegan_exp.config_checks import check_values
 from stylegan_exp.gpu_plan import cluster_workers, resolve_gpus
 from stylegan_exp.memory_plan import (
     GIB,
@@ -143,3 +144,8 @@ def test_auto_in_a_slurm_job_step_trains_every_task_as_a_worker(monkeypatch, cap
     assert table.startswith("gpus=auto: 2 workers × 1 × CPU") and "multiworker strategy" in table
     rows = table.splitlines()[2:]  # after the machine's line and the header
     assert [row.split()[4:6] for row in rows] == [["16", "8"], ["8", "4"]]  # global, per worker
+
+
+def test_an_accumulation_below_one_is_one_line_naming_the_resolution():
+    with pytest.raises(ConfigError, match=r"^gpus.accumulate_dict\[16\]=0 \(must be >= 1\)$"):
+        check_values(to_object(compose_config("train", *TINY, "+gpus.accumulate_dict={16: 0}")))
