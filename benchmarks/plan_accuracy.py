@@ -4,6 +4,7 @@ the process's peak RSS above what it held before building the networks) and is c
 for the same networks, batch and precision.
 
     python benchmarks/plan_accuracy.py      # prints a table, writes benchmarks/published/plan_accuracy.json
+    python benchmarks/plan_accuracy.py --measured benchmarks/published/plan_accuracy.json   # re-estimate only
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from hydra import compose, initialize_config_dir  # noqa: E402
 
 from stylegan_exp.config import Precision, to_object  # noqa: E402
 from stylegan_exp.gpu_plan import element_bytes  # noqa: E402
-from stylegan_exp.memory_plan import GIB, peak_bytes  # noqa: E402
+from stylegan_exp.memory_plan import GIB, activation_bytes, peak_bytes, weight_bytes  # noqa: E402
 from stylegan_exp.network_cost import network_costs  # noqa: E402
 from stylegan_exp.schemas import register_configs  # noqa: E402
 
@@ -35,31 +36,44 @@ CASES = [("stylegan", 32, 8, "float32"), ("stylegan", 32, 32, "float32"), ("styl
          ("stylegan2", 64, 8, "float32")]
 
 
-def estimate(arch: str, resolution: int, batch: int, precision: str) -> float:
+def estimate(arch: str, resolution: int, batch: int, precision: str) -> dict[str, float]:
+    """The plan's estimate and its parts (GB)."""
     register_configs()
     with initialize_config_dir(str(REPO / "conf"), version_base="1.3"):
         cfg = to_object(compose("train", overrides=[f"model={arch}", f"model.precision={precision}"]))
     cost = network_costs(cfg.model, resolution, 3, [resolution])[resolution]
-    return peak_bytes(cost, batch, 1, element_bytes(Precision(precision), 0)) / GIB
+    size = element_bytes(Precision(precision), 0)
+    return {"estimate_gb": peak_bytes(cost, batch, 1, size) / GIB, "weights_gb": weight_bytes(cost, 1) / GIB,
+            "activations_gb": activation_bytes(cost, batch, size) / GIB}
 
 
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    ap.add_argument("--measured", type=Path, help="reuse the measurements of this earlier JSON")
     args = ap.parse_args(argv)
+    earlier = {}
+    if args.measured:
+        earlier = {(r["model"], r["resolution"], r["batch"], r["precision"]): r["measured_gb"]
+                   for r in json.loads(args.measured.read_text())["rows"]}
     rows = []
     print(f"{'model':<10} {'res':>5} {'batch':>5} {'precision':<15} {'estimate GB':>11} {'measured GB':>11} "
           f"{'error':>7}")
     for arch, res, batch, precision in CASES:
-        measured = run_child({"arch": arch, "resolution": res, "batch": batch, "precision": precision,
-                              "xla": False, "devices": 1, "steps": args.steps, "warmup": 1, "overrides": []},
-                             timeout=3600)
+        key = (arch, res, batch, precision)
+        if key in earlier:
+            measured = {"peak_gb": earlier[key]}
+        else:
+            measured = run_child({"arch": arch, "resolution": res, "batch": batch, "precision": precision,
+                                  "xla": False, "devices": 1, "steps": args.steps, "warmup": 1,
+                                  "overrides": []}, timeout=3600)
         if "error" in measured:
             print(f"{arch} {res}² failed: {measured['error']}")
             continue
-        est = estimate(arch, res, batch, precision)
-        row = {"model": arch, "resolution": res, "batch": batch, "precision": precision, "estimate_gb": est,
+        parts = estimate(arch, res, batch, precision)
+        est = parts["estimate_gb"]
+        row = {"model": arch, "resolution": res, "batch": batch, "precision": precision, **parts,
                "measured_gb": measured["peak_gb"], "error": est / measured["peak_gb"] - 1}
         rows.append(row)
         print(f"{arch:<10} {res:>4}² {batch:>5} {precision:<15} {est:>11.2f} {row['measured_gb']:>11.2f} "

@@ -7,9 +7,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 WEIGHT_BYTES = 4  # master weights, gradients and Adam's moments stay float32 under mixed precision
-# Memory one image's activations take in a training step, per element of the forward pass's per-image
-# tensors (network_cost counts them all, fused or not): fitted on the CPU by benchmarks/plan_accuracy.py.
-ACTIVATION_FACTOR = 1.0
+# Fitted on the CPU by benchmarks/plan_accuracy.py (StyleGAN at 32², 64², float32, bfloat16; rounded up):
+# the memory a step keeps per element of the forward pass's per-image tensors (network_cost counts every one,
+# most are freed or fused before the backward pass), and what the runtime holds besides (kernels' workspaces,
+# traced graphs, allocator caches).
+ACTIVATION_FACTOR = 0.4
+RUNTIME_BYTES = int(0.6 * 2**30)
 USABLE_FRACTION = 0.9  # of a device's memory: the rest is the framework's (workspaces, fragmentation)
 GIB = 2**30
 
@@ -41,7 +44,7 @@ def activation_bytes(cost: NetworkCost, micro_batch: int, element_bytes: int) ->
 def peak_bytes(cost: NetworkCost, micro_batch: int, accumulate: int = 1, element_bytes: int = 4) -> int:
     """Estimated peak memory of a device training micro-batches of `micro_batch` images; `element_bytes`
     is the compute dtype's size (2 under mixed precision)."""
-    return weight_bytes(cost, accumulate) + activation_bytes(cost, micro_batch, element_bytes)
+    return RUNTIME_BYTES + weight_bytes(cost, accumulate) + activation_bytes(cost, micro_batch, element_bytes)
 
 
 @dataclass(frozen=True)

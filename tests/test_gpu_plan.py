@@ -13,7 +13,9 @@ from stylegan_exp.config import ConfigError, Strategy, to_object
 from stylegan_exp.config_checks import check_values
 from stylegan_exp.gpu_plan import cluster_workers, resolve_gpus
 from stylegan_exp.memory_plan import (
+    ACTIVATION_FACTOR,
     GIB,
+    RUNTIME_BYTES,
     USABLE_FRACTION,
     NetworkCost,
     activation_bytes,
@@ -33,11 +35,11 @@ def test_peak_memory_is_weights_optimizer_state_and_the_larger_steps_activations
     assert weight_bytes(COST, 1) == 4 * (4 * 1500 + 1000)
     assert weight_bytes(COST, 2) == 4 * (5 * 1500 + 1000)
     # The G step (G then D: 500 per image) outweighs the D step (D twice: 400).
-    assert activation_bytes(COST, 8, element_bytes=4) == 8 * 500 * 4
-    assert activation_bytes(COST, 8, element_bytes=2) == 8 * 500 * 2
+    assert activation_bytes(COST, 8, element_bytes=4) == int(ACTIVATION_FACTOR * 8 * 500 * 4)
+    assert activation_bytes(COST, 8, element_bytes=2) == int(ACTIVATION_FACTOR * 8 * 500 * 2)
     heavy_d = NetworkCost(1000, 500, act_G=100, act_D=200)
-    assert activation_bytes(heavy_d, 1, 4) == 400 * 4
-    assert peak_bytes(COST, 8, 2, 2) == weight_bytes(COST, 2) + 8 * 500 * 2
+    assert activation_bytes(heavy_d, 10, 4) == int(ACTIVATION_FACTOR * 10 * 400 * 4)
+    assert peak_bytes(COST, 8, 2, 2) == RUNTIME_BYTES + weight_bytes(COST, 2) + activation_bytes(COST, 8, 2)
 
 
 def _budget_for(micro: int, accumulate: int) -> int:
