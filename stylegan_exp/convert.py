@@ -1,5 +1,6 @@
-"""`python -m stylegan_exp.convert SRC OUT.npz`: a foreign snapshot (an original TF1 StyleGAN/StyleGAN2
-`.pkl`, path or URL) as this package's `.npz` network snapshot, without the original code."""
+"""`python -m stylegan_exp.convert SRC OUT.npz`: a foreign snapshot (an original TF1 StyleGAN/StyleGAN2,
+stylegan2-ada or stylegan2-ada-pytorch `.pkl`, path or URL) as this package's `.npz` network snapshot, without
+the original code."""
 
 from __future__ import annotations
 
@@ -22,8 +23,8 @@ def convert(source: str | Path, out_npz: str | Path, cache_dir: str | Path | Non
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m stylegan_exp.convert",
-                                     description="Convert an original StyleGAN/StyleGAN2 .pkl into a .npz "
-                                                 "snapshot.")
+                                     description="Convert an original StyleGAN/StyleGAN2/stylegan2-ada "
+                                                 "(TensorFlow or PyTorch) .pkl into a .npz snapshot.")
     parser.add_argument("src", help="original network pickle: local path or http(s) URL")
     parser.add_argument("out", help="output .npz network snapshot")
     parser.add_argument("--cache-dir", default=None, help=f"download cache (default {DEFAULT_CACHE_DIR})")

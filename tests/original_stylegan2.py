@@ -131,6 +131,11 @@ def lrelu_gain(x):
     return np.maximum(x, 0.2 * x) * SQRT2
 
 
+def clamp(x, limit):
+    """stylegan2-ada's fused_bias_act clamp (after bias, activation and gain); None: StyleGAN2, no clamp."""
+    return x if limit is None else np.clip(x, -limit, limit)
+
+
 def he(w, lrmul=1.0):
     """get_weight with gain 1: N(0, 1) storage, runtime coefficient lrmul / sqrt(fan_in)."""
     return w * (lrmul / np.sqrt(np.prod(w.shape[:-1])))
@@ -232,12 +237,12 @@ def ref_g_main(gv, kw, z, psi, cutoff=None):
     def layer(x, idx, scope, up=False):
         x = modulated_conv(x, dl[:, idx], syn, scope, up=up)
         x = x + syn[f"noise{idx}"] * syn[f"{scope}/noise_strength"]
-        return lrelu_gain(x + syn[f"{scope}/bias"][None, :, None, None])
+        return clamp(lrelu_gain(x + syn[f"{scope}/bias"][None, :, None, None]), kw.get("conv_clamp"))
 
     def torgb(x, y, res):
         scope = f"{2**res}x{2**res}/ToRGB"
         t = modulated_conv(x, dl[:, res * 2 - 3], syn, scope, demodulate=False)
-        t = t + syn[f"{scope}/bias"][None, :, None, None]
+        t = clamp(t + syn[f"{scope}/bias"][None, :, None, None], kw.get("conv_clamp"))
         return t if y is None else y + t
 
     x = np.tile(syn["4x4/Const/const"], [len(z), 1, 1, 1])
@@ -266,7 +271,7 @@ def ref_d_stylegan2(d, kw, images):
         x = conv_downsample_2d(x, w) if down else conv2d(x, w)
         if f"{scope}/bias" in d:
             x = x + d[f"{scope}/bias"][None, :, None, None]
-        return lrelu_gain(x) if act else x
+        return clamp(lrelu_gain(x), kw.get("conv_clamp")) if act else x
 
     def fromrgb(x, y, scope):
         t = conv_layer(y, scope)

@@ -1,5 +1,5 @@
-"""Augmentation and Freeze-D in training: split steps equal the whole step, p is logged, checkpointed and
-resumed, augmentation never reaches generated images, frozen blocks keep their weights."""
+"""Augmentation and Freeze-D in training: p is logged, checkpointed and resumed, augmentation never reaches
+generated images, frozen blocks keep their weights (split steps with augmentation: test_accumulate.py)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,9 @@ import logging
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import compose_config
+from conftest import compose_config, ticks_of
 from hydra.errors import ConfigCompositionException
-from test_distribute import AUGMENT, assert_same_p, build_steps, compare
-from test_resume import ticks_of, tiny_cfg
+from split_steps import build_steps
 
 from stylegan_exp.config import ConfigError, to_object
 from stylegan_exp.data.images import load_image
@@ -21,19 +20,9 @@ from stylegan_exp.tracking import offline_history
 from stylegan_exp.train.loop import Trainer
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("augment", sorted(AUGMENT))
-def test_accumulated_micro_batches_augment_as_one_batch(augment):
-    diffs = compare(tf.distribute.get_strategy(), accumulate=2, augment=augment)
-    assert all(diffs[k] < 1e-5 for k in ("loss/D", "loss/R1", "score/real", "score/fake", "loss/G",
-                                         "augment/rt")), diffs
-    assert diffs["D"] < 1e-6 and diffs["G"] < 1e-6, diffs
-    assert_same_p(diffs, augment)
-
-
 def test_freeze_d_keeps_the_highest_resolution_blocks(caplog):
-    steps = build_steps(tf.distribute.get_strategy())
-    G, D, Gs = (build_steps(tf.distribute.get_strategy()).__getattribute__(n) for n in ("G", "D", "Gs"))
+    steps = build_steps()
+    G, D, Gs = (build_steps().__getattribute__(n) for n in ("G", "D", "Gs"))
     with caplog.at_level(logging.INFO, logger="stylegan_exp.steps.base"):
         frozen = StyleGANSteps(G, D, Gs, steps.model, seed=7, freeze_d=1)
     assert "Freeze-D: D's 8×8 blocks keep their weights" in caplog.text
@@ -54,15 +43,15 @@ def test_freeze_d_keeps_the_highest_resolution_blocks(caplog):
 
 
 @pytest.mark.slow
-def test_augmentation_never_reaches_generated_images(tmp_path):
+def test_augmentation_never_reaches_generated_images(tiny_cfg, tmp_path):
     """Gs, the fakes grids and snapshots are the generator's alone: the weights of an augmented run, resumed
     with and without augmentation, draw the very same pixels."""
     fixed = ("augment=fixed", "augment.p=1")
-    augmented = Trainer(tiny_cfg(tmp_path, *fixed, "schedule.total_kimg=0.3"), tmp_path / "augmented")
+    augmented = Trainer(tiny_cfg(*fixed, "schedule.total_kimg=0.1"), tmp_path / "augmented")
     snapshot = augmented.run()
     resume = ("resume=path", f"resume.path={tmp_path / 'augmented' / 'checkpoints'}")
-    again = Trainer(tiny_cfg(tmp_path, *fixed, *resume), tmp_path / "again")
-    plain = Trainer(tiny_cfg(tmp_path, *resume), tmp_path / "plain")  # a checkpoint's p is not needed
+    again = Trainer(tiny_cfg(*fixed, *resume), tmp_path / "again")
+    plain = Trainer(tiny_cfg(*resume), tmp_path / "plain")  # a checkpoint's p is not needed
     level, fade = again._level_and_fade()
     np.testing.assert_array_equal(load_image(plain.save_fakes(level, fade)),
                                   load_image(again.save_fakes(level, fade)))
@@ -73,12 +62,12 @@ def test_augmentation_never_reaches_generated_images(tmp_path):
 
 
 @pytest.mark.slow
-def test_p_is_logged_checkpointed_and_resumed(tmp_path, caplog):
+def test_p_is_logged_checkpointed_and_resumed(tiny_cfg, tmp_path, caplog):
     """ADA's p rises (target -1: every r_t is above it) by 4·16 / 2000 every 4 D steps; a resumed run
     continues from the checkpoint's p instead of restarting at 0."""
     ada = ("augment=ada", "augment.target=-1", "augment.ada_kimg=2")
     runs = tmp_path / "outputs" / "tiny"
-    cfg = tiny_cfg(tmp_path, *ada, "schedule.total_kimg=0.5", "logger=wandb_offline")
+    cfg = tiny_cfg(*ada, "schedule.total_kimg=0.5", "logger=wandb_offline")
     first = Trainer(cfg, runs / "first")
     with caplog.at_level(logging.INFO, logger="stylegan_exp.train.loop"):
         first.run()
@@ -90,7 +79,7 @@ def test_p_is_logged_checkpointed_and_resumed(tmp_path, caplog):
     wandb_ticks = [h for h in offline_history(runs / "first") if "tick" in h]
     assert [h["augment/p"] for h in wandb_ticks] == p
 
-    resumed = Trainer(tiny_cfg(tmp_path, *ada, "schedule.total_kimg=0.8", "resume=latest"), runs / "second")
+    resumed = Trainer(tiny_cfg(*ada, "schedule.total_kimg=0.8", "resume=latest"), runs / "second")
     assert float(resumed.steps.augment.p) == pytest.approx(p[-1])
     resumed.run()
     later = [t["augment/p"] for t in ticks_of(runs / "second")]

@@ -4,6 +4,7 @@ every key is in the schema, failed starts leave nothing behind (issue 22)."""
 import logging
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -165,12 +166,15 @@ def _run(script: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
                           cwd=cwd, env=env, timeout=600)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("script", "args", "named"), [
     ("train.py", [*TINY, "+schedule.total_kimgg=2"], "schedule.total_kimgg"),
     ("sample.py", ["task=rank", "snapshot=nowhere.npz"], "task.folder"),
     ("train.py", [*TINY, "resume=latest", "name=never_ran"], "never_ran"),
+    ("train.py", ["dataset=folder", "dataset.path={tmp_path}/nope", "logger=none"], "nope"),
 ])
 def test_failed_starts_are_one_line_and_leave_no_run_directory(tmp_path, script, args, named):
+    args = [arg.format(tmp_path=tmp_path) for arg in args]
     proc = _run(script, f"outputs_root={tmp_path / 'outputs'}", *args, cwd=tmp_path)
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 1 and lines == [lines[-1]], proc.stderr[-2000:]
@@ -179,12 +183,12 @@ def test_failed_starts_are_one_line_and_leave_no_run_directory(tmp_path, script,
 
 
 @pytest.mark.slow
-def test_readme_resume_continues_the_run_and_refuses_another_composition(tmp_path):
+def test_readme_resume_continues_the_run_and_refuses_another_composition(tiny_dataset, tmp_path):
     """The issue's trap end to end: a folder-dataset run, resumed the README way, trains what it trained; a
     resume composed otherwise is one line before any work, and leaves `latest` as it was."""
-    out, data = tmp_path / "outputs", tmp_path / "faces-16"
+    out, data = tmp_path / "outputs", tiny_dataset
     first = _run("train.py", *TINY, "name=faces", f"outputs_root={out}", "logger=none",
-                 f"dataset.path={data}", "schedule.total_kimg=0.3", cwd=tmp_path)  # draws the dataset
+                 f"dataset.path={data}", "schedule.total_kimg=0.3", cwd=tmp_path)  # on the synthetic faces
     assert first.returncode == 0, first.stderr[-2000:]
     common = [f"outputs_root={out}", "logger=none"]
     folder = _run("train.py", *TINY, "name=faces", *common, "dataset=folder", f"dataset.path={data}",
@@ -216,14 +220,12 @@ def test_a_gpu_preset_without_a_gpu_says_so(caplog):
         "minibatches (gpus=cpu has CPU-sized ones)"]
 
 
-def test_a_checkpoint_that_does_not_fit_is_one_line_without_tensorflow_warnings(tmp_path, capfd):
-    def cfg(*overrides: str):
-        return to_object(compose_config("train", *TINY, f"dataset.path={tmp_path / 'data'}", "logger=none",
-                                        f"outputs_root={tmp_path}", *overrides))
-
-    Trainer(cfg(), tmp_path / "run").save_checkpoint("test")
+def test_a_checkpoint_that_does_not_fit_is_one_line_without_tensorflow_warnings(stylegan_run, tiny_cfg,
+                                                                                  tmp_path, capfd):
+    shutil.copytree(stylegan_run.run_dir / "checkpoints", tmp_path / "run" / "checkpoints")  # no config.yaml
     with pytest.raises(CheckpointError) as err:
-        Trainer(cfg("model.fmap_max=8", "resume=path", f"resume.path={tmp_path / 'run'}"), tmp_path / "again")
+        Trainer(tiny_cfg("model.fmap_max=8", "resume=path", f"resume.path={tmp_path / 'run'}"),
+                tmp_path / "again")
     message = str(err.value)
     assert "\n" not in message and len(message) < 1200
     assert "does not fit this run's networks: shape mismatch" in message

@@ -41,6 +41,7 @@ def test_gpu_presets_carry_original_minibatches(preset, gpus, base, table):
 TRAIN_GROUPS = ("dataset", "gpus", "schedule", "resume", "transfer", "model", "metrics", "logger", "augment")
 
 
+@pytest.mark.slow
 def test_every_group_option_composes():
     for group in TRAIN_GROUPS:
         options = sorted((CONF / group).glob("*.yaml"))
@@ -76,6 +77,7 @@ def test_unknown_top_level_key_is_named():
     assert "nmae" in str(info.value) + str(info.value.__cause__)
 
 
+@pytest.mark.slow
 def test_train_py_rejects_typo_in_seconds(tmp_path):
     start = time.time()
     proc = subprocess.run([sys.executable, str(REPO / "train.py"), "schedule.no_such_key=1",

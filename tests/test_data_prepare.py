@@ -6,23 +6,17 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
+from conftest import REPO, compose_config
 from hydra.errors import ConfigCompositionException
 
 from stylegan_exp.data.manifest import Manifest, StageError, in_shard
 from stylegan_exp.data.prepare import run_prepare
-from stylegan_exp.data.prepare_config import register_prepare_configs
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def _compose(overrides: list[str]):
-    register_prepare_configs()
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        return compose("prepare", overrides=overrides)
+    return compose_config("prepare", *overrides)
 
 
 def test_typo_in_a_key_fails_naming_it():

@@ -324,6 +324,7 @@ def test_minimum_face_size_is_a_promise(tmp_path, shared_data):
 # Photos among illustrations
 
 
+@pytest.mark.slow
 def test_photo_filter_drops_photographs_and_keeps_anime_faces(tmp_path, shared_data):
     """Human photos planted among real anime face crops; the full measurement (all 1010 crops, all
     237 photos) is in benchmarks/data_pipeline.py."""

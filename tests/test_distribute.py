@@ -1,18 +1,17 @@
 """tf.distribute: a step split over 2 replicas (2 logical CPUs; 2 worker processes on loopback) equals the
-single-device step; mixed precision keeps float32 weights and scales the loss.
+single-device step, for each architecture; train.py on mirrored variables and on 2 workers (stopped by SIGTERM
+and resumed); mixed precision keeps float32 weights and scales the loss.
 
-Device setup must precede TensorFlow's start, so the distributed runs happen in subprocesses that run
-this file as a script (`python tests/test_distribute.py mirrored|worker`).
+Device setup must precede TensorFlow's start, so the distributed steps run in subprocesses that run
+split_steps.py as a script.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,12 +21,11 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import REPO, TINY
+from conftest import REPO, TINY, checkpoint_numbers, free_port_pair, tf_configs, ticks_of, worker_env
+from split_steps import BATCH, assert_equal_steps, build_steps, result, run_script
 
-from stylegan_exp.config import AugmentConfig, AugmentKind, ConfigError
-from stylegan_exp.models import build_discriminator, build_generator
-from stylegan_exp.models.stylegan.config import StyleGANConfig
-from stylegan_exp.models.stylegan.training import StyleGANSteps
+from stylegan_exp.models import load_snapshot
+from stylegan_exp.models.stylegan2.config import StyleGAN2Config
 from stylegan_exp.steps.adam import LossScale
 from stylegan_exp.steps.replicas import part, worker_rows
 from stylegan_exp.train.builder import check_replicas
@@ -36,136 +34,32 @@ from stylegan_exp.train.distribute import (
     WorkerGroup,
     _worker_position,
     make_strategy,
-    network_scope,
     slurm_addresses,
     slurm_cluster,
     tasks_per_node,
 )
 
-# Tiny nets; no noise and no style mixing, whose random draws differ per replica by design.
-MODEL = StyleGANConfig(
-    name="tiny", fmap_base=64, fmap_decay=1.0, fmap_max=16, latent_size=16, dlatent_size=16,
-    mapping_layers=2, mapping_fmaps=16, mapping_lrmul=0.01, use_noise=False,
-    fused_scale_min_res=128, mbstd_group_size=4, mbstd_num_features=1, style_mixing_prob=0.0,
-)
-BATCH = 8  # mbstd groups of 4 divide the per-replica batch
-# Augmentations whose split steps must equal the whole step: ADA starts at p = 0.5 and adjusts p after every
-# D step by 8 / 100 (so the G step already runs at the adjusted p).
-AUGMENT = {"ada": AugmentConfig(name="ada", kind=AugmentKind.ada, p=0.5, interval=1, ada_kimg=0.1),
-           "diffaugment": AugmentConfig(name="diffaugment", kind=AugmentKind.diffaugment)}
 
-
-def build_steps(strategy: tf.distribute.Strategy, accumulate: int = 1, precision: str = "float32",
-                worker: tuple[int, int] = (0, 1), augment: str | None = None) -> StyleGANSteps:
-    with network_scope(strategy):
-        G, D, Gs = build_generator(MODEL, 8), build_discriminator(MODEL, 8), build_generator(MODEL, 8)
-    model = dataclasses.replace(MODEL, precision=precision)
-    steps = StyleGANSteps(G, D, Gs, model, seed=7, accumulate=accumulate, strategy=strategy, worker=worker,
-                  augment=AUGMENT[augment] if augment else None)
-    # Adam's first step is lr·sign(g) for |g| ≫ ε: a large ε makes it linear in g, so the comparison
-    # measures gradients instead of sign flips of gradients that are zero up to rounding.
-    steps.G_opt.epsilon = steps.D_opt.epsilon = 1.0
-    return steps
-
-
-def compare(strategy: tf.distribute.Strategy, accumulate: int = 1, batch: int = BATCH,
-            augment: str | None = None) -> dict[str, float]:
-    """Max abs differences between one D+G step split by `strategy`/`accumulate` and on one device; each
-    worker process gets only its share of the reals. `augment` names an AUGMENT setting."""
-    tf.random.set_seed(1)  # every worker process must start from the same weights
-    ref = build_steps(tf.distribute.get_strategy(), augment=augment)
-    workers = WorkerGroup(strategy)
-    split = build_steps(strategy, accumulate, worker=(workers.index, workers.count), augment=augment)
-    for a, b in zip(ref.G.variables + ref.D.variables, split.G.variables + split.D.variables, strict=True):
-        b.assign(a)
-    reals = tf.random.stateless_uniform([batch, 8, 8, 3], [1, 2], -1.0, 1.0)
-    fade = tf.constant(0.3)
-    outs = []
-    for steps in (ref, split):
-        out = steps.d_step(steps.share(reals), 3, fade)
-        out.update(steps.g_step(tf.constant(batch), 3, fade))
-        outs.append(out)
-    diffs = {k: abs(float(outs[0][k]) - float(outs[1][k])) for k in outs[0]}
-    for name in ("G", "D"):
-        a_vars, b_vars = getattr(ref, name).trainable_variables, getattr(split, name).trainable_variables
-        diffs[name] = max(float(tf.reduce_max(tf.abs(a - b))) for a, b in zip(a_vars, b_vars, strict=True))
-    diffs["w_avg"] = float(tf.reduce_max(tf.abs(ref.G.w_avg - split.G.w_avg)))
-    diffs.update({f"{k}/ref": v for k, v in ref.log_state().items()})
-    diffs.update({f"{k}/split": v for k, v in split.log_state().items()})
-    diffs["replicas"] = strategy.num_replicas_in_sync
-    diffs["share"] = int(split.share(reals).shape[0])
-    diffs["refusals"] = _refusals(workers)
-    return diffs
-
-
-def _run_script(mode: str, env: dict[str, str] | None = None, *args: str) -> subprocess.Popen:
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
-    return subprocess.Popen([sys.executable, __file__, mode, *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, cwd=REPO, env=env)
-
-
-def _result(proc: subprocess.Popen) -> dict[str, float]:
-    out, err = proc.communicate(timeout=300)
-    assert proc.returncode == 0, err[-3000:]
-    return json.loads(out.strip().splitlines()[-1])
-
-
-def _refusals(workers: WorkerGroup) -> list[str]:
-    """check_replicas' one-line errors for settings that do not fit these replicas and workers."""
-    found = []
-    for num_gpus, max_restarts in ((3, 0), (2, 1)):
-        cfg = SimpleNamespace(gpus=SimpleNamespace(name="test", num_gpus=num_gpus, strategy="test"),
-                              run=SimpleNamespace(max_restarts=max_restarts))
-        try:
-            check_replicas(cfg, workers)
-        except ConfigError as exc:
-            found.append(str(exc))
-    return found
-
-
-def _assert_equal_steps(diffs: dict[str, float], share: int = BATCH) -> None:
-    assert diffs["replicas"] == 2 and diffs["share"] == share
-    assert all(diffs[k] < 1e-5 for k in ("loss/D", "loss/R1", "score/real", "score/fake", "loss/G")), diffs
-    assert diffs["D"] < 1e-6 and diffs["G"] < 1e-6, diffs
-
-
-def assert_same_p(diffs: dict[str, float], augment: str) -> None:
-    """ADA's p is adjusted by the D step, identically in the split and the whole step, and used by G's."""
-    if augment == "ada":
-        assert diffs["augment/p/ref"] == pytest.approx(diffs["augment/p/split"], abs=1e-7)
-        assert diffs["augment/p/ref"] != pytest.approx(AUGMENT["ada"].p)
+@pytest.fixture(scope="module")
+def mirrored() -> dict[str, dict]:
+    """Each architecture's step split over 2 logical CPUs against one device, in one fresh process."""
+    return result(run_script("mirrored"))
 
 
 @pytest.mark.slow
-def test_two_logical_devices_equal_one_device():
-    """With ADA on: its draws are made for the global batch and split like the latents."""
-    diffs = _result(_run_script("mirrored", {"TEST_AUGMENT": "ada"}))
-    _assert_equal_steps(diffs)
-    assert_same_p(diffs, "ada")
+@pytest.mark.parametrize("arch", ["stylegan", "stylegan2"])
+def test_two_logical_devices_equal_one_device(mirrored, arch):
+    """StyleGAN with ADA on: its draws are made for the global batch and split like the latents."""
+    diffs = mirrored[arch]
+    assert diffs["replicas"] == 2
+    if arch == "stylegan2":
+        assert_equal_steps(diffs, arch)
+        return
+    assert diffs["share"] == BATCH
+    assert_equal_steps(diffs, arch, "ada")
     assert diffs["w_avg"] < 1e-6  # sync-on-read mean of the replicas' moving averages
     (refusal,) = diffs["refusals"]  # one worker may restart
     assert "gpus.num_gpus=3 is not a multiple of the 2 replicas" in refusal and "gpus.num_gpus=2" in refusal
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("localhost", 0))
-        return s.getsockname()[1]
-
-
-def _free_port_pair() -> int:
-    """A port p with p + 1 free too, as a Slurm node's two tasks listen on port_base and port_base + 1."""
-    while True:
-        port = _free_port()
-        with socket.socket() as s:
-            if s.connect_ex(("localhost", port + 1)) != 0:
-                return port
-
-
-def _tf_configs(workers: int = 2) -> list[str]:
-    """TF_CONFIG for each of `workers` processes on free loopback ports."""
-    cluster = {"worker": [f"localhost:{_free_port()}" for _ in range(workers)]}
-    return [json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}}) for i in range(workers)]
 
 
 def _fake_scontrol(directory: Path, hosts: str) -> str:
@@ -188,15 +82,15 @@ def test_two_workers_on_loopback_equal_one_device(launcher, tmp_path):
     """Two worker processes, placed by TF_CONFIG or by a Slurm job step's variables (one node, 2 tasks). Under
     TF_CONFIG with ADA on: each worker draws the global batch's augmentation and keeps its rows."""
     if launcher == "tf_config":
-        env = [{"TF_CONFIG": config, "TEST_AUGMENT": "ada"} for config in _tf_configs()]
-        procs = [_run_script("worker", e) for e in env]
+        env = [{"TF_CONFIG": config, "TEST_AUGMENT": "ada"} for config in tf_configs()]
+        procs = [run_script("worker", e) for e in env]
     else:
-        path, port = _fake_scontrol(tmp_path, "localhost"), _free_port_pair()
-        procs = [_run_script("worker", _slurm_env(path, rank), str(port)) for rank in range(2)]
-    results = [_result(p) for p in procs]
+        path, port = _fake_scontrol(tmp_path, "localhost"), free_port_pair()
+        procs = [run_script("worker", _slurm_env(path, rank), str(port)) for rank in range(2)]
+    results = [result(p) for p in procs]
     for diffs in results:  # each worker decodes half of the batch, as 2 micro-batches of 4
-        _assert_equal_steps(diffs, share=BATCH)
-        assert_same_p(diffs, "ada" if launcher == "tf_config" else "none")
+        assert diffs["replicas"] == 2 and diffs["share"] == BATCH
+        assert_equal_steps(diffs, "stylegan", "ada" if launcher == "tf_config" else None)
         assert diffs["refusals"] == [
             "gpus.num_gpus=3 is not a multiple of the 2 replicas the test strategy found (2 worker(s)); "
             "set gpus.num_gpus=2",
@@ -205,12 +99,12 @@ def test_two_workers_on_loopback_equal_one_device(launcher, tmp_path):
 
 
 @pytest.mark.slow
-def test_train_py_runs_mirrored_accumulated_bfloat16(tmp_path):
+def test_train_py_runs_mirrored_accumulated_bfloat16(tiny_dataset, tmp_path):
     """The loop on mirrored variables (checkpoints, fakes, Gs) with accumulation and mixed precision."""
     out = tmp_path / "outputs"
     proc = subprocess.run(
         [sys.executable, str(REPO / "train.py"), *TINY, f"outputs_root={out}", "logger=none",
-         f"dataset.path={tmp_path / 'synthetic-16'}", "schedule.total_kimg=0.1",
+         f"dataset.path={tiny_dataset}", "schedule.total_kimg=0.1",
          "schedule.tick_kimg_base=0.05", "gpus.strategy=mirrored", "schedule.accumulate=2",
          "model.precision=mixed_bfloat16"],
         capture_output=True, text=True, cwd=tmp_path, timeout=600,
@@ -224,11 +118,10 @@ def test_train_py_runs_mirrored_accumulated_bfloat16(tmp_path):
 
 def _train_two_workers(tmp_path: Path, *overrides: str) -> list[subprocess.Popen]:
     out = tmp_path / "outputs"
-    args = [sys.executable, str(REPO / "train.py"), *TINY, f"outputs_root={out}", "logger=none",
-            f"dataset.path={tmp_path / 'synthetic-16'}", "gpus=multinode", "gpus.num_gpus=2", *overrides]
+    args = [sys.executable, str(REPO / "train.py"), *overrides, f"outputs_root={out}", "logger=none",
+            "gpus=multinode", "gpus.num_gpus=2"]
     return [subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                             env={**os.environ, "TF_CONFIG": config, "TF_CPP_MIN_LOG_LEVEL": "2"})
-            for config in _tf_configs()]
+                             env=worker_env(config)) for config in tf_configs()]
 
 
 def _outputs_of(run_dir: Path) -> set[str]:
@@ -236,17 +129,17 @@ def _outputs_of(run_dir: Path) -> set[str]:
 
 
 @pytest.mark.slow
-def test_train_py_on_two_workers_stops_together_and_resumes(tmp_path):
+def test_train_py_on_two_workers_stops_together_and_resumes(tiny_dataset, tmp_path):
     """train.py on 2 worker processes: one run dir written by the chief alone; SIGTERM to the other worker
-    stops both at the same step with a checkpoint; resume=latest continues it on both."""
-    from test_resume import ticks_of
-
+    after the first tick stops both at the same step with a checkpoint; resume=latest continues it on both.
+    (StyleGAN2 on 2 workers: the session's stylegan2_run.) At 16² throughout: one trace of the steps."""
     runs = tmp_path / "outputs" / "tiny"
-    procs = _train_two_workers(tmp_path, "schedule.total_kimg=50")
-    deadline = time.time() + 300
-    while not list(runs.glob("*/fakes000001.png")):
+    common = (*TINY, f"dataset.path={tiny_dataset}", "schedule.lod_initial_resolution=16")
+    procs = _train_two_workers(tmp_path, *common, "schedule.total_kimg=50")
+    deadline = time.time() + 600
+    while len(list(runs.glob("*/fakes*.png"))) < 2:  # the start's grid and the first tick's
         assert time.time() < deadline and all(p.poll() is None for p in procs), procs[0].stdout.read()[-3000:]
-        time.sleep(0.5)
+        time.sleep(0.2)
     procs[1].send_signal(signal.SIGTERM)
     outputs = [p.communicate(timeout=180)[0] for p in procs]
     assert [p.returncode for p in procs] == [128 + signal.SIGTERM] * 2, "\n".join(o[-3000:] for o in outputs)
@@ -256,18 +149,30 @@ def test_train_py_on_two_workers_stops_together_and_resumes(tmp_path):
     (first,) = written
     assert {"config.yaml", "reals.png", "metrics.jsonl", "checkpoints"} <= _outputs_of(first)
     stopped_kimg = ticks_of(first)[-1]["kimg"]
-    numbers = [int(p.stem.split("-")[1]) for p in (first / "checkpoints").glob("ckpt-*.index")]
-    assert max(numbers) == round(stopped_kimg * 1000)
+    assert checkpoint_numbers(first)[-1] == round(stopped_kimg * 1000)
 
-    procs = _train_two_workers(tmp_path, "resume=latest", f"schedule.total_kimg={stopped_kimg + 0.3}")
-    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    procs = _train_two_workers(tmp_path, *common, "resume=latest",
+                               f"schedule.total_kimg={stopped_kimg + 0.3}")
+    outputs = [p.communicate(timeout=600)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
     (second,) = [d for d in runs.iterdir() if d != first and _outputs_of(d)]
     resumed = ticks_of(second)
-    assert resumed[0]["tick"] == ticks_of(first)[-1]["tick"] + 1 and resumed[0]["kimg"] > stopped_kimg
+    # the stopped tick is continued under its index
+    assert resumed[0]["tick"] == ticks_of(first)[-1]["tick"] and resumed[0]["kimg"] > stopped_kimg
     assert resumed[-1]["kimg"] >= stopped_kimg + 0.3
     assert all(math.isfinite(t["loss/D"]) and math.isfinite(t["loss/G"]) for t in resumed)
     assert list(second.glob("network-snapshot-*.npz")) and list(second.glob("fakes*.png"))
+
+
+def test_stylegan2_trains_on_two_workers(stylegan2_run):
+    """The session's StyleGAN2 run (gpus=multinode on 2 loopback workers): both finished, the chief alone
+    wrote the run, a StyleGAN2 snapshot."""
+    written = [d for d in (stylegan2_run.outputs / "tiny").iterdir() if _outputs_of(d)]
+    assert written == [stylegan2_run.run_dir]
+    assert "worker 2 of 2" in stylegan2_run.stdout
+    ticks = stylegan2_run.ticks
+    assert ticks[-1]["kimg"] >= 0.3 and all(math.isfinite(t["loss/pl"]) for t in ticks)
+    assert isinstance(load_snapshot(stylegan2_run.snapshots[-1]).model, StyleGAN2Config)
 
 
 @pytest.mark.parametrize("workers,local_replicas,accumulate", [(2, 1, 1), (2, 2, 1), (3, 2, 2), (2, 4, 3)])
@@ -336,7 +241,7 @@ def test_loss_scale_skips_overflow_and_grows():
 
 
 def test_bfloat16_step_keeps_float32_weights():
-    steps = build_steps(tf.distribute.get_strategy(), precision="mixed_bfloat16")
+    steps = build_steps(precision="mixed_bfloat16")
     before = [v.numpy() for v in steps.D.trainable_variables]
     reals = tf.random.stateless_uniform([8, 8, 8, 3], [1, 2], -1.0, 1.0)
     out = steps.d_step(reals, 3, tf.constant(0.0))
@@ -348,16 +253,3 @@ def test_bfloat16_step_keeps_float32_weights():
 def test_unknown_strategy_is_rejected():
     with pytest.raises(ValueError, match="gpus.strategy"):
         make_strategy("parameter_server")
-
-
-if __name__ == "__main__":
-    augment = os.environ.get("TEST_AUGMENT")  # an AUGMENT key
-    if sys.argv[1] == "mirrored":
-        cpu = tf.config.list_physical_devices("CPU")[0]
-        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-        result = compare(make_strategy("mirrored", ["/cpu:0", "/cpu:1"]), augment=augment)
-    else:
-        port_base = int(sys.argv[2]) if len(sys.argv) > 2 else 8888
-        result = compare(make_strategy("multiworker", port_base=port_base), accumulate=2, batch=2 * BATCH,
-                         augment=augment)
-    print(json.dumps(result))

@@ -9,6 +9,7 @@ import pytest
 import scipy.linalg
 import scipy.ndimage
 import tensorflow as tf
+from conftest import tiny_model
 
 from stylegan_exp.config import (
     BalanceConfig,
@@ -36,7 +37,6 @@ from stylegan_exp.metrics.swd import (
     swd_resolutions,
 )
 from stylegan_exp.models import build_generator
-from stylegan_exp.models.stylegan.config import StyleGANConfig
 from stylegan_exp.train.balance import BalanceWatch
 
 
@@ -165,7 +165,7 @@ def test_swd_is_zero_for_identical_sets_and_grows_with_noise() -> None:
 
 
 @pytest.fixture(scope="module")
-def tiny_dataset(tmp_path_factory) -> Path:
+def smooth_dataset(tmp_path_factory) -> Path:
     images = ((smooth_images(48, 16, seed=5) + 1) * 127.5).round().astype(np.uint8)
     path = tmp_path_factory.mktemp("data") / "tiny"
     pack_arrays(images, path)
@@ -173,14 +173,12 @@ def tiny_dataset(tmp_path_factory) -> Path:
 
 
 def tiny_generator():
-    model = StyleGANConfig(name="tiny", fmap_base=64, fmap_max=16, latent_size=16, dlatent_size=16,
-                           mapping_layers=1, mapping_fmaps=16)
-    return build_generator(model, 16, 3)
+    return build_generator(tiny_model(mapping_layers=1), 16, 3)
 
 
-def test_real_batches_are_a_fixed_subset(tiny_dataset: Path) -> None:
-    a = np.concatenate(list(real_batches(tiny_dataset, 16, 20, 8, seed=0)))
-    b = np.concatenate(list(real_batches(tiny_dataset, 16, 20, 8, seed=0)))
+def test_real_batches_are_a_fixed_subset(smooth_dataset: Path) -> None:
+    a = np.concatenate(list(real_batches(smooth_dataset, 16, 20, 8, seed=0)))
+    b = np.concatenate(list(real_batches(smooth_dataset, 16, 20, 8, seed=0)))
     assert a.shape == (20, 16, 16, 3) and np.array_equal(a, b)
 
 
@@ -206,9 +204,9 @@ def test_count_tag_follows_the_papers_names() -> None:
 
 @pytest.mark.slow
 def test_evaluate_logs_every_metric_under_the_papers_names_and_caches_the_real_features(
-        tiny_dataset: Path, tmp_path: Path, monkeypatch) -> None:
+        smooth_dataset: Path, tmp_path: Path, monkeypatch) -> None:
     networks, G = stand_in_networks(), tiny_generator()
-    out = evaluate(G, tiny_dataset, 16, every_metric(), tmp_path, networks=networks)
+    out = evaluate(G, smooth_dataset, 16, every_metric(), tmp_path, networks=networks)
     assert set(out) == {"metrics/swd_16", "metrics/swd_mean", "metrics/fid48", "metrics/kid48",
                         "metrics/kid48_std", "metrics/pr48_3_precision", "metrics/pr48_3_recall",
                         "metrics/ppl_wend"}
@@ -216,7 +214,7 @@ def test_evaluate_logs_every_metric_under_the_papers_names_and_caches_the_real_f
     assert out["metrics/fid48"] > 0 and out["metrics/ppl_wend"] > 0
     assert 0 <= out["metrics/pr48_3_precision"] <= 1 and 0 <= out["metrics/pr48_3_recall"] <= 1
     (folder,) = tmp_path.iterdir()  # one folder for the dataset, one file per feature network
-    assert folder == cache.dataset_folder(tmp_path, tiny_dataset)
+    assert folder == cache.dataset_folder(tmp_path, smooth_dataset)
     assert sorted(p.name for p in folder.iterdir()) == ["tiny-a-16px-48-seed0.npy",
                                                         "tiny-b-16px-48-seed0.npy"]
 
@@ -226,39 +224,39 @@ def test_evaluate_logs_every_metric_under_the_papers_names_and_caches_the_real_f
     monkeypatch.setattr(evaluate_module, "real_batches", no_reals)
     cfg = every_metric()
     cfg.kinds = ["fid", "kid", "pr"]
-    again = evaluate(G, tiny_dataset, 16, cfg, tmp_path, networks=networks)
+    again = evaluate(G, smooth_dataset, 16, cfg, tmp_path, networks=networks)
     assert again == {k: v for k, v in out.items() if k in again}  # same fakes, same cached reals
 
 
-def test_evaluate_without_a_network_fails_in_one_line_before_any_work(tiny_dataset: Path,
+def test_evaluate_without_a_network_fails_in_one_line_before_any_work(smooth_dataset: Path,
                                                                      tmp_path: Path) -> None:
     url = (tmp_path / "no-such-inception.tgz").as_uri()
     cfg = MetricsConfig(kinds=["swd", "kid"], fid=FIDConfig(standard=NetworkFile(url)))
     cache_dir = tmp_path / "cache"
     with pytest.raises(MetricError) as info:
-        evaluate(None, tiny_dataset, 16, cfg, cache_dir)  # no generator needed: nothing was generated
+        evaluate(None, smooth_dataset, 16, cfg, cache_dir)  # no generator needed: nothing was generated
     message = str(info.value)
     assert message.startswith(f"KID needs the 2015-12-05 Inception graph from {url}: ")
     assert "No such file" in message and "\n" not in message
     assert not cache_dir.exists()
 
 
-def test_evaluate_refuses_unknown_metrics_too_small_images_for_ppl_and_too_few_for_pr(tiny_dataset: Path,
+def test_evaluate_refuses_unknown_metrics_too_small_images_for_ppl_and_too_few_for_pr(smooth_dataset: Path,
                                                                         tmp_path: Path) -> None:
     with pytest.raises(MetricError, match="unknown metrics \\['is'\\]"):
-        evaluate(None, tiny_dataset, 16, MetricsConfig(kinds=["is"]), tmp_path)
+        evaluate(None, smooth_dataset, 16, MetricsConfig(kinds=["is"]), tmp_path)
     with pytest.raises(MetricError, match="PPL's VGG16 needs images of at least 32px with ppl.crop=True"):
-        evaluate(None, tiny_dataset, 16, MetricsConfig(kinds=["ppl"]), tmp_path)
+        evaluate(None, smooth_dataset, 16, MetricsConfig(kinds=["ppl"]), tmp_path)
     with pytest.raises(MetricError, match="metrics pr need at least 4 images; .* give 3$"):
-        evaluate(None, tiny_dataset, 16, MetricsConfig(kinds=["pr"], num_images=3), tmp_path)
+        evaluate(None, smooth_dataset, 16, MetricsConfig(kinds=["pr"], num_images=3), tmp_path)
 
 
-def test_feature_cache_folder_follows_the_dataset(tiny_dataset: Path, tmp_path: Path) -> None:
+def test_feature_cache_folder_follows_the_dataset(smooth_dataset: Path, tmp_path: Path) -> None:
     copy = tmp_path / "tiny"
-    shutil.copytree(tiny_dataset, copy)
+    shutil.copytree(smooth_dataset, copy)
     folder = cache.dataset_folder(tmp_path, copy)
     assert folder == cache.dataset_folder(tmp_path, copy) and folder.name.startswith("tiny-")
-    assert folder != cache.dataset_folder(tmp_path, tiny_dataset)  # another place, another dataset
+    assert folder != cache.dataset_folder(tmp_path, smooth_dataset)  # another place, another dataset
     info = copy / "dataset.json"
     info.write_text(info.read_text() + " ")  # repacked
     assert cache.dataset_folder(tmp_path, copy) != folder

@@ -4,14 +4,13 @@ small graph built here with the original's node names, and the VGG16 feature/tap
 import functools
 import hashlib
 import http.server
-import io
-import tarfile
 import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import INCEPTION_KERNEL, sha256, tgz, tiny_inception_graph
 
 from stylegan_exp import download
 from stylegan_exp.config import FIDConfig, NetworkFile, PPLConfig, PRConfig
@@ -28,10 +27,6 @@ def source(tmp_path: Path) -> Path:
     path.parent.mkdir()
     path.write_bytes(b"network weights " * 1000)
     return path
-
-
-def sha256(path: Path) -> str:
-    return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def test_fetch_downloads_once_checks_and_caches(source: Path, tmp_path: Path, monkeypatch) -> None:
@@ -108,39 +103,11 @@ def test_fetch_over_http_from_a_loopback_server(source: Path, tmp_path: Path) ->
 
 # ---------------------------------------------------------------------------------------------- Inception
 
-KERNEL = np.random.RandomState(0).randn(3, 3, 3, 5).astype(np.float32)
-
-
-def tiny_inception_graph(size: int = 8, add_shapes: bool = False) -> bytes:
-    """The original's shape in miniature: JPEG bytes → DecodeJpeg → Cast → ExpandDims → ResizeBilinear
-    (to `size`, not 299) → (x − 128)/128 → conv → pool_3 [1, 1, 1, 5] → pool_3/_reshape [1, 5] (batch 1
-    baked in, as in the original)."""
-    graph = tf.Graph()
-    with graph.as_default():
-        contents = tf.compat.v1.placeholder(tf.string, [], name="DecodeJpeg/contents")
-        decoded = tf.cast(tf.image.decode_jpeg(contents, channels=3, name="DecodeJpeg"), tf.float32)
-        x = tf.expand_dims(decoded, 0, name="ExpandDims")
-        x = tf.raw_ops.ResizeBilinear(images=x, size=tf.constant([size, size]), name="ResizeBilinear")
-        x = tf.nn.relu(tf.nn.conv2d((x - 128.0) / 128.0, tf.constant(KERNEL), 1, "SAME"))
-        pool = tf.nn.avg_pool2d(x, size, 1, "VALID", name="pool_3")
-        tf.reshape(pool, [1, 5], name="pool_3/_reshape")
-    return graph.as_graph_def(add_shapes=add_shapes).SerializeToString()
-
-
 def expected_features(images: np.ndarray, size: int = 8) -> np.ndarray:
     pixels = np.round((images + 1.0) * 127.5)
     x = tf.raw_ops.ResizeBilinear(images=tf.constant(pixels, tf.float32), size=[size, size])
-    x = tf.nn.relu(tf.nn.conv2d((x - 128.0) / 128.0, KERNEL, 1, "SAME"))
+    x = tf.nn.relu(tf.nn.conv2d((x - 128.0) / 128.0, INCEPTION_KERNEL, 1, "SAME"))
     return tf.reduce_mean(x, axis=[1, 2]).numpy()
-
-
-def tgz(path: Path, members: dict[str, bytes]) -> Path:
-    with tarfile.open(path, "w:gz") as tar:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return path
 
 
 @pytest.mark.parametrize("add_shapes", [False, True])  # True: batch-1 `_output_shapes` recorded in the graph

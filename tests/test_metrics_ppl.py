@@ -4,6 +4,7 @@ known answer, and a tiny StyleGAN generator with a small stand-in perceptual net
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import stand_in_perceptual, tiny_model
 
 from stylegan_exp.config import PPLConfig
 from stylegan_exp.metrics.ppl import (
@@ -16,7 +17,6 @@ from stylegan_exp.metrics.ppl import (
     trimmed_mean,
 )
 from stylegan_exp.models import build_generator
-from stylegan_exp.models.stylegan.config import StyleGANConfig
 
 
 def test_slerp_walks_the_great_circle_at_constant_speed() -> None:
@@ -100,22 +100,11 @@ def test_path_samples_of_a_linear_generator_have_the_known_value() -> None:
 
 def tiny_generator():
     tf.random.set_seed(0)
-    model = StyleGANConfig(name="tiny", fmap_base=64, fmap_max=16, latent_size=16, dlatent_size=16,
-                           mapping_layers=2, mapping_fmaps=16)
-    G = build_generator(model, 32, 3)
+    G = build_generator(tiny_model(), 32, 3)
     for v in G.trainable_variables:  # noise strengths start at 0: give the noise a say
         if v.name.startswith("weight") and v.shape.rank == 1:
             v.assign(tf.fill(v.shape, 0.3))
     return G
-
-
-def stand_in_perceptual():
-    import keras
-
-    tf.random.set_seed(1)
-    conv = keras.Sequential([keras.Input((None, None, 3)), keras.layers.Conv2D(6, 3, activation="relu"),
-                             keras.layers.Conv2D(8, 3, strides=2, activation="relu")])
-    return lpips_distance(lambda x: [conv(x / 127.5 - 1.0)])
 
 
 @pytest.mark.slow

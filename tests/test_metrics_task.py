@@ -6,39 +6,22 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import compose_config
-from test_metrics_networks import sha256, tgz, tiny_inception_graph
-from test_resume import tiny_cfg
+from conftest import metrics_rows, run_task, sha256
 
 from stylegan_exp.data.writer import pack_arrays
-from stylegan_exp.models import build_discriminator, build_generator, save_snapshot
-from stylegan_exp.models.stylegan.config import StyleGANConfig
-from stylegan_exp.run import start_sampling
-from stylegan_exp.train.loop import Trainer
-
-TINY_MODEL = StyleGANConfig(name="tiny", fmap_base=64, fmap_max=16, latent_size=16, dlatent_size=16,
-                            mapping_layers=2, mapping_fmaps=16)
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory) -> tuple[Path, Path, Path]:
-    root = tmp_path_factory.mktemp("metrics-task")
-    snapshot = save_snapshot(root / "network-snapshot-000000.npz",
-                             {"G": build_generator(TINY_MODEL, 16), "D": build_discriminator(TINY_MODEL, 16),
-                              "Gs": build_generator(TINY_MODEL, 16)},
-                             model=TINY_MODEL, resolution=16, num_channels=3, kimg=0.0)
-    images = np.random.RandomState(0).randint(0, 256, (40, 16, 16, 3), dtype=np.uint8)
-    data = root / "data"
-    pack_arrays(images, data)
-    archive = tgz(root / "inception-2015-12-05.tgz", {"classify_image_graph_def.pb": tiny_inception_graph()})
-    return snapshot, data, archive
+def setup(tmp_path_factory, random_snapshots, inception_archive) -> tuple[Path, Path, Path]:
+    data = tmp_path_factory.mktemp("metrics-task") / "data"
+    pack_arrays(np.random.RandomState(0).randint(0, 256, (40, 16, 16, 3), dtype=np.uint8), data)
+    return random_snapshots("stylegan"), data, inception_archive
 
 
 def run_metrics(setup, run_dir: Path, *overrides: str) -> list[Path]:
     snapshot, data, _ = setup
-    cfg = compose_config("sample", f"snapshot={snapshot}", "task=metrics", f"task.dataset={data}",
-                         f"task.metrics.cache_dir={run_dir / 'cache'}", *overrides)
-    return start_sampling(cfg, str(run_dir))
+    return run_task(snapshot, run_dir, "task=metrics", f"task.dataset={data}",
+                    f"task.metrics.cache_dir={run_dir / 'cache'}", *overrides)
 
 
 def test_metrics_task_writes_fid_and_kid_under_the_papers_names(setup, tmp_path: Path) -> None:
@@ -64,17 +47,12 @@ def test_metrics_task_without_the_network_exits_with_one_line(setup, tmp_path: P
     assert "\n" not in message
 
 
-@pytest.mark.slow
-def test_training_logs_fid_and_kid_at_the_tick_interval(setup, tmp_path: Path) -> None:
-    archive = setup[2]
-    cfg = tiny_cfg(tmp_path, "metrics=fid", "metrics.kinds=[fid,kid]", "metrics.num_images=64",
-                   "metrics.interval_ticks=1", "metrics.kid.num_subsets=5", "schedule.total_kimg=0.9",
-                   f"metrics.cache_dir={tmp_path / 'cache'}", f"metrics.fid.standard.url={archive.as_uri()}")
-    run_dir = tmp_path / "run"
-    Trainer(cfg, run_dir).run()
-    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+def test_training_logs_fid_and_kid_at_the_tick_interval(stylegan_run) -> None:
+    """The session's run evaluates FID and KID (64 images, the tiny Inception graph) at every tick."""
+    rows = metrics_rows(stylegan_run.run_dir)
     evaluated = [r for r in rows if "metrics/fid64" in r]
     assert evaluated and all(r["kimg"] >= 0.3 for r in evaluated)  # only at the final resolution
     assert all(set(r) >= {"metrics/fid64", "metrics/kid64", "metrics/kid64_std"} for r in evaluated)
     assert all(np.isfinite(r["metrics/fid64"]) and r["metrics/fid64"] > 0 for r in evaluated)
-    assert len(list((tmp_path / "cache").glob("synthetic-16-*/inception-2015-12-05-16px-64-seed0.npy"))) == 1
+    cache = stylegan_run.outputs.parent / "cache"
+    assert len(list(cache.glob("synthetic-16-*/inception-2015-12-05-16px-64-seed0.npy"))) == 1

@@ -1,6 +1,7 @@
 """mixed_float16 stays finite: norm/mbstd statistics are taken in float32 (1e-8 underflows in float16)."""
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from stylegan_exp.models import build_discriminator, build_generator
@@ -23,6 +24,7 @@ def test_norms_of_constant_float16_input_are_finite():
     assert np.isfinite(pixel_norm(tf.zeros([2, 8], tf.float16)).numpy()).all()
 
 
+@pytest.mark.slow
 def test_mixed_float16_training_steps_are_finite():
     G, D, Gs = build_generator(MODEL, 16), build_discriminator(MODEL, 16), build_generator(MODEL, 16)
     steps = StyleGANSteps(G, D, Gs, MODEL, seed=0)

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import REPO
 from PIL import Image
 
 from stylegan_exp.data.dataset_format import DatasetError
@@ -20,8 +21,6 @@ from stylegan_exp.nets.layers import downscale2d as downscale
 from stylegan_exp.nets.layers import fade_lod
 from stylegan_exp.nets.layers import upscale2d as upscale
 from stylegan_exp.steps.replicas import worker_rows
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def np_box_down(x: np.ndarray, factor: int) -> np.ndarray:
@@ -420,6 +419,7 @@ def test_cli_summary_and_refusal(faces64: list[Path], tmp_path: Path, capsys) ->
     assert err.startswith("error: output") and err.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_cli_as_module_exits_1_without_traceback(tmp_path: Path) -> None:
     run = subprocess.run(
         [sys.executable, "-m", "stylegan_exp.data.records", str(tmp_path / "missing"), str(tmp_path / "out")],

@@ -3,17 +3,16 @@ last batch padded, and the same images as the eager networks."""
 
 import numpy as np
 import tensorflow as tf
+from conftest import tiny_model
 
 from stylegan_exp.grid import to_uint8
 from stylegan_exp.metrics import evaluate
-from stylegan_exp.models.stylegan.config import StyleGANConfig
 from stylegan_exp.models.stylegan.discriminator import StyleGANDiscriminator
 from stylegan_exp.models.stylegan.generator import StyleGANGenerator as Generator
 from stylegan_exp.nets.compiled import compiled, padded_batches
 from stylegan_exp.sample import generate, rank
 
-MODEL = StyleGANConfig(name="t", fmap_base=64, fmap_max=16, latent_size=16, dlatent_size=16, mapping_layers=2,
-                       mapping_fmaps=16)
+MODEL = tiny_model()
 
 
 def traces(net, fn) -> int:

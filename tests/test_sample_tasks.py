@@ -1,4 +1,5 @@
-"""sample.py tasks on a tiny 16×16 snapshot: random, figures, video, rank, invert, edit."""
+"""sample.py tasks on a tiny 16×16 snapshot of each architecture: random, figures, video, rank, invert, edit,
+metrics (StyleGAN2's own sampling details: test_stylegan2_sample.py)."""
 
 import csv
 import json
@@ -7,54 +8,23 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import compose_config
+from conftest import cells, run_task, size_of, write_images
 from hydra.errors import ConfigCompositionException
-from PIL import Image
 
 from stylegan_exp.data.images import load_image, save_image
 from stylegan_exp.grid import to_uint8
-from stylegan_exp.models import build_discriminator, build_generator, load_snapshot, network, save_snapshot
-from stylegan_exp.models.stylegan.config import StyleGANConfig
-from stylegan_exp.nets.weights import variables_by_path
-from stylegan_exp.run import start_sampling
+from stylegan_exp.models import load_snapshot, network
 from stylegan_exp.sample.figures import layer_ranges, mix_dlatents
 from stylegan_exp.sample.generate import generate, seed_dlatents, synthesize
 from stylegan_exp.sample.video import smooth_random_walk
 
 RES = 16
-TINY_MODEL = StyleGANConfig(name="tiny", fmap_base=64, fmap_max=16, latent_size=16, dlatent_size=16,
-                            mapping_layers=2, mapping_fmaps=16)
 
 
-@pytest.fixture(scope="module")
-def snapshot(tmp_path_factory) -> Path:
-    """A randomly initialised 16² snapshot whose noise inputs matter (weights are zero at init)."""
-    G = build_generator(TINY_MODEL, RES)
-    D = build_discriminator(TINY_MODEL, RES)
-    rng = np.random.RandomState(0)
-    for name, var in variables_by_path(G).items():
-        if name.endswith("noise/weight"):
-            var.assign(np.full(var.shape, 0.5, np.float32))
-    G.w_avg.assign(rng.randn(*G.w_avg.shape).astype(np.float32) * 0.1)
-    path = tmp_path_factory.mktemp("run") / "network-snapshot-000000.npz"
-    return save_snapshot(path, {"G": G, "D": D, "Gs": G}, model=TINY_MODEL, resolution=RES, num_channels=3,
-                         kimg=0.0)
-
-
-def run_task(snapshot: Path, run_dir: Path, *overrides: str) -> list[Path]:
-    return start_sampling(compose_config("sample", f"snapshot={snapshot}", *overrides), str(run_dir))
-
-
-def size_of(path: Path) -> tuple[int, int]:
-    with Image.open(path) as image:
-        return image.size
-
-
-def cells(path: Path, size: int = RES) -> np.ndarray:
-    """A grid PNG as [rows, cols, size, size, C]."""
-    grid = load_image(path)
-    h, w, c = grid.shape
-    return grid.reshape(h // size, size, w // size, size, c).transpose(0, 2, 1, 3, 4)
+@pytest.fixture(scope="module", params=["stylegan", "stylegan2"])
+def snapshot(request, random_snapshots) -> Path:
+    """A randomly initialised 16² snapshot of each architecture whose noise inputs matter."""
+    return random_snapshots(request.param)
 
 
 def test_layer_ranges_scale_from_the_paper():
@@ -111,6 +81,9 @@ def test_figures_scale_with_resolution(snapshot, tmp_path):
                      "task.mixing_destinations=[3,4,5]",
                      "task.truncation_seeds=[1,2,3]", "task.truncation_psis=[1,0,-1]",
                      "task.noise_seeds=[1,2]", "task.noise_variants=2", "task.noise_std_samples=8")
+    Gs = network(load_snapshot(snapshot), "Gs")
+    assert Gs.num_layers == 6 and layer_ranges(Gs.num_layers) == {"coarse": (0, 1), "middle": (1, 3),
+                                                                 "fine": (3, 6)}
     names = {p.name: p for p in paths}
     assert set(names) == {"uncurated.png", "style-mixing-coarse.png", "style-mixing-middle.png",
                           "style-mixing-fine.png", "truncation.png", "noise.png"}
@@ -158,22 +131,11 @@ def test_videos_have_expected_frames(snapshot, tmp_path):
                      "task.fps=8", "task.grid_width=2", "task.grid_height=2",
                      "task.mixing_destinations=[1,2]", "task.progress_max_width=32")
     frames = {p.name: iio.imread(p) for p in paths}
+    assert sorted(frames) == ["interpolation.mp4", "mixing_coarse.mp4", "mixing_fine.mp4", "progress.mp4"]
     assert frames["interpolation.mp4"].shape == (4, 2 * RES, 2 * RES, 3)
     assert frames["mixing_coarse.mp4"].shape == (4, 2 * RES, 3 * RES, 3)
     assert frames["mixing_fine.mp4"].shape[0] == 4
     assert frames["progress.mp4"].shape == (3, 16, 32, 3)
-
-
-def write_images(folder: Path, count: int, seed: int) -> list[Path]:
-    rng = np.random.RandomState(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    shapes = [(20, 20, 3), (24, 32, 3), (16, 16, 1), (40, 40, 3)]
-    paths = []
-    for i in range(count):
-        path = folder / f"img-{i}.png"
-        save_image(rng.randint(0, 256, shapes[i % len(shapes)]).astype(np.uint8), path)
-        paths.append(path)
-    return paths
 
 
 def test_rank_writes_sorted_csv_sheet_and_rejects(snapshot, tmp_path):
@@ -186,7 +148,7 @@ def test_rank_writes_sorted_csv_sheet_and_rejects(snapshot, tmp_path):
     rows = list(csv.DictReader(csv_path.open()))
     assert len(rows) == 6 and [int(r["rank"]) for r in rows] == list(range(1, 7))
     scores = [float(r["score"]) for r in rows]
-    assert scores == sorted(scores, reverse=True)
+    assert scores == sorted(scores, reverse=True) and len(set(scores)) == 6
     rejected = sorted(Path(r["path"]).name for r in rows if r["rejected"] == "1")
     assert len(rejected) == 3 and sorted(p.name for p in (folder / "rejected").iterdir()) == rejected
     assert size_of(sheet) == (2 * 64, 2 * 64)
@@ -246,15 +208,13 @@ def test_edit_moves_along_group_difference(snapshot, tmp_path):
     np.testing.assert_allclose(np.load(direction), delta, atol=1e-5)
     edits = cells(grid)
     assert edits.shape[:2] == (2, 5)
-    unedited = generate(Gs, [0, 1], psi=0.7, cutoff=8)
+    model = load_snapshot(snapshot).model  # sampled with the snapshot's own truncation
+    unedited = generate(Gs, [0, 1], psi=model.truncation_psi, cutoff=model.truncation_cutoff)
     np.testing.assert_allclose(edits[:, 2].astype(int), unedited.astype(int), atol=1)
 
 
-def test_metrics_task_writes_swd_for_the_snapshot(snapshot, tmp_path):
-    from stylegan_exp.data.synthetic import ensure_synthetic_dataset
-
-    data = ensure_synthetic_dataset(tmp_path / "syn", count=64, resolution=RES, seed=0)
-    (path,) = run_task(snapshot, tmp_path / "m", "task=metrics", f"task.dataset={data}",
+def test_metrics_task_writes_swd_for_the_snapshot(snapshot, tiny_dataset, tmp_path):
+    (path,) = run_task(snapshot, tmp_path / "m", "task=metrics", f"task.dataset={tiny_dataset}",
                        "task.metrics.num_images=64", "task.metrics.swd.nhoods_per_image=16",
                        f"task.metrics.cache_dir={tmp_path / 'cache'}")
     results = json.loads(path.read_text())

@@ -11,7 +11,7 @@ import original_stylegan
 import original_stylegan2
 import pytest
 import tensorflow as tf
-from conftest import compose_config
+from conftest import compose_config, tiny_model
 from omegaconf import OmegaConf
 
 from stylegan_exp.data.images import load_image
@@ -101,8 +101,7 @@ def test_stylegan_pickle_samples_as_g_style_with_its_own_kwargs(tmp_path):
 
 
 RES = 64
-MODEL = StyleGAN2Config(name="tiny", fmap_base=64, fmap_max=16, latent_size=16, dlatent_size=16,
-                        mapping_layers=2, mapping_fmaps=16)
+MODEL = tiny_model("stylegan2")
 
 
 @pytest.fixture(scope="module")

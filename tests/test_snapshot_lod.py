@@ -11,7 +11,6 @@ from conftest import TINY, compose_config
 from omegaconf import OmegaConf
 from original_stylegan import MODELS, ref_g_style, write_pkl
 from PIL import Image
-from test_resume import tiny_cfg
 
 from stylegan_exp.config import ConfigError, to_object
 from stylegan_exp.data.writer import pack_arrays
@@ -74,10 +73,18 @@ def test_snapshot_records_lod_and_samples_as_trained(odd_snapshot, tmp_path):
     assert not np.array_equal(full[0][::2, ::2], full[0][1::2, 1::2])
 
 
-def test_transfer_adopts_the_architecture_and_starts_at_the_lod(odd_snapshot, tmp_path, caplog):
-    cfg = tiny_cfg(tmp_path, "transfer=snapshot", f"transfer.source={odd_snapshot}", "dataset.resolution=32",
-                   "dataset.synthetic.resolution=32", f"dataset.path={tmp_path / 'synthetic-32'}",
-                   "schedule.total_kimg=0.6", "gpus.minibatch_dict={8: 16, 16: 8, 32: 8}")
+@pytest.fixture
+def at_32(synthetic_datasets) -> tuple[str, ...]:
+    """Overrides for the 32² snapshot: the tiny experiment on its faces drawn at 32²."""
+    return ("dataset.resolution=32", "dataset.synthetic.resolution=32",
+            f"dataset.path={synthetic_datasets(resolution=32)}")
+
+
+@pytest.mark.slow
+def test_transfer_adopts_the_architecture_and_starts_at_the_lod(odd_snapshot, at_32, tiny_cfg, tmp_path,
+                                                                caplog):
+    cfg = tiny_cfg("transfer=snapshot", f"transfer.source={odd_snapshot}", *at_32, "schedule.total_kimg=0.6",
+                   "gpus.minibatch_dict={8: 16, 16: 8, 32: 8}")
     run_dir = tmp_path / "transfer"
     caplog.set_level("INFO")
     trainer = Trainer(cfg, run_dir)
@@ -100,9 +107,8 @@ def test_transfer_adopts_the_architecture_and_starts_at_the_lod(odd_snapshot, tm
     assert load_snapshot(sorted(run_dir.glob("network-snapshot-*.npz"))[-1]).lod < ODD_LOD
 
 
-def test_explicit_override_against_the_snapshot_is_one_line(odd_snapshot, tmp_path):
-    cfg = tiny_cfg(tmp_path, "transfer=snapshot", f"transfer.source={odd_snapshot}", "dataset.resolution=32",
-                   "dataset.synthetic.resolution=32", f"dataset.path={tmp_path / 'synthetic-32'}",
+def test_explicit_override_against_the_snapshot_is_one_line(odd_snapshot, at_32, tiny_cfg, tmp_path):
+    cfg = tiny_cfg("transfer=snapshot", f"transfer.source={odd_snapshot}", *at_32,
                    "model.fused_scale_min_res=128")
     with pytest.raises(ConfigError) as info:
         Trainer(cfg, tmp_path / "run", explicit={"model.fused_scale_min_res"})
@@ -110,12 +116,13 @@ def test_explicit_override_against_the_snapshot_is_one_line(odd_snapshot, tmp_pa
     assert "\n" not in str(info.value)
 
 
-def test_transfer_to_another_size_names_both(odd_snapshot, tmp_path):
-    cfg = tiny_cfg(tmp_path, "transfer=snapshot", f"transfer.source={odd_snapshot}")
+def test_transfer_to_another_size_names_both(odd_snapshot, tiny_cfg, tmp_path):
+    cfg = tiny_cfg("transfer=snapshot", f"transfer.source={odd_snapshot}")
     with pytest.raises(ConfigError, match="32² networks .* trains 16² images"):
         Trainer(cfg, tmp_path / "run")
 
 
+@pytest.mark.slow
 def test_original_pickle_at_lod_samples_and_transfers_as_the_original(tmp_path):
     """An original pickle with fused scaling everywhere, mapping lrmul 0.1, fmap decay 0.5 and no noise,
     saved at lod 1.3: sample.py and a transfer's first grid equal the original G_style at that lod."""
@@ -142,10 +149,9 @@ def test_original_pickle_at_lod_samples_and_transfers_as_the_original(tmp_path):
     assert np.abs(first - make_grid(ref, cfg.grid.width)[..., 0]).max() <= 1
 
 
-def test_a_run_that_starts_at_its_end_trains_nothing(odd_snapshot, tmp_path, caplog):
-    cfg = tiny_cfg(tmp_path, "transfer=snapshot", f"transfer.source={odd_snapshot}", "dataset.resolution=32",
-                   "dataset.synthetic.resolution=32", f"dataset.path={tmp_path / 'synthetic-32'}",
-                   "transfer.resume_kimg=2", "schedule.total_kimg=2")
+def test_a_run_that_starts_at_its_end_trains_nothing(odd_snapshot, at_32, tiny_cfg, tmp_path, caplog):
+    cfg = tiny_cfg("transfer=snapshot", f"transfer.source={odd_snapshot}", *at_32, "transfer.resume_kimg=2",
+                   "schedule.total_kimg=2")
     caplog.set_level("WARNING")
     assert Trainer(cfg, tmp_path / "run").run() is None
     assert "nothing to train: schedule.total_kimg=2" in caplog.text
@@ -153,12 +159,11 @@ def test_a_run_that_starts_at_its_end_trains_nothing(odd_snapshot, tmp_path, cap
     assert not (tmp_path / "run" / "checkpoints").exists()
 
 
-def test_resuming_a_checkpoint_with_another_model_names_the_overrides(tmp_path):
-    Trainer(tiny_cfg(tmp_path, "schedule.total_kimg=0.1"), tmp_path / "outputs" / "tiny" / "first").run()
-    OmegaConf.save(compose_config("train", *TINY), tmp_path / "outputs" / "tiny" / "first" / "config.yaml")
-    cfg = tiny_cfg(tmp_path, "resume=latest", "model.fmap_max=8")
+def test_resuming_a_checkpoint_with_another_model_names_the_overrides(stylegan_run, tiny_cfg, tmp_path):
+    run = stylegan_run.copy_to(tmp_path / "outputs")  # resume=latest finds it there
+    cfg = tiny_cfg("resume=latest", "model.fmap_max=8")
     with pytest.raises(ConfigError, match="trained with another architecture: resume with model.fmap_max=16"):
-        Trainer(cfg, tmp_path / "outputs" / "tiny" / "second")
+        Trainer(cfg, run.outputs / "tiny" / "second")
 
 
 def test_snapshots_from_before_lods_were_recorded_take_it_from_their_run(odd_snapshot, tmp_path):

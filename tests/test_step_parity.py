@@ -38,6 +38,8 @@ from stylegan_exp.models.stylegan2.config import StyleGAN2Config
 from stylegan_exp.models.stylegan2.training import StyleGAN2Steps
 from stylegan_exp.schedule import ScheduleState
 
+pytestmark = pytest.mark.slow  # each comparison traces both the original's graph and ours
+
 TOL = 1e-5
 MINIBATCH = 8  # two minibatch-stddev groups of 4
 STYLEGAN = StyleGANConfig(name="parity", fmap_base=64, fmap_max=16, latent_size=16, dlatent_size=16,

@@ -49,7 +49,7 @@ def test_stylegan2_transfer_presets(preset):
 
 def test_bad_stylegan2_keys_are_named():
     with pytest.raises((ConfigCompositionException, ValidationError)) as info:
-        compose_train("model=stylegan2", "model.g_architecture=orig")
+        compose_train("model=stylegan2", "model.g_architecture=resnext")
     assert "g_architecture" in str(info.value) + str(info.value.__cause__)
     with pytest.raises(ConfigCompositionException) as info:
         compose_train("model=stylegan2", "model.pl_wieght=3")

@@ -113,7 +113,7 @@ def test_missing_variable_is_named(tmp_path):
 
 
 @pytest.mark.slow
-def test_transfer_source_may_be_a_stylegan2_pickle(tmp_path):
+def test_transfer_source_may_be_a_stylegan2_pickle(tiny_dataset, tmp_path):
     """transfer.source=<.pkl>: the first fakes grid (at resume_kimg) is the pickle's Gs output on the grid
     latents."""
     from PIL import Image
@@ -127,7 +127,7 @@ def test_transfer_source_may_be_a_stylegan2_pickle(tmp_path):
     raw = write_pkl(tmp_path / "source.pkl", kw)
     cfg = to_object(compose_config(
         "train", "+experiment=tiny", "model=stylegan2", f"outputs_root={tmp_path / 'outputs'}",
-        f"dataset.path={tmp_path / 'synthetic-16'}", "logger=none", "transfer=snapshot",
+        f"dataset.path={tiny_dataset}", "logger=none", "transfer=snapshot",
         f"transfer.source={tmp_path / 'source.pkl'}", "transfer.resume_kimg=5.8", "schedule.total_kimg=6"))
     Trainer(cfg, tmp_path / "run").run()
     grid_z = np.random.RandomState(cfg.grid.seed).randn(cfg.grid.width * cfg.grid.height, kw["latent_size"])
@@ -139,6 +139,6 @@ def test_transfer_source_may_be_a_stylegan2_pickle(tmp_path):
     # Without model=stylegan2 the run adopts the pickle's architecture (and trains it with StyleGAN2's steps).
     adopting = Trainer(to_object(compose_config(
         "train", "+experiment=tiny", f"outputs_root={tmp_path / 'outputs'}", "logger=none",
-        f"dataset.path={tmp_path / 'synthetic-16'}", "transfer=snapshot",
+        f"dataset.path={tiny_dataset}", "transfer=snapshot",
         f"transfer.source={tmp_path / 'source.pkl'}")), tmp_path / "adopting")
     assert isinstance(adopting.cfg.model, StyleGAN2Config) and isinstance(adopting.steps, StyleGAN2Steps)

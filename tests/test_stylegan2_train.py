@@ -1,29 +1,22 @@
 """StyleGAN2 training: lazy regularization formulas, the original's iteration order, the path-length gradient
-against plain autodiff of the original loss, split steps (accumulation, 2 replicas) equal whole-batch steps,
-mixed precision, and the loop (full resolution, checkpointed pl_mean, NaN rollback, train.py + sample.py).
-
-The mirrored run needs its devices before TensorFlow starts: `python tests/test_stylegan2_train.py mirrored`.
-"""
+against plain autodiff of the original loss, mixed precision, and the loop (full resolution, ADA and Freeze-D,
+train.py + sample.py). Split steps against whole-batch steps: test_accumulate.py and test_distribute.py; NaN
+rollback and the checkpointed pl_mean: test_resume.py; 2 workers: test_distribute.py."""
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import math
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import REPO, TINY, compose_config
-from conftest import run_script as run
-from test_distribute import AUGMENT
-from test_resume import ticks_of
+from conftest import compose_config, run_script, ticks_of
+from split_steps import MODELS, build_steps
 
 from stylegan_exp.config import to_object
-from stylegan_exp.models import build_discriminator, build_generator, load_snapshot
+from stylegan_exp.models import load_snapshot
 from stylegan_exp.models.stylegan2.config import StyleGAN2Config
 from stylegan_exp.models.stylegan2.lazy_regularization import (
     lazy_adam,
@@ -33,26 +26,16 @@ from stylegan_exp.models.stylegan2.lazy_regularization import (
     pl_mean_update,
     pl_penalty,
 )
-from stylegan_exp.models.stylegan2.training import StyleGAN2Steps
 from stylegan_exp.schedule import ScheduleState
-from stylegan_exp.train.distribute import WorkerGroup, make_strategy, network_scope
 from stylegan_exp.train.loop import Trainer
 
-# Tiny nets; no noise and no style mixing, whose random draws differ per replica by design.
-MODEL = StyleGAN2Config(name="tiny", fmap_base=64, fmap_max=16, latent_size=16, dlatent_size=16,
-                        mapping_layers=2, mapping_fmaps=16, use_noise=False, style_mixing_prob=0.0)
+MODEL = MODELS["stylegan2"]  # no noise and no style mixing
 RES, BATCH = 8, 8
 
 
-def build_steps(strategy=None, accumulate: int = 1, model: StyleGAN2Config = MODEL, res: int = RES,
-                worker: tuple[int, int] = (0, 1), augment: str | None = None) -> StyleGAN2Steps:
-    strategy = strategy or tf.distribute.get_strategy()
-    with network_scope(strategy):
-        G, D, Gs = build_generator(model, res), build_discriminator(model, res), build_generator(model, res)
-    steps = StyleGAN2Steps(G, D, Gs, model, seed=7, accumulate=accumulate, strategy=strategy, worker=worker,
-                           augment=AUGMENT[augment] if augment else None)
-    steps.G_opt.epsilon = steps.D_opt.epsilon = 1.0  # linear first Adam step (see test_distribute)
-    return steps
+def sg2_steps(**kwargs):
+    """StyleGAN2's steps on the tiny networks (linear first Adam step: see split_steps.build_steps)."""
+    return build_steps(arch="stylegan2", **kwargs)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -104,7 +87,7 @@ def test_schedule_without_growing_is_full_resolution_throughout():
 def test_path_length_step_equals_autodiff_of_the_original_loss():
     """pl gradient = ∇ weight·interval·mean (l − a)² with a = m + decay (mean l − m) flowing into the
     gradient, as loss.py's G_logistic_ns_pathreg (here with pl_mean m = 0.3 already tracked)."""
-    steps = build_steps(res=16)
+    steps = sg2_steps(res=16)
     steps.pl_mean.assign(0.3)
     G, m, n = steps.G, MODEL, 4
     z = tf.random.stateless_normal([n, m.latent_size], [1, 2])
@@ -132,7 +115,7 @@ def test_path_length_step_equals_autodiff_of_the_original_loss():
 
 
 def test_r1_step_is_gamma_half_interval_times_gradient_norm():
-    steps = build_steps()
+    steps = sg2_steps()
     reals = tf.random.stateless_uniform([BATCH, RES, RES, 3], [5, 6], -1.0, 1.0)
     variables = steps.D.trainable_variables
     with tf.GradientTape() as tape:
@@ -152,7 +135,7 @@ def test_r1_step_is_gamma_half_interval_times_gradient_norm():
 
 
 def test_optimizers_are_rescaled_for_lazy_regularization():
-    steps = build_steps()
+    steps = sg2_steps()
     steps.set_learning_rates(0.002, 0.002)
     assert float(steps.G_opt.lr) == pytest.approx(0.002 * 4 / 5)
     assert float(steps.D_opt.lr) == pytest.approx(0.002 * 16 / 17)
@@ -165,7 +148,7 @@ def test_iteration_order_and_lazy_intervals(caplog):
     """Per minibatch: G step, path-length step when count % 4 == 0, D step + Gs update on fresh reals,
     R1 on those reals when count % 16 == 0; the latest regularization statistics ride along."""
     caplog.set_level(logging.INFO)
-    steps = build_steps()
+    steps = sg2_steps()
     calls = []
 
     def record(name, result):
@@ -197,10 +180,11 @@ def test_iteration_order_and_lazy_intervals(caplog):
     assert "full resolution from the first step" in caplog.text and "D_repeats=2" in caplog.text
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("precision", ["mixed_float16", "mixed_bfloat16"])
 def test_mixed_precision_steps_are_finite(precision):
     model = dataclasses.replace(MODEL, precision=precision, use_noise=True, style_mixing_prob=0.9)
-    steps = build_steps(model=model, res=16)
+    steps = sg2_steps(model=model, res=16)
     reals = tf.random.uniform([BATCH, 16, 16, 3], -1, 1)
     for _ in range(2):
         out = steps.g_step(tf.constant(BATCH), 4, tf.constant(0.0))
@@ -214,58 +198,16 @@ def test_mixed_precision_steps_are_finite(precision):
 
 
 # ---------------------------------------------------------------------------------------------------
-# Split steps equal the whole-batch step (accumulation here, 2 replicas in a subprocess).
-
-
-def compare_split(strategy, accumulate: int = 1, augment: str | None = None) -> dict[str, float]:
-    """Max abs differences of every statistic, G, D and pl_mean after G, path-length, D and R1 steps."""
-    tf.random.set_seed(1)
-    ref = build_steps(augment=augment)
-    workers = WorkerGroup(strategy)
-    split = build_steps(strategy, accumulate, worker=(workers.index, workers.count), augment=augment)
-    for a, b in zip(ref.G.variables + ref.D.variables, split.G.variables + split.D.variables, strict=True):
-        b.assign(a)
-    reals = tf.random.stateless_uniform([BATCH, RES, RES, 3], [1, 2], -1.0, 1.0)
-    outs = []
-    for steps in (ref, split):
-        steps.pl_mean.assign(0.2)
-        share = steps.share(reals)
-        out = steps.g_step(tf.constant(BATCH), 3, tf.constant(0.0))
-        out.update(steps.g_reg_step(tf.constant(BATCH // 2), 3))
-        out.update(steps.d_step(share, 3, tf.constant(0.0)))
-        out.update(steps.d_reg_step(share, 3))
-        outs.append(out)
-    diffs = {k: abs(float(outs[0][k]) - float(outs[1][k])) for k in outs[0]}
-    for name in ("G", "D"):
-        pairs = zip(getattr(ref, name).trainable_variables, getattr(split, name).trainable_variables,
-                    strict=True)
-        diffs[name] = max(float(tf.reduce_max(tf.abs(a - b))) for a, b in pairs)
-    diffs["pl_mean"] = abs(float(ref.pl_mean.numpy()) - float(split.pl_mean.numpy()))
-    diffs["replicas"] = strategy.num_replicas_in_sync
-    return diffs
-
-
-def _assert_equal(diffs: dict[str, float]) -> None:
-    stats = ("loss/G", "loss/pl", "pl/length", "pl/mean", "loss/D", "score/real", "score/fake", "loss/R1")
-    assert all(diffs[k] < 1e-5 for k in stats), diffs
-    assert diffs["G"] < 1e-6 and diffs["D"] < 1e-6 and diffs["pl_mean"] < 1e-7, diffs
+# The loop.
 
 
 @pytest.mark.slow
-def test_two_micro_batches_equal_one_batch():
-    """With ADA on, which reaches StyleGAN2's D through every D call (main step and lazy R1): the split step
-    still equals the whole step for the same draws, and both adjust p alike."""
-    diffs = compare_split(tf.distribute.get_strategy(), accumulate=2, augment="ada")
-    _assert_equal(diffs)
-    assert diffs["augment/rt"] < 1e-6, diffs
-
-
-@pytest.mark.slow
-def test_ada_and_freeze_d_train_stylegan2(tmp_path):
+def test_ada_and_freeze_d_train_stylegan2(tiny_cfg, tmp_path):
     """model=stylegan2 with augment=ada and transfer.freeze_d=1: p rises and is logged per tick, and the
     frozen 16² block (with its fromRGB) keeps its weights while the rest of D trains."""
-    trainer = Trainer(tiny_cfg(tmp_path, "augment=ada", "augment.target=-1", "augment.ada_kimg=2",
-                               "transfer.freeze_d=1", "schedule.total_kimg=0.3"), tmp_path / "run")
+    trainer = Trainer(tiny_cfg("augment=ada", "augment.target=-1", "augment.ada_kimg=2",
+                               "transfer.freeze_d=1", "schedule.total_kimg=0.3", arch="stylegan2"),
+                      tmp_path / "run")
     frozen = [v.numpy() for v in trainer.D.blocks[-1].trainable_variables]
     trained = [v.numpy() for v in trainer.D.blocks[0].trainable_variables]
     trainer.run()
@@ -278,94 +220,20 @@ def test_ada_and_freeze_d_train_stylegan2(tmp_path):
 
 
 @pytest.mark.slow
-def test_two_logical_devices_equal_one_device():
-    proc = subprocess.run([sys.executable, __file__, "mirrored"], capture_output=True, text=True, cwd=REPO,
-                          timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    diffs = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert diffs["replicas"] == 2
-    _assert_equal(diffs)
-
-
-# ---------------------------------------------------------------------------------------------------
-# The loop.
-
-SG2_TINY = [*TINY, "model=stylegan2"]
-
-
-def tiny_cfg(tmp_path, *overrides: str):
-    return to_object(compose_config("train", *SG2_TINY, f"outputs_root={tmp_path / 'outputs'}",
-                                    f"dataset.path={tmp_path / 'synthetic-16'}", "logger=none", *overrides))
-
-
-@pytest.mark.slow
-def test_trains_at_full_resolution_and_resumes_pl_mean(tmp_path):
-    first = Trainer(tiny_cfg(tmp_path, "schedule.total_kimg=0.3"), tmp_path / "first")
-    first.run()
-    ticks = ticks_of(tmp_path / "first")
+def test_trains_at_full_resolution(stylegan2_run):
+    ticks = stylegan2_run.ticks
     assert all(t["lod"] == 0.0 and t["resolution"] == 16 for t in ticks)
     assert {"loss/pl", "pl/mean", "loss/R1", "loss/G", "loss/D"} <= set(ticks[0])
     assert all(math.isfinite(t[k]) for t in ticks for k in ("loss/pl", "loss/R1", "loss/G", "loss/D"))
-    pl_mean = float(first.steps.pl_mean)
-    assert pl_mean > 0
-    resumed = Trainer(tiny_cfg(tmp_path, "schedule.total_kimg=0.4", "resume=path",
-                               f"resume.path={tmp_path / 'first' / 'checkpoints'}"), tmp_path / "second")
-    assert float(resumed.steps.pl_mean) == pl_mean
-    assert float(resumed.steps.G_opt.step) == float(first.steps.G_opt.step) > 0  # Adam state kept
 
 
-@pytest.mark.slow
-def test_nonfinite_loss_rolls_back(tmp_path, monkeypatch):
-    trainer = Trainer(tiny_cfg(tmp_path, "schedule.total_kimg=0.4"), tmp_path / "run")
-    real_d_reg = trainer.steps.d_reg_step
-    calls = {"n": 0}
-
-    def flaky_d_reg(*args):
-        calls["n"] += 1
-        out = real_d_reg(*args)
-        if calls["n"] == 1:
-            out["loss/R1"] = tf.constant(float("nan"))
-        return out
-
-    monkeypatch.setattr(trainer.steps, "d_reg_step", flaky_d_reg)
-    trainer.run()
-    assert trainer.state.lr_scale == pytest.approx(0.5)
-    assert all(math.isfinite(t["loss/R1"]) for t in ticks_of(tmp_path / "run"))
-
-
-@pytest.mark.slow
-def test_train_py_then_sample_py(tmp_path):
-    """train.py model=stylegan2 (accumulated, bfloat16, wandb offline): its snapshot records the
-    architecture and sample.py reads it."""
-    out = tmp_path / "outputs"
-    run("train.py", *SG2_TINY, f"outputs_root={out}", f"dataset.path={tmp_path / 'synthetic-16'}",
-        "schedule.total_kimg=0.3", "schedule.accumulate=2", "model.precision=mixed_bfloat16", cwd=tmp_path)
-    (run_dir,) = (out / "tiny").iterdir()
-    snap = load_snapshot(sorted(run_dir.glob("network-snapshot-*.npz"))[-1])
+def test_train_py_then_sample_py(stylegan2_run, tmp_path):
+    """The session's train.py model=stylegan2 run (accumulated, bfloat16, wandb offline): its snapshot records
+    the architecture and sample.py reads it."""
+    snap = load_snapshot(stylegan2_run.snapshots[-1])
     assert isinstance(snap.model, StyleGAN2Config) and snap.resolution == 16
-    assert list((run_dir / "wandb").glob("offline-run-*"))
-    run("sample.py", "name=tiny", f"outputs_root={out}", "seeds=[1,2]", cwd=tmp_path)
+    assert list((stylegan2_run.run_dir / "wandb").glob("offline-run-*"))
+    out = stylegan2_run.copy_to(tmp_path / "outputs").outputs  # sample.py writes beside the run
+    run_script("sample.py", "name=tiny", f"outputs_root={out}", "seeds=[1,2]", cwd=tmp_path)
     (samples,) = (out / "tiny").glob("samples-*")
     assert sorted(p.name for p in samples.glob("*.png")) == ["example-1.png", "example-2.png"]
-
-
-@pytest.mark.slow
-def test_train_py_on_two_workers(tmp_path):
-    """gpus=multinode on 2 loopback workers: both finish, the chief alone writes a StyleGAN2 run."""
-    from test_distribute import _outputs_of, _train_two_workers
-
-    procs = _train_two_workers(tmp_path, "model=stylegan2", "schedule.total_kimg=0.2")
-    outputs = [p.communicate(timeout=600)[0] for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
-    written = [d for d in (tmp_path / "outputs" / "tiny").iterdir() if _outputs_of(d)]
-    assert len(written) == 1
-    ticks = ticks_of(written[0])
-    assert ticks[-1]["kimg"] >= 0.2 and all(math.isfinite(t["loss/pl"]) for t in ticks)
-    assert isinstance(load_snapshot(sorted(written[0].glob("network-snapshot-*.npz"))[-1]).model,
-                      StyleGAN2Config)
-
-
-if __name__ == "__main__":
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    print(json.dumps(compare_split(make_strategy("mirrored", ["/cpu:0", "/cpu:1"]))))

@@ -13,11 +13,11 @@ from stylegan_exp.tracking import wandb_records
 
 
 @pytest.mark.slow
-def test_two_value_sweep_makes_two_runs(tmp_path):
+def test_two_value_sweep_makes_two_runs(tiny_dataset, tmp_path):
     out = tmp_path / "outputs"
     proc = subprocess.run(
         [sys.executable, str(REPO / "train.py"), "-m", *TINY, f"outputs_root={out}",
-         f"dataset.path={tmp_path / 'synthetic-16'}", "schedule.total_kimg=0.1",
+         f"dataset.path={tiny_dataset}", "schedule.total_kimg=0.1",
          "schedule.tick_kimg_base=0.05", "schedule.lod_training_kimg=10",
          "schedule.G_lrate_base=0.001,0.002"],
         capture_output=True, text=True, cwd=tmp_path, timeout=600,

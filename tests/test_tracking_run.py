@@ -1,24 +1,17 @@
-"""A real (tiny) training run in wandb offline mode, read back: every key at kimg steps, images, SWD."""
-
-import json
+"""The session's tiny training run in wandb offline mode, read back: every key at kimg steps, images, SWD."""
 
 import numpy as np
-from test_resume import tiny_cfg
+from conftest import metrics_rows
 
 from stylegan_exp.tracking import offline_history
-from stylegan_exp.train.loop import Trainer
 
 TICK_KEYS = {"loss/G", "loss/D", "loss/R1", "lr/G", "lr/D", "lod", "resolution", "minibatch", "sec_per_kimg",
              "img_per_sec", "memory_gb", "tick"}
 
 
-def test_offline_wandb_history_matches_metrics_jsonl(tmp_path):
-    cfg = tiny_cfg(tmp_path, "logger=wandb_offline", "metrics=swd", "metrics.num_images=64",
-                   "metrics.interval_ticks=1", "metrics.swd.nhoods_per_image=16", "schedule.total_kimg=0.9")
-    run_dir = tmp_path / "run"
-    Trainer(cfg, run_dir).run()
-
-    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+def test_offline_wandb_history_matches_metrics_jsonl(stylegan_run):
+    run_dir = stylegan_run.run_dir
+    rows = metrics_rows(run_dir)
     ticks = [r for r in rows if "tick" in r]
     swd = [r for r in rows if "metrics/swd_mean" in r]
     assert swd and all(np.isfinite(r["metrics/swd_mean"]) and r["metrics/swd_mean"] > 0 for r in swd)

@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
+from conftest import ticks_of
 from PIL import Image
-from test_resume import ticks_of, tiny_cfg
 
 from stylegan_exp.config import ConfigError
 from stylegan_exp.grid import make_grid, to_uint8
@@ -11,12 +11,13 @@ from stylegan_exp.models import load_snapshot, network
 from stylegan_exp.train.loop import Trainer
 
 
-def test_transfer_first_fakes_equal_source_and_start_at_full_resolution(tmp_path):
-    source = Trainer(tiny_cfg(tmp_path, "schedule.total_kimg=0.4", "name=source"), tmp_path / "source").run()
+def test_transfer_first_fakes_equal_source_and_start_at_full_resolution(stylegan_run, tiny_cfg, tmp_path):
+    source = stylegan_run.snapshots[0]  # saved while 16² was fading in
+    assert 0 < load_snapshot(source).lod < 1
 
     # Tiny schedule: 8→16 is one 0.6 kimg phase, so resume_kimg=5.8 is past growing (lod 0); the
     # first grid is fakes000005.png and the later ticks (≥ 6 kimg) are named fakes000006.png.
-    cfg = tiny_cfg(tmp_path, "transfer=snapshot", f"transfer.source={source}", "transfer.resume_kimg=5.8",
+    cfg = tiny_cfg("transfer=snapshot", f"transfer.source={source}", "transfer.resume_kimg=5.8",
                    "schedule.total_kimg=6.1", "dataset.mirror=true")
     run_dir = tmp_path / "transfer"
     Trainer(cfg, run_dir).run()
@@ -35,8 +36,7 @@ def test_transfer_first_fakes_equal_source_and_start_at_full_resolution(tmp_path
     assert not (run_dir / "fakes000000.png").exists()
 
 
-def test_transfer_contradicting_an_explicit_model_override_names_both(tmp_path):
-    source = Trainer(tiny_cfg(tmp_path, "schedule.total_kimg=0.1"), tmp_path / "source").run()
-    cfg = tiny_cfg(tmp_path, "transfer=snapshot", f"transfer.source={source}", "model.fmap_max=8")
+def test_transfer_contradicting_an_explicit_model_override_names_both(stylegan_run, tiny_cfg, tmp_path):
+    cfg = tiny_cfg("transfer=snapshot", f"transfer.source={stylegan_run.snapshots[-1]}", "model.fmap_max=8")
     with pytest.raises(ConfigError, match="model.fmap_max=8 contradicts the snapshot's 16"):
         Trainer(cfg, tmp_path / "transfer", explicit={"model.fmap_max"})

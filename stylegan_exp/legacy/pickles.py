@@ -41,6 +41,16 @@ class _EasyDictStub(dict):
 _NUMPY_NAMES = {"_reconstruct", "ndarray", "dtype", "scalar", "_frombuffer", "frombuffer"}
 
 
+def numpy_module(module: str, name: str) -> str | None:
+    """The module to resolve a pickled NumPy array/scalar/dtype global from (numpy.core is numpy._core in
+    NumPy 2), or None when the global is not one of those."""
+    if module.split(".")[0] != "numpy" or name not in _NUMPY_NAMES:
+        return None
+    if module.startswith("numpy.core") and int(np.__version__.split(".")[0]) >= 2:
+        return "numpy._core" + module[len("numpy.core"):]
+    return module
+
+
 class LegacyUnpickler(pickle.Unpickler):
     """Resolves only the classes an original snapshot needs; anything else is not a StyleGAN pickle."""
 
@@ -51,10 +61,8 @@ class LegacyUnpickler(pickle.Unpickler):
             return _EasyDictStub
         if module == "collections" and name == "OrderedDict":
             return super().find_class(module, name)
-        if module.split(".")[0] == "numpy" and name in _NUMPY_NAMES:
-            if module.startswith("numpy.core") and int(np.__version__.split(".")[0]) >= 2:
-                module = "numpy._core" + module[len("numpy.core") :]
-            return super().find_class(module, name)
+        if (resolved := numpy_module(module, name)) is not None:
+            return super().find_class(resolved, name)
         raise pickle.UnpicklingError(f"unexpected class {module}.{name}")
 
 
@@ -112,12 +120,22 @@ class LegacySnapshot:
 
     @property
     def generator(self) -> str:
-        """The pickled Gs build function (`G_style`, `G_main` …): what importers are keyed on."""
+        """The pickled Gs build function (`G_style`, `G_main` …)."""
         return self.Gs.build_func_name or OLDEST_GENERATOR
 
+    @property
+    def generators(self) -> tuple[str, ...]:
+        """What importers are keyed on, most specific first: the Gs build function with its synthesis
+        network's (stylegan2-ada's `G_main/G_synthesis`), then the Gs build function alone."""
+        synthesis = self.Gs.components.get("synthesis")
+        if synthesis is None or not synthesis.build_func_name:
+            return (self.generator,)
+        return f"{self.generator}/{synthesis.build_func_name}", self.generator
 
-def opens(source: str | Path) -> bool:
-    """Whether a snapshot source is an original pickle (a `.pkl` path or an http(s) URL)."""
+
+def opens(source: str | Path, cache_dir: str | Path | None = None) -> bool:
+    """Whether a snapshot source is an original pickle (a `.pkl` path or an http(s) URL); `cache_dir` is
+    not needed to tell."""
     text = str(source)
     return text.endswith(".pkl") or re.match(r"^https?://", text) is not None
 

@@ -16,31 +16,33 @@ from typing import Any
 import tensorflow as tf
 
 from stylegan_exp.config import ConfigError, ModelConfig, typed_model
-from stylegan_exp.legacy import pickles
+from stylegan_exp.legacy import pickles, torch_pickles
 from stylegan_exp.legacy.tables import convert_network
-from stylegan_exp.models import stylegan, stylegan2
+from stylegan_exp.models import stylegan, stylegan2, stylegan3
 from stylegan_exp.models.architecture import Architecture
 from stylegan_exp.nets.generator import Generator
 from stylegan_exp.nets.network import Discriminator, Network
 from stylegan_exp.nets.weights import assign_weights, shapes_by_path, weights_of
 from stylegan_exp.snapshot import Snapshot, SnapshotError, read_snapshot, snapshot_arrays, write_snapshot
 
-ARCHITECTURES: dict[str, Architecture] = {a.name: a for a in (stylegan.ARCHITECTURE, stylegan2.ARCHITECTURE)}
+ARCHITECTURES: dict[str, Architecture] = {a.name: a for a in (stylegan.ARCHITECTURE, stylegan2.ARCHITECTURE,
+                                                              stylegan3.ARCHITECTURE)}
 
 
 @dataclass(frozen=True)
 class SnapshotFormat:
     """A foreign snapshot format: whether a source is one, how to read it, and what it says a snapshot is
-    (the key an architecture's importer names in its KEYS)."""
+    (the keys an architecture's importer names in its KEYS, most specific first)."""
 
     name: str
-    opens: Callable[[str | Path], bool]
+    opens: Callable[[str | Path, str | Path | None], bool]  # (source, download cache dir)
     read: Callable[[str | Path, str | Path | None], Any]
-    key: Callable[[Any], str]
+    keys: Callable[[Any], tuple[str, ...]]
 
 
-FORMATS: tuple[SnapshotFormat, ...] = (
-    SnapshotFormat(pickles.TF1, pickles.opens, pickles.read_snapshot, lambda snap: snap.generator),
+FORMATS: tuple[SnapshotFormat, ...] = (  # the first whose `opens` accepts a source reads it
+    SnapshotFormat(torch_pickles.TORCH, torch_pickles.opens, torch_pickles.read_snapshot, lambda s: s.keys),
+    SnapshotFormat(pickles.TF1, pickles.opens, pickles.read_snapshot, lambda snap: snap.generators),
 )
 
 
@@ -90,21 +92,24 @@ def load_snapshot(source: str | Path, cache_dir: str | Path | None = None) -> Sn
     """Our `.npz` snapshot, or a foreign one (path or URL, downloaded once to `cache_dir`) through the
     importer of its architecture."""
     for fmt in FORMATS:
-        if fmt.opens(source):
+        if fmt.opens(source, cache_dir):
             return _import(fmt, fmt.read(source, cache_dir))
     return read_snapshot(Path(source), model_config)
 
 
 def _import(fmt: SnapshotFormat, foreign: Any) -> Snapshot:
-    """A foreign snapshot converted by the importer whose KEYS name what the format says it is."""
-    key = fmt.key(foreign)
-    found = [(arch, imp) for arch in ARCHITECTURES.values() for imp in arch.importers
-             if fmt.name == imp.FORMAT and key in imp.KEYS]
+    """A foreign snapshot converted by the importer whose KEYS name what the format says it is (its most
+    specific key that an importer names)."""
+    keys = fmt.keys(foreign)
+    found = []
+    for key in keys:
+        found = found or [(arch, imp) for arch in ARCHITECTURES.values() for imp in arch.importers
+                          if fmt.name == imp.FORMAT and key in imp.KEYS]
     if not found:
         known = sorted(k for a in ARCHITECTURES.values() for imp in a.importers if fmt.name == imp.FORMAT
                        for k in imp.KEYS)
-        raise SnapshotError(f"{foreign.source}: Gs is {key}, which this version cannot import (supported: "
-                            f"{', '.join(known)})")
+        raise SnapshotError(f"{foreign.source}: Gs is {keys[0]}, which this version cannot import "
+                            f"(supported: {', '.join(known)})")
     (arch, importer), = found
     model = importer.infer_model(foreign)
     resolution, channels = importer.resolution(foreign), importer.num_channels(foreign)

@@ -28,7 +28,7 @@ def upfirdn2d(x: tf.Tensor, kernel: np.ndarray, *, up: int = 1, down: int = 1,
     """Upsample by zero insertion, pad (before, after) on both spatial axes, convolve with `kernel` (a true
     convolution: the kernel is flipped), keep every `down`-th pixel. `pad` must be non-negative."""
     if up > 1:
-        x = _insert_zeros(x, up)
+        x = insert_zeros(x, up)
     c = x.shape[3]
     x = tf.pad(x, [[0, 0], list(pad), list(pad), [0, 0]])
     k = np.tile(kernel[::-1, ::-1, None, None], [1, 1, c, 1])
@@ -36,7 +36,7 @@ def upfirdn2d(x: tf.Tensor, kernel: np.ndarray, *, up: int = 1, down: int = 1,
                                   padding="VALID")
 
 
-def _insert_zeros(x: tf.Tensor, up: int) -> tf.Tensor:
+def insert_zeros(x: tf.Tensor, up: int) -> tf.Tensor:
     """up - 1 zeros after every pixel along both spatial axes, with tensors of rank ≤ 4 (TFLite's limit)."""
     _, h, w, c = x.shape
     batch = tf.shape(x)[0]

@@ -76,7 +76,8 @@ class Generator(Network):
         self.w_avg.assign(lerp(batch_avg, self.w_avg, w_avg_beta))
         if mixing_prob <= 0:
             return dlatents
-        cur_layers = num_style_layers(level)
+        # a network at its full resolution has all its style layers (StyleGAN3's count is its own)
+        cur_layers = self.num_layers if level == self.resolution_log2 else num_style_layers(level)
         z2 = rng.normal(tf.shape(z))
         dlatents2 = self.map(z2)
         if cur_layers > 1:

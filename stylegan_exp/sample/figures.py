@@ -107,7 +107,9 @@ def figures(cfg: SampleConfig, snap: Snapshot, run_dir: Path) -> list[Path]:
                       for style in task.mixing_ranges]
         elif kind == "truncation":
             paths.append(truncation(Gs, cfg, task, run_dir / "truncation.png"))
-        else:
+        elif snap.model.use_noise:
             paths.append(noise(Gs, cfg, task, run_dir / "noise.png"))
+        else:
+            log.warning("no noise figure: this generator has no noise inputs (model.use_noise=false)")
     log.info("wrote %s", ", ".join(p.name for p in paths))
     return paths

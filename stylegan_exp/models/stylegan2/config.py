@@ -11,8 +11,9 @@ from stylegan_exp.config import ModelConfig, run_owned
 
 
 class Topology(StrEnum):
-    """StyleGAN2's G and D topologies (the paper's Figure 7); 'orig' is not implemented."""
+    """StyleGAN2's G and D topologies (the paper's Figure 7)."""
 
+    orig = "orig"  # plain: one toRGB / fromRGB at the full resolution, no shortcuts
     skip = "skip"  # G: toRGB outputs upsampled and summed; D: fromRGB of the downsampled image at every block
     resnet = "resnet"  # residual blocks: (x + 1×1 conv shortcut) / √2
 
@@ -30,6 +31,9 @@ class StyleGAN2Config(ModelConfig):
     g_architecture: Topology = Topology.skip
     d_architecture: Topology = Topology.resnet
     resample_kernel: list[int] = field(default_factory=lambda: [1, 3, 3, 1])  # FIR filter of every resampling
+    # stylegan2-ada's clamp of every conv layer's output (after bias and activation) to ±conv_clamp, which
+    # its float16 layers need; None (StyleGAN2) clamps nothing.
+    conv_clamp: float | None = None
     truncation_psi: float = run_owned(0.5)
     truncation_cutoff: int | None = run_owned(None)  # None: every layer, as G_main's default
     pl_weight: float = run_owned(2.0)

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from stylegan_exp.models.stylegan2.config import StyleGAN2Config, Topology
 from stylegan_exp.models.stylegan2.generator import RESIDUAL_SCALE
-from stylegan_exp.models.stylegan2.layers import FIRConv2D, lrelu_gain
+from stylegan_exp.models.stylegan2.layers import FIRConv2D, clamp, lrelu_gain
 from stylegan_exp.nets.fir import downsample2d
 from stylegan_exp.nets.layers import Dense, minibatch_stddev
 from stylegan_exp.nets.network import Discriminator
@@ -21,7 +21,7 @@ class StyleGAN2DiscriminatorBlock(tf.Module):
                  name: str | None = None) -> None:
         super().__init__(name=name)
         self.arch = Topology(model.d_architecture)
-        self.taps = list(model.resample_kernel)
+        self.taps, self.conv_clamp = list(model.resample_kernel), model.conv_clamp
         fmaps, out, taps = model.nf(level - 1), model.nf(level - 2), model.resample_kernel
         self.fromrgb = (FIRConv2D(num_channels, fmaps, 1, taps=taps)
                         if self.arch == Topology.skip or first else None)
@@ -33,11 +33,11 @@ class StyleGAN2DiscriminatorBlock(tf.Module):
     def __call__(self, x: tf.Tensor | None, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """x: features (None before the first fromRGB), y: the image at this resolution."""
         if self.fromrgb is not None:
-            rgb = lrelu_gain(self.fromrgb(y))
+            rgb = clamp(lrelu_gain(self.fromrgb(y)), self.conv_clamp)
             x = rgb if x is None else x + rgb
         shortcut = x
-        x = lrelu_gain(self.conv0(x))
-        x = lrelu_gain(self.conv1(x))
+        x = clamp(lrelu_gain(self.conv0(x)), self.conv_clamp)
+        x = clamp(lrelu_gain(self.conv1(x)), self.conv_clamp)
         if self.skip is not None:
             x = (x + self.skip(shortcut)) * tf.cast(RESIDUAL_SCALE, x.dtype)
         if self.arch == Topology.skip:
@@ -50,7 +50,7 @@ class StyleGAN2DiscriminatorOutput(tf.Module):
 
     def __init__(self, model: StyleGAN2Config, num_channels: int, name: str | None = None) -> None:
         super().__init__(name=name)
-        taps = model.resample_kernel
+        taps, self.conv_clamp = model.resample_kernel, model.conv_clamp
         self.mbstd_group_size, self.mbstd_num_features = model.mbstd_group_size, model.mbstd_num_features
         self.fromrgb = (FIRConv2D(num_channels, model.nf(1), 1, taps=taps)
                         if Topology(model.d_architecture) == Topology.skip else None)
@@ -61,11 +61,11 @@ class StyleGAN2DiscriminatorOutput(tf.Module):
 
     def __call__(self, x: tf.Tensor | None, y: tf.Tensor) -> tf.Tensor:
         if self.fromrgb is not None:
-            rgb = lrelu_gain(self.fromrgb(y))
+            rgb = clamp(lrelu_gain(self.fromrgb(y)), self.conv_clamp)
             x = rgb if x is None else x + rgb
         if self.mbstd_group_size > 1:
             x = minibatch_stddev(x, self.mbstd_group_size, self.mbstd_num_features)
-        x = lrelu_gain(self.conv(x))
+        x = clamp(lrelu_gain(self.conv(x)), self.conv_clamp)
         x = lrelu_gain(self.dense0(x))
         return self.output(x)
 

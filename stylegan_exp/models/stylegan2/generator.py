@@ -42,17 +42,21 @@ class StyleGAN2SynthesisBlock(tf.Module):
         self.level = level
         self.arch = Topology(model.g_architecture)
         size, fmaps, dl, taps = 2**level, model.nf(level - 1), model.dlatent_size, model.resample_kernel
+        clamp = model.conv_clamp
         if level == 2:
             self.const = tf.Variable(tf.random.normal([1, 4, 4, fmaps]), name="const")
-            self.conv = SynthesisLayer(dl, fmaps, fmaps, size, use_noise=model.use_noise, taps=taps)
+            self.conv = SynthesisLayer(dl, fmaps, fmaps, size, use_noise=model.use_noise, taps=taps,
+                                       conv_clamp=clamp)
         else:
             fan_in = model.nf(level - 2)
             noise = model.use_noise
-            self.conv0 = SynthesisLayer(dl, fan_in, fmaps, size, use_noise=noise, up=True, taps=taps)
-            self.conv1 = SynthesisLayer(dl, fmaps, fmaps, size, use_noise=noise, taps=taps)
+            self.conv0 = SynthesisLayer(dl, fan_in, fmaps, size, use_noise=noise, up=True, taps=taps,
+                                        conv_clamp=clamp)
+            self.conv1 = SynthesisLayer(dl, fmaps, fmaps, size, use_noise=noise, taps=taps, conv_clamp=clamp)
             if self.arch == Topology.resnet:
                 self.skip = FIRConv2D(fan_in, fmaps, 1, taps=taps, resample="up", use_bias=False)
-        self.torgb = ToRGB(dl, fmaps, num_channels) if self.arch == Topology.skip or last else None
+        self.torgb = (ToRGB(dl, fmaps, num_channels, clamp) if self.arch == Topology.skip or last
+                      else None)
         self.taps = list(taps)
 
     def __call__(self, x: tf.Tensor | None, y: tf.Tensor | None, dlatents: tf.Tensor,

@@ -22,6 +22,11 @@ def lrelu_gain(x: tf.Tensor) -> tf.Tensor:
     return lrelu(x) * tf.cast(SQRT2, x.dtype)
 
 
+def clamp(x: tf.Tensor, limit: float | None) -> tf.Tensor:
+    """stylegan2-ada's conv_clamp: a layer's output (after bias, activation and gain) limited to ±limit."""
+    return x if limit is None else tf.clip_by_value(x, -limit, limit)
+
+
 class FIRConv2D(Conv2D):
     """Gain-1 k×k convolution, optionally fused with FIR up- or downsampling (`resample` 'up' / 'down')."""
 
@@ -79,24 +84,28 @@ class SynthesisLayer(ModulatedConv2D):
     """Modulated, demodulated convolution (optionally upsampling) → noise → bias → lrelu·√2."""
 
     def __init__(self, dlatent_size: int, fan_in_fmaps: int, fmaps: int, size: int, *, use_noise: bool,
-                 up: bool = False, taps: Sequence[int] = (1, 3, 3, 1), name: str | None = None) -> None:
+                 up: bool = False, taps: Sequence[int] = (1, 3, 3, 1), conv_clamp: float | None = None,
+                 name: str | None = None) -> None:
         super().__init__(dlatent_size, fan_in_fmaps, fmaps, 3, up=up, taps=taps, name=name)
         self.noise = NoiseInput(fmaps, size, per_channel=False) if use_noise else None
         self.bias = tf.Variable(tf.zeros([fmaps]), name="bias")
+        self.conv_clamp = conv_clamp
 
     def __call__(self, x: tf.Tensor, w: tf.Tensor, randomize_noise: bool) -> tf.Tensor:
         x = self.convolve(x, w)
         if self.noise is not None:
             x = self.noise(x, randomize_noise)
-        return lrelu_gain(x + self.bias)
+        return clamp(lrelu_gain(x + self.bias), self.conv_clamp)
 
 
 class ToRGB(ModulatedConv2D):
     """1×1 modulated convolution without demodulation, plus bias: a resolution's image contribution."""
 
-    def __init__(self, dlatent_size: int, fan_in_fmaps: int, channels: int, name: str | None = None) -> None:
+    def __init__(self, dlatent_size: int, fan_in_fmaps: int, channels: int, conv_clamp: float | None = None,
+                 name: str | None = None) -> None:
         super().__init__(dlatent_size, fan_in_fmaps, channels, 1, demodulate=False, name=name)
         self.bias = tf.Variable(tf.zeros([channels]), name="bias")
+        self.conv_clamp = conv_clamp
 
     def __call__(self, x: tf.Tensor, w: tf.Tensor) -> tf.Tensor:
-        return self.convolve(x, w) + self.bias
+        return clamp(self.convolve(x, w) + self.bias, self.conv_clamp)

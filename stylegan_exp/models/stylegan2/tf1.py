@@ -91,13 +91,16 @@ def check_architecture(snap: LegacySnapshot) -> None:
         raise _refuse(snap, f"Gs components {sorted(snap.Gs.components)}, expected mapping and synthesis")
 
 
-def _architecture(snap: LegacySnapshot, net: str, value: Any) -> Topology:
-    if value not in [a.value for a in Topology]:
-        raise _refuse(snap, f"unsupported {net} setting architecture={value!r} (supported: skip, resnet)")
+def architecture(snap: LegacySnapshot, net: str, value: Any,
+                 supported: tuple[Topology, ...] = (Topology.skip, Topology.resnet)) -> Topology:
+    """The pickled `architecture` kwarg, refused in one line unless `supported`."""
+    if value not in [a.value for a in supported]:
+        raise _refuse(snap, f"unsupported {net} setting architecture={value!r} (supported: "
+                            f"{', '.join(a.value for a in supported)})")
     return Topology(value)
 
 
-def _kernel(value: Any) -> list[int]:
+def kernel(value: Any) -> list[int]:
     """resample_kernel None is the original's [1] * factor (nearest / box) filter."""
     return [1, 1] if value is None else [int(v) for v in np.asarray(value).ravel()]
 
@@ -111,7 +114,7 @@ def _check_kwargs(snap: LegacySnapshot, net: str, kwargs: dict[str, Any], known:
         raise _refuse(snap, f"unsupported {net} settings {', '.join(bad)}")
 
 
-def _or(value: Any, neutral: Any) -> Any:
+def or_neutral(value: Any, neutral: Any) -> Any:
     return neutral if value is None else value
 
 
@@ -122,7 +125,7 @@ def infer_model(snap: LegacySnapshot) -> StyleGAN2Config:
     _check_kwargs(snap, "Gs", g, _G_KWARGS)
     _check_kwargs(snap, "D", d, _D_KWARGS)
     differ = [k for k, default in _SHARED.items() if g.get(k, default) != d.get(k, default)]
-    if _kernel(g.get("resample_kernel", [1, 3, 3, 1])) != _kernel(d.get("resample_kernel", [1, 3, 3, 1])):
+    if kernel(g.get("resample_kernel", [1, 3, 3, 1])) != kernel(d.get("resample_kernel", [1, 3, 3, 1])):
         differ.append("resample_kernel")
     if differ:
         raise _refuse(snap, f"G and D differ in {', '.join(differ)} (unsupported)")
@@ -134,13 +137,13 @@ def infer_model(snap: LegacySnapshot) -> StyleGAN2Config:
         "mapping_layers": int(g.get("mapping_layers", 8)),
         "mapping_fmaps": int(g.get("mapping_fmaps", 512)),
         "mapping_lrmul": float(g.get("mapping_lrmul", 0.01)),
-        "g_architecture": _architecture(snap, "Gs", g.get("architecture", "skip")),
-        "d_architecture": _architecture(snap, "D", d.get("architecture", "resnet")),
-        "resample_kernel": _kernel(g.get("resample_kernel", [1, 3, 3, 1])),
+        "g_architecture": architecture(snap, "Gs", g.get("architecture", "skip")),
+        "d_architecture": architecture(snap, "D", d.get("architecture", "resnet")),
+        "resample_kernel": kernel(g.get("resample_kernel", [1, 3, 3, 1])),
         # G_main's defaults when absent; None (= disabled there) becomes the neutral value here.
-        "style_mixing_prob": float(_or(g.get("style_mixing_prob", 0.9), 0.0)),
-        "dlatent_avg_beta": float(_or(g.get("dlatent_avg_beta", 0.995), 1.0)),
-        "truncation_psi": float(_or(g.get("truncation_psi", 0.5), 1.0)),
+        "style_mixing_prob": float(or_neutral(g.get("style_mixing_prob", 0.9), 0.0)),
+        "dlatent_avg_beta": float(or_neutral(g.get("dlatent_avg_beta", 0.995), 1.0)),
+        "truncation_psi": float(or_neutral(g.get("truncation_psi", 0.5), 1.0)),
         "truncation_cutoff": g.get("truncation_cutoff"),
         "mbstd_group_size": int(d.get("mbstd_group_size", 4)),
         "mbstd_num_features": int(d.get("mbstd_num_features", 1)),
@@ -176,7 +179,7 @@ def _generator_table(model: StyleGAN2Config, resolution: int) -> Table:
         else:
             layers = {f"{r}x{r}/Conv0_up": ("conv0", 2 * level - 5),
                       f"{r}x{r}/Conv1": ("conv1", 2 * level - 4)}
-            if not skip:
+            if Topology(model.g_architecture) == Topology.resnet:
                 table[f"synthesis/{r}x{r}/Skip/weight"] = (f"{ours}/skip/weight", same)
         for scope, (layer, index) in layers.items():
             _layer(table, f"synthesis/{scope}", f"{ours}/{layer}", noise=True)
@@ -197,7 +200,7 @@ def _discriminator_table(model: StyleGAN2Config, resolution: int) -> Table:
             _layer(table, f"{r}x{r}/FromRGB", f"{ours}/fromrgb", modulated=False)
         _layer(table, f"{r}x{r}/Conv0", f"{ours}/conv0", modulated=False)
         _layer(table, f"{r}x{r}/Conv1_down", f"{ours}/conv1", modulated=False)
-        if not skip:
+        if Topology(model.d_architecture) == Topology.resnet:
             table[f"{r}x{r}/Skip/weight"] = (f"{ours}/skip/weight", same)
     if skip:
         _layer(table, "4x4/FromRGB", "blocks/0/fromrgb", modulated=False)
