@@ -67,6 +67,11 @@ class GpusConfig:
     minibatch_base: int = 4
     minibatch_dict: dict[int, int] = field(default_factory=dict)
     max_minibatch_per_gpu: dict[int, int] = field(default_factory=dict)
+    # Micro-batches accumulated per replica at a resolution (default schedule.accumulate): gpus=auto's plan.
+    accumulate_dict: dict[int, int] = field(default_factory=dict)
+    # gpus=auto: devices, strategy and accumulate_dict are planned at start-up and recorded (auto then false).
+    auto: bool = False
+    memory_gb: float | None = None  # memory per device the plan fits in (default: what the device has)
     port_base: int = 8888  # multiworker under Slurm: a node's k-th task listens on port_base + k
 
 

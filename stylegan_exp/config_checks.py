@@ -54,5 +54,7 @@ def check_values(cfg: TrainConfig) -> None:
             found, value = _get(cfg, key)
             if found and not holds(value):
                 bad.append(f"{key}={value} (must be {must})")
+    bad += [f"gpus.accumulate_dict[{res}]={k} (must be >= 1)" for res, k in cfg.gpus.accumulate_dict.items()
+            if k < 1]
     if bad:
         raise ConfigError(f"{'; '.join(bad)}")

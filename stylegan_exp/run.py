@@ -19,6 +19,7 @@ from stylegan_exp.config import ConfigError, ModelConfig, TrainConfig, to_object
 from stylegan_exp.config_checks import check_values
 from stylegan_exp.data.dataset_format import DatasetError
 from stylegan_exp.data.images import ImageError
+from stylegan_exp.gpu_plan import resolve_gpus
 from stylegan_exp.metrics import MetricError
 from stylegan_exp.snapshot import SnapshotError
 from stylegan_exp.train.checkpoint import CheckpointError
@@ -131,7 +132,7 @@ def start_training(cfg: DictConfig, run_dir: str) -> Path | None:
     own_dir = Path(run_dir)
     try:
         typed, target = training_config(cfg, _default_composition(), _command_line())
-        typed = _grouped_by_sweep(typed)
+        typed = resolve_gpus(_grouped_by_sweep(typed))
         workers = connect(typed)
         run_path = Path(workers.from_chief(run_dir))
         if workers.is_chief:

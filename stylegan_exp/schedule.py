@@ -24,6 +24,7 @@ class ScheduleState:
     G_lrate: float
     D_lrate: float
     tick_kimg: float
+    accumulate: int = 1  # micro-batches per replica at this resolution
 
     @property
     def level(self) -> int:
@@ -40,7 +41,7 @@ def training_schedule(cur_nimg: int, p: ScheduleConfig, gpus: GpusConfig,
                       max_resolution: int, growing: bool = True) -> ScheduleState:
     """Evaluate the schedule at `cur_nimg` images shown, exactly as `training_schedule` in the original.
 
-    Minibatches are rounded to whole micro-batches per replica (`gpus.num_gpus × accumulate`). Without
+    Minibatches are rounded to whole micro-batches per replica (`gpus.num_gpus × accumulation`). Without
     `growing` (StyleGAN2) lod is 0 throughout, as the StyleGAN2 original's `lod_initial_resolution=None`."""
     kimg = cur_nimg / 1000.0
     phase_dur = p.lod_training_kimg + p.lod_transition_kimg
@@ -56,7 +57,8 @@ def training_schedule(cur_nimg: int, p: ScheduleConfig, gpus: GpusConfig,
     lod = max(lod, 0.0) if growing else 0.0
     resolution = 2 ** (res_log2 - int(math.floor(lod)))
 
-    parts = gpus.num_gpus * p.accumulate
+    accumulate = accumulation(resolution, p, gpus)
+    parts = gpus.num_gpus * accumulate
     minibatch = gpus.minibatch_dict.get(resolution, gpus.minibatch_base)
     minibatch -= minibatch % parts
     cap = gpus.max_minibatch_per_gpu.get(resolution)
@@ -80,7 +82,14 @@ def training_schedule(cur_nimg: int, p: ScheduleConfig, gpus: GpusConfig,
         G_lrate=float(G_lrate),
         D_lrate=float(D_lrate),
         tick_kimg=float(tick_kimg),
+        accumulate=accumulate,
     )
+
+
+def accumulation(resolution: int, p: ScheduleConfig, gpus: GpusConfig) -> int:
+    """Micro-batches each replica accumulates at `resolution`: gpus.accumulate_dict, else
+    schedule.accumulate."""
+    return gpus.accumulate_dict.get(resolution, p.accumulate)
 
 
 def kimg_at_lod(lod: float, p: ScheduleConfig, max_resolution: int) -> float:

@@ -13,7 +13,7 @@ before the split, so a split step sees the same (augmented) images as the whole-
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 
 import tensorflow as tf
 
@@ -49,18 +49,23 @@ class TrainingSteps:
     Subclasses implement `d_replica` and `iteration`, and set up their own state in `setup`."""
 
     def __init__(self, G: Generator, D: Discriminator, Gs: Generator, model: ModelConfig, seed: int, *,
-                 accumulate: int = 1, strategy: tf.distribute.Strategy | None = None,
+                 accumulate: int = 1, accumulate_dict: Mapping[int, int] | None = None,
+                 strategy: tf.distribute.Strategy | None = None,
                  worker: tuple[int, int] = (0, 1), augment: AugmentConfig | None = None,
                  freeze_d: int = 0) -> None:
-        """`accumulate` is schedule.accumulate; `worker` is (index, count) of this process among the
-        strategy's workers; `augment` what D sees (default none); `freeze_d` is transfer.freeze_d."""
-        if accumulate < 1:
-            raise ValueError(f"schedule.accumulate must be >= 1, got {accumulate}")
-        self.G, self.D, self.Gs, self.model, self.accumulate = G, D, Gs, model, accumulate
+        """`accumulate` is schedule.accumulate, `accumulate_dict` gpus.accumulate_dict (by resolution);
+        `worker` is (index, count) of this process among the strategy's workers; `augment` what D sees
+        (default none); `freeze_d` is transfer.freeze_d."""
+        self.accumulate_dict = dict(accumulate_dict or {})
+        for key, k in (("schedule.accumulate", accumulate),
+                       *((f"gpus.accumulate_dict[{r}]", v) for r, v in self.accumulate_dict.items())):
+            if k < 1:
+                raise ValueError(f"{key} must be >= 1, got {k}")
+        self.G, self.D, self.Gs, self.model, self.accumulate_base = G, D, Gs, model, accumulate
+        self.accumulate = self.accumulation()  # at the full resolution
         self.strategy = strategy or tf.distribute.get_strategy()
         self.worker_index, self.workers = worker
         self.local_replicas = self.strategy.num_replicas_in_sync // self.workers
-        self.local_parts = self.local_replicas * accumulate
         precision = resolve_precision(model.precision)
         self.dtype = COMPUTE_DTYPES[precision]
         frozen, names = frozen_blocks(D, freeze_d)
@@ -88,6 +93,12 @@ class TrainingSteps:
         self.update_gs = tf.function(self._update_gs)
         self.setup()
 
+    def accumulation(self, level: int | None = None) -> int:
+        """Micro-batches per replica at `level` (default the full resolution): a Python int, so each level's
+        steps trace with their own split."""
+        resolution = 2 ** (self.G.resolution_log2 if level is None else level)
+        return self.accumulate_dict.get(resolution, self.accumulate_base)
+
     def setup(self) -> None:
         """An architecture's own state (regularization statistics …), made after the shared one."""
 
@@ -104,10 +115,10 @@ class TrainingSteps:
         with computing_in(self.G.synthesis, self.dtype), noise_from(self.rng):
             return self.G.synthesis(self.cast(w), level, self.cast_fade(fade), randomize_noise=True)
 
-    def draw(self, n: tf.Tensor | int) -> Draws:
-        """Augmentation draws for `n` images of the global batch, this worker's rows ({} without
+    def draw(self, n: tf.Tensor | int, level: int | None = None) -> Draws:
+        """Augmentation draws for `n` images of the global batch at `level`, this worker's rows ({} without
         augmentation); like the latents, drawn before the batch is split."""
-        return tf.nest.map_structure(self.share, self.augment.draw(self.rng, n))
+        return tf.nest.map_structure(lambda rows: self.share(rows, level), self.augment.draw(self.rng, n))
 
     def scores(self, images: tf.Tensor, level: int, fade: tf.Tensor | float, draws: Draws) -> tf.Tensor:
         """D's scores of `images` as D sees them in training: augmented by their rows of `draws` (`draw`)."""
@@ -132,13 +143,13 @@ class TrainingSteps:
             loss_sum += loss
         return grads, {"loss/G": loss_sum / total}
 
-    def share(self, rows: tf.Tensor) -> tf.Tensor:
-        """This worker's rows of a global batch (see replicas.worker_rows)."""
+    def share(self, rows: tf.Tensor, level: int | None = None) -> tf.Tensor:
+        """This worker's rows of a global batch at `level` (see replicas.worker_rows)."""
         if self.workers == 1:
             return rows
         positions = tf.range(tf.shape(rows)[0] // self.workers)
         mine = worker_rows(positions, workers=self.workers, index=self.worker_index,
-                           local_replicas=self.local_replicas, accumulate=self.accumulate)
+                           local_replicas=self.local_replicas, accumulate=self.accumulation(level))
         return tf.gather(rows, mine)
 
     def apply_gradients(self, fn: Callable[..., GradSums], batch: tuple[tf.Tensor, ...], total: tf.Tensor,
@@ -148,14 +159,15 @@ class TrainingSteps:
         over all replicas in one batched all-reduce, update once. `combine` turns the global sums into the
         gradients to apply, for losses that need a global statistic (StyleGAN2's path-length mean)."""
         total = tf.cast(total, tf.float32)
-        local, parts = self.local_replicas, self.local_parts
+        local, accumulate = self.local_replicas, self.accumulation(level)
+        parts = local * accumulate
 
         def replica() -> GradSums:
             r = replica_index() - self.worker_index * self.local_replicas
             # Sliced where the input pipeline delivers batches, so a device receives only its part.
             with tf.device("CPU:0"):
                 micro = [tf.nest.map_structure(lambda t, k=k: part(t, k * local + r, parts), batch)
-                         for k in range(self.accumulate)]
+                         for k in range(accumulate)]
             sums = fn(micro, total, level, fade)
             return tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, sums)
 
@@ -177,8 +189,8 @@ class TrainingSteps:
     def _d_step(self, reals: tf.Tensor, level: int, fade: tf.Tensor | float) -> dict[str, tf.Tensor]:
         """`reals` is this worker's share of the global minibatch."""
         total = tf.shape(reals)[0] * self.workers
-        z = self.share(self.rng.normal([total, self.G.latent_size]))
-        real_draws, fake_draws = self.draw(total), self.draw(total)
+        z = self.share(self.rng.normal([total, self.G.latent_size]), level)
+        real_draws, fake_draws = self.draw(total, level), self.draw(total, level)
         stats = self.apply_gradients(self._d_grads, (reals, z, real_draws, fake_draws), total, level, fade,
                                      self.D_opt, self.D_scale, self.D_trainables)
         if self.augment.enabled:
@@ -187,9 +199,9 @@ class TrainingSteps:
 
     def _g_step(self, batch: tf.Tensor, level: int, fade: tf.Tensor | float) -> dict[str, tf.Tensor]:
         """`batch` is the global minibatch size."""
-        z = self.share(self.rng.normal([batch, self.G.latent_size]))
-        return self.apply_gradients(self._g_grads, (z, self.draw(batch)), batch, level, fade, self.G_opt,
-                                    self.G_scale, self.G.trainable_variables)
+        z = self.share(self.rng.normal([batch, self.G.latent_size]), level)
+        return self.apply_gradients(self._g_grads, (z, self.draw(batch, level)), batch, level, fade,
+                                    self.G_opt, self.G_scale, self.G.trainable_variables)
 
     def _update_gs(self, beta: tf.Tensor) -> None:
         """Gs ← lerp(G, Gs, beta) on trainables; non-trainables (w_avg, fixed noise) are copied."""

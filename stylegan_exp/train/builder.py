@@ -19,6 +19,7 @@ from stylegan_exp.config import ConfigError, TrainConfig, WandbMode
 from stylegan_exp.data.dataset_format import DatasetError
 from stylegan_exp.data.reader import load_info
 from stylegan_exp.data.synthetic import ensure_synthetic_dataset
+from stylegan_exp.gpu_plan import resolve_gpus
 from stylegan_exp.models import (
     architecture,
     build_discriminator,
@@ -218,6 +219,7 @@ def build_run(cfg: TrainConfig, run_dir: Path, workers: WorkerGroup | None = Non
     run continues must not contradict. `resume_from`: the checkpoint or snapshot the run continues, as
     `run.training_config` found it (else found here from `cfg.resume`)."""
     run_dir = Path(run_dir)
+    cfg = resolve_gpus(cfg)  # gpus=auto, unless the entry point decided it before connecting
     workers = workers or connect(cfg)  # before any other TF op
     warn_without_gpus(cfg)
     check_replicas(cfg, workers)
@@ -237,7 +239,8 @@ def build_run(cfg: TrainConfig, run_dir: Path, workers: WorkerGroup | None = Non
         D = build_discriminator(cfg.model, data.resolution, data.channels)
         Gs = build_generator(cfg.model, data.resolution, data.channels)
     steps = architecture(cfg.model).steps(
-        G, D, Gs, cfg.model, cfg.seed, accumulate=cfg.schedule.accumulate, strategy=workers.strategy,
+        G, D, Gs, cfg.model, cfg.seed, accumulate=cfg.schedule.accumulate,
+        accumulate_dict=cfg.gpus.accumulate_dict, strategy=workers.strategy,
         worker=(workers.index, workers.count), augment=cfg.augment, freeze_d=cfg.transfer.freeze_d)
     steps.update_gs(tf.constant(0.0))
     latents = np.random.RandomState(cfg.grid.seed).randn(cfg.grid.width * cfg.grid.height,

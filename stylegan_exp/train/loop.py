@@ -19,6 +19,7 @@ from stylegan_exp.config import TrainConfig, write_config
 from stylegan_exp.data.reader import make_dataset
 from stylegan_exp.grid import save_grid
 from stylegan_exp.progress import progress_bar
+from stylegan_exp.resolution import log2_int
 from stylegan_exp.schedule import ScheduleState, lod_changed, training_schedule
 from stylegan_exp.steps.replicas import worker_rows
 from stylegan_exp.train.actions import Action, Tick, every
@@ -180,7 +181,7 @@ class Trainer:
         if workers.count > 1:
             keep = worker_rows(np.arange(minibatch // workers.count), workers=workers.count,
                                index=workers.index, local_replicas=self.steps.local_replicas,
-                               accumulate=self.cfg.schedule.accumulate)
+                               accumulate=self.steps.accumulation(log2_int(resolution)))
         return iter(make_dataset(self.run_parts.data.path, resolution, minibatch, mirror=ds.mirror, seed=seed,
                                  shuffle_buffer=ds.shuffle_buffer, cache=ds.cache, keep=keep, skip=skip))
 

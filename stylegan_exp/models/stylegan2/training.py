@@ -152,16 +152,17 @@ class StyleGAN2Steps(TrainingSteps):
     def _g_reg_step(self, batch: tf.Tensor, level: int) -> dict[str, tf.Tensor]:
         """Path-length step on `batch` fresh latents (a multiple of the replicas × accumulation)."""
         res, channels = self.G.resolution, self.G.num_channels
-        z = self.share(self.rng.normal([batch, self.G.latent_size]))
-        y = self.share(self.rng.normal([batch, res, res, channels]) / res)  # N(0, 1/(H·W)) per pixel
+        z = self.share(self.rng.normal([batch, self.G.latent_size]), level)
+        y = self.share(self.rng.normal([batch, res, res, channels]) / res, level)  # N(0, 1/(H·W)) per pixel
         return self.apply_gradients(self._pl_grads, (z, y), batch, level, tf.constant(0.0), self.G_opt,
                                     self.G_scale, self.G.trainable_variables, combine=self.pl_combine)
 
     def _d_reg_step(self, reals: tf.Tensor, level: int) -> dict[str, tf.Tensor]:
         """R1 step on this worker's share of the D step's reals."""
         total = tf.shape(reals)[0] * self.workers
-        return self.apply_gradients(self._r1_grads, (reals, self.draw(total)), total, level, tf.constant(0.0),
-                                    self.D_opt, self.D_scale, self.D_trainables, combine=self.r1_combine)
+        return self.apply_gradients(self._r1_grads, (reals, self.draw(total, level)), total, level,
+                                    tf.constant(0.0), self.D_opt, self.D_scale, self.D_trainables,
+                                    combine=self.r1_combine)
 
     def iteration(self, data: Iterator[tf.Tensor], sched: ScheduleState,
                   schedule: ScheduleConfig) -> tuple[list[dict[str, tf.Tensor]], int]:
