@@ -1,12 +1,18 @@
 """A killed-and-resumed run equals an uninterrupted one (issue 29): G, D, Gs, Adam's moments and step, w_avg,
 ADA's p, pl_mean, the random stream and the data stream, bit for bit, and the fakes grids after the resume.
 
-A kill is simulated in-process by an exception no handler catches at a random training step (what a SIGKILL
-leaves: the files written so far); SIGINT is the real signal, sent to this process at a random step."""
+A kill is simulated by an exception no handler catches at a random training step (what a SIGKILL leaves: the
+files written so far); SIGINT is the real signal, sent to the process at a random step. Each case runs in a
+fresh process with oneDNN's kernels off (TF_ENABLE_ONEDNN_OPTS=0, read when TensorFlow starts): on cores
+shared with other work they do not reproduce a run bit for bit, TensorFlow's own CPU kernels do."""
 
+import contextlib
+import json
 import os
 import random
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -77,31 +83,47 @@ def _grids(run_dir: Path) -> dict[str, np.ndarray]:
     return {p.name: np.asarray(Image.open(p)) for p in run_dir.glob("fakes*.png")}
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("case", list(CASES))
-def test_a_killed_or_stopped_run_resumes_into_the_uninterrupted_one(tmp_path, case):
+def _resume_problems(tmp_path: Path, case: str) -> list:
+    """What differs between the uninterrupted run and each interrupted-and-resumed one ([] when nothing)."""
     whole = Trainer(_cfg(tmp_path, case), tmp_path / "whole")
     whole.run()
     reference, reference_grids = _state(whole), _grids(tmp_path / "whole")
-    steps = random.Random(f"{case}-29")
+    steps, problems = random.Random(f"{case}-29"), []
     for how in ("kill", "sigint"):
         first, second = tmp_path / f"{how}-first", tmp_path / f"{how}-second"
         trainer = Trainer(_cfg(tmp_path, case), first)
         at = steps.randint(*CASES[case][1])
         _interrupt_at(trainer, at, how)
-        if how == "kill":
-            with pytest.raises(Killed):
-                trainer.run()
-        else:
+        with contextlib.suppress(Killed):
             trainer.run()
-            assert trainer.stop_signal == signal.SIGINT
+        if (how == "sigint") != (trainer.stop_signal == signal.SIGINT):
+            problems.append([how, at, "not interrupted as asked"])
         resumed = Trainer(_cfg(tmp_path, case, "resume=path", f"resume.path={first}"), second)
-        assert 0 < resumed.state.nimg < reference["nimg"], (how, at)
+        if not 0 < resumed.state.nimg < reference["nimg"]:
+            problems.append([how, at, f"resumed at {resumed.state.nimg} images"])
         resumed.run()
         state = _state(resumed)
-        assert state.keys() == reference.keys()
-        different = [k for k in reference if not np.array_equal(state[k], reference[k])]
-        assert different == [], (how, at, different[:8])
+        different = sorted(set(reference) ^ set(state)) + [
+            k for k in reference if k in state and not np.array_equal(state[k], reference[k])]
         grids = _grids(second)
-        assert grids and set(grids) <= set(reference_grids), (how, sorted(grids))
-        assert [n for n in grids if not np.array_equal(grids[n], reference_grids[n])] == [], how
+        if not grids or not set(grids) <= set(reference_grids):
+            problems.append([how, at, f"grids {sorted(grids)}"])
+        different += [n for n in grids
+                      if n in reference_grids and not np.array_equal(grids[n], reference_grids[n])]
+        if different:
+            problems.append([how, at, different[:8]])
+    return problems
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", list(CASES))
+def test_a_killed_or_stopped_run_resumes_into_the_uninterrupted_one(tmp_path, case):
+    env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": "0", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.run([sys.executable, __file__, case, str(tmp_path)], capture_output=True, text=True,
+                          env=env, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == []
+
+
+if __name__ == "__main__":
+    print(json.dumps(_resume_problems(Path(sys.argv[2]), sys.argv[1])))
