@@ -22,6 +22,7 @@ from stylegan_exp.data.images import ImageError
 from stylegan_exp.gpu_plan import resolve_gpus
 from stylegan_exp.metrics import MetricError
 from stylegan_exp.snapshot import SnapshotError
+from stylegan_exp.tracking import TrackingError
 from stylegan_exp.train.checkpoint import CheckpointError
 from stylegan_exp.train.distribute import ClusterError
 from stylegan_exp.train.resume import load_run_config, resume_target, resumed_config, run_dir_of
@@ -29,7 +30,7 @@ from stylegan_exp.train.resume import load_run_config, resume_target, resumed_co
 log = logging.getLogger(__name__)
 
 USER_ERRORS = (ConfigError, DatasetError, ImageError, SnapshotError, CheckpointError, MetricError,
-               FileNotFoundError, ClusterError)
+               FileNotFoundError, ClusterError, TrackingError)
 
 
 # What Hydra and a run that failed to start leave in a run directory: removed, so that a failed start is

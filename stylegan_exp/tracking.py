@@ -57,6 +57,14 @@ class JsonlTracker:
         self._file.close()
 
 
+class TrackingError(RuntimeError):
+    """A tracker that cannot start, in words a user can act on."""
+
+
+# A run killed hard (SIGKILL, out of memory) leaves its wandb service holding the run until that notices.
+RUN_IN_USE_WAIT_SECONDS = 60
+
+
 class WandbTracker:
     """wandb run keyed by kimg (`define_metric`), initialised with the resolved config."""
 
@@ -66,11 +74,25 @@ class WandbTracker:
         import wandb
 
         self._wandb = wandb
-        self.run = wandb.init(
-            dir=str(run_dir), mode=mode, project=project, entity=entity, name=name, group=group,
-            tags=tags or None, config=config, id=run_id, resume="allow" if run_id else None,
-            settings=wandb.Settings(console="off", x_disable_stats=True),
-        )
+        deadline = time.monotonic() + RUN_IN_USE_WAIT_SECONDS
+        while True:
+            try:
+                self.run = wandb.init(
+                    dir=str(run_dir), mode=mode, project=project, entity=entity, name=name, group=group,
+                    tags=tags or None, config=config, id=run_id, resume="allow" if run_id else None,
+                    settings=wandb.Settings(console="off", x_disable_stats=True),
+                )
+                break
+            except Exception as exc:  # wandb raises its service's errors as several private classes
+                if not (run_id and "is in use" in str(exc)):
+                    raise
+                if time.monotonic() > deadline:
+                    raise TrackingError(
+                        f"wandb run {run_id} is still held by the interrupted run's wandb process after "
+                        f"{RUN_IN_USE_WAIT_SECONDS} s: wait for it to exit (or end it), then resume again"
+                    ) from None
+                log.info("wandb run %s is still held by the interrupted run's wandb process: waiting", run_id)
+                time.sleep(2.0)
         self.run.define_metric("kimg")
         self.run.define_metric("*", step_metric="kimg")
         log.info("wandb run %s (%s) in %s", self.run.id, mode, run_dir)
