@@ -24,4 +24,5 @@ def test_gpu_speed_prints_and_writes_its_table_on_the_cpu(tmp_path, capsys):
     assert printed[-3].split() == ["model", "res", "GPUs", "batch", "precision", "XLA", "sec/kimg", "GB"]
     assert printed[-2].split()[:6] == ["stylegan", "8²", "1", "16", "float32", "off"]
     (row,) = json.loads(out.read_text())["rows"]
-    assert row["sec_per_kimg"] > 0 and 0 < row["peak_gb"] < 4 and row["steps"] == 1 and row["devices"] == 1
+    # On the CPU the peak is RSS above the process's earlier peak (TensorFlow's start): 0 for a net so small.
+    assert row["sec_per_kimg"] > 0 and 0 <= row["peak_gb"] < 4 and row["steps"] == 1 and row["devices"] == 1
