@@ -1,6 +1,7 @@
 """Runs that survive: SIGKILL + resume=latest, SIGTERM checkpoint, NaN rollback, restarts, resume from a
 snapshot or a checkpoint of either architecture."""
 
+import os
 import signal
 import subprocess
 import sys
@@ -165,10 +166,13 @@ def test_sigkill_then_resume_latest_continues(tiny_dataset, tmp_path):
     args = [sys.executable, str(REPO / "train.py"), *TINY, f"outputs_root={out}",
             f"dataset.path={tiny_dataset}", "schedule.lod_initial_resolution=16", "schedule.total_kimg=2",
             "run.checkpoint_kimg=0.5"]
-    proc = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # Killed with its process group, as a scheduler kills a job (its wandb service too: a wandb service left
+    # behind holds the run id, and the resume says so in one line).
+    proc = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
     try:  # the start's checkpoint and those at 0.5 and 1 kimg
         _wait_for(lambda: len(list(out.glob("tiny/*/checkpoints/ckpt-*.index"))) >= 3, timeout=300)
-        proc.send_signal(signal.SIGKILL)
+        os.killpg(proc.pid, signal.SIGKILL)
     finally:
         proc.wait()
     (first,) = run_dirs(out)
