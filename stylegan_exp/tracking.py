@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import struct
 import time
 from collections.abc import Iterator
@@ -86,6 +87,11 @@ class WandbTracker:
             except Exception as exc:  # wandb raises its service's errors as several private classes
                 if not (run_id and "is in use" in str(exc)):
                     raise
+                if os.environ.get("WANDB_SERVICE"):  # a service shared with the parent keeps the run for good
+                    raise TrackingError(
+                        f"wandb run {run_id} is held by the wandb service this process inherited "
+                        f"(WANDB_SERVICE={os.environ['WANDB_SERVICE']}): unset it, then resume again"
+                    ) from None
                 if time.monotonic() > deadline:
                     raise TrackingError(
                         f"wandb run {run_id} is still held by the interrupted run's wandb process after "

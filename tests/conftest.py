@@ -100,6 +100,16 @@ def tiny_cfg(tmp_path: Path, tiny_dataset: Path) -> Callable:
 # ------------------------------------------------------------------------------------------------ running
 
 
+@pytest.fixture(autouse=True)
+def _no_inherited_wandb_service() -> Iterator[None]:
+    """A test that ran wandb in this process leaves WANDB_SERVICE set, and every train.py started later
+    would join that long-lived service: a run killed hard then keeps its run id "in use" there for the
+    whole session, which a user's shell never does."""
+    os.environ.pop("WANDB_SERVICE", None)
+    yield
+    os.environ.pop("WANDB_SERVICE", None)
+
+
 def user_env(**extra: str) -> dict[str, str]:
     """The environment a user's shell has (no TF_CPP_MIN_LOG_LEVEL), plus `extra`."""
     return {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"} | extra
