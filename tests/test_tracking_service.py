@@ -12,7 +12,8 @@ from stylegan_exp.tracking import TrackingError, WandbTracker
 
 HOLD_RUN = """
 import sys, time, wandb
-wandb.init(dir=sys.argv[1], mode="offline", project="p", id=sys.argv[2], settings=wandb.Settings(console="off"))
+wandb.init(dir=sys.argv[1], mode="offline", project="p", id=sys.argv[2],
+           settings=wandb.Settings(console="off"))
 print("up", flush=True)
 time.sleep(600)
 """
@@ -30,6 +31,8 @@ def test_a_run_held_by_an_inherited_service_is_one_line_naming_it(tmp_path: Path
     finally:
         child.kill()
         child.wait()
-    with pytest.raises(TrackingError, match=r"held1234 is held by the wandb service .*WANDB_SERVICE=.*unset it"):
-        WandbTracker(tmp_path / "resumed", mode="offline", project="p", name="n", config={}, run_id="held1234")
+    held = r"held1234 is held by the wandb service .*WANDB_SERVICE=.*unset it"
+    with pytest.raises(TrackingError, match=held):
+        WandbTracker(tmp_path / "resumed", mode="offline", project="p", name="n", config={},
+                     run_id="held1234")
     assert not list((tmp_path / "resumed").glob("wandb/offline-run-*/*.wandb"))
