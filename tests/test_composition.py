@@ -187,14 +187,14 @@ def test_readme_resume_continues_the_run_and_refuses_another_composition(tiny_da
     """The issue's trap end to end: a folder-dataset run, resumed the README way, trains what it trained; a
     resume composed otherwise is one line before any work, and leaves `latest` as it was."""
     out, data = tmp_path / "outputs", tiny_dataset
-    first = _run("train.py", *TINY, "name=faces", f"outputs_root={out}", "logger=none",
-                 f"dataset.path={data}", "schedule.total_kimg=0.3", cwd=tmp_path)  # on the synthetic faces
+    common = [f"outputs_root={out}", "logger=none", "schedule.lod_initial_resolution=16"]
+    first = _run("train.py", *TINY, "name=faces", *common, f"dataset.path={data}", "schedule.total_kimg=0.1",
+                 cwd=tmp_path)  # on the synthetic faces
     assert first.returncode == 0, first.stderr[-2000:]
-    common = [f"outputs_root={out}", "logger=none"]
     folder = _run("train.py", *TINY, "name=faces", *common, "dataset=folder", f"dataset.path={data}",
-                  "model.fmap_max=8", "schedule.total_kimg=0.3", cwd=tmp_path)
+                  "model.fmap_max=8", "schedule.total_kimg=0.1", cwd=tmp_path)
     assert folder.returncode == 0, folder.stderr[-2000:]
-    resumed = _run("train.py", "name=faces", "resume=latest", "schedule.total_kimg=0.6", *common,
+    resumed = _run("train.py", "name=faces", "resume=latest", "schedule.total_kimg=0.2", *common,
                    cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "could not be found" not in resumed.stderr and "Traceback" not in resumed.stderr
@@ -202,8 +202,8 @@ def test_readme_resume_continues_the_run_and_refuses_another_composition(tiny_da
     assert len(runs) == 3
     config = OmegaConf.load(runs[-1] / "config.yaml")
     assert (config.dataset.name, config.dataset.path, config.model.fmap_max) == ("folder", str(data), 8)
-    assert config.schedule.total_kimg == 0.6
-    assert "resumed from" in resumed.stdout and "at 0.3 kimg" in resumed.stdout
+    assert config.schedule.total_kimg == 0.2
+    assert "resumed from" in resumed.stdout and "at 0.1 kimg" in resumed.stdout
     refused = _run("train.py", *TINY, "name=faces", "resume=latest", *common, cwd=tmp_path)
     last = refused.stderr.strip().splitlines()[-1]
     assert refused.returncode == 1 and last.startswith("error:") and "dataset.name" in last

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from stylegan_exp.nets.compiled import graph_function
 from stylegan_exp.nets.generator import Generator
 from stylegan_exp.nets.layers import inference_graph
 from stylegan_exp.sample import randomstate
@@ -36,9 +37,9 @@ class ExportedGenerator(tf.Module):
         super().__init__(name="exported_generator")
         self.Gs = Gs
         self.randomize_noise = randomize_noise
-        self.from_z = tf.function(self._from_z, input_signature=[
+        self.from_z = graph_function(self._from_z, input_signature=[
             tf.TensorSpec([None, Gs.latent_size], tf.float32, name="z"), *_scalar_specs()])
-        self.from_seed = tf.function(self._from_seed, input_signature=[
+        self.from_seed = graph_function(self._from_seed, input_signature=[
             tf.TensorSpec([None], tf.int64, name="seed"), *_scalar_specs()])
 
     def _from_z(self, z: tf.Tensor, truncation_psi: tf.Tensor,

@@ -16,6 +16,7 @@ from stylegan_exp.config import InversionConfig, InvertTask, SampleConfig
 from stylegan_exp.data.images import IMAGE_SUFFIXES
 from stylegan_exp.grid import save_grid
 from stylegan_exp.models import network
+from stylegan_exp.nets.compiled import graph_function
 from stylegan_exp.nets.generator import Generator
 from stylegan_exp.nets.layers import Conv2D, Dense, downscale2d, lrelu
 from stylegan_exp.nets.network import Discriminator
@@ -57,7 +58,7 @@ def train_encoder(Gs: Generator, cfg: InversionConfig, psi: float, seed: int = 0
     opt = Adam(params, lr=cfg.encoder_lr, beta1=0.9, beta2=0.999)
     rng = tf.random.Generator.from_seed(seed)
 
-    @tf.function
+    @graph_function
     def step() -> tf.Tensor:
         w = Gs.truncate(Gs.map(rng.normal([cfg.encoder_batch, Gs.latent_size])), psi, None)
         images = Gs.synthesize(w, randomize_noise=True)
@@ -131,7 +132,7 @@ class Inverter:
         self.params = params
         regularized = cfg.optimize_noise and Gs.NOISE_REGULARIZED
         self.noise_reg_weight = cfg.noise_reg_weight if regularized else 0.0
-        self._step = tf.function(self._step_fn)
+        self._step = graph_function(self._step_fn)
 
     def _loss(self, target: tf.Tensor) -> tf.Tensor:
         image = self.Gs.synthesize(self.w)

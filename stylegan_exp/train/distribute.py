@@ -14,6 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from stylegan_exp.config import Strategy
+from stylegan_exp.nets.compiled import graph_function
 
 
 class ClusterError(RuntimeError):
@@ -116,7 +117,7 @@ class WorkerGroup:
         self.strategy = strategy
         self.index, self.count = _worker_position(getattr(strategy, "cluster_resolver", None))
         self.is_chief = self.index == 0
-        self._summed = tf.function(self._sum_over_replicas)
+        self._summed = graph_function(self._sum_over_replicas)
 
     def _sum_over_replicas(self, values: tf.Tensor, chief_only: bool) -> tf.Tensor:
         def replica() -> tf.Tensor:

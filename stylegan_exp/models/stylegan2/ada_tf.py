@@ -30,18 +30,9 @@ _BUILD_FUNCS = {"G": "G_main", "Gs": "G_main", "D": "D_main", "Gs/mapping": "G_m
 _ARCHITECTURES = (Topology.orig, Topology.skip, Topology.resnet)
 # Build kwargs that are read below or do not change the function computed in float32 (runtime switches,
 # training-only settings, the D label mapping's sizes when there are no labels); any other is refused.
-_G_KWARGS = {
-    "num_channels", "resolution", "label_size", "latent_size", "dlatent_size", "dlatent_broadcast",
-    "mapping_layers", "mapping_fmaps", "mapping_lrmul", "mapping_nonlinearity", "normalize_latents",
-    "label_fmaps", "fmap_base", "fmap_decay", "fmap_min", "fmap_max", "fmap_const", "use_noise",
-    "randomize_noise", "architecture", "nonlinearity", "dtype", "num_fp16_res", "conv_clamp",
-    "resample_kernel", "fused_modconv", "truncation_psi", "truncation_cutoff", "truncation_psi_val",
-    "truncation_cutoff_val", "dlatent_avg_beta", "style_mixing_prob", "mapping_func", "synthesis_func",
-}
-_D_KWARGS = {
-    "num_channels", "resolution", "label_size", "fmap_base", "fmap_decay", "fmap_min", "fmap_max",
-    "mapping_layers", "mapping_fmaps", "mapping_lrmul", "architecture", "nonlinearity", "mbstd_group_size",
-    "mbstd_num_features", "dtype", "num_fp16_res", "conv_clamp", "resample_kernel", "augment_strength",
+_G_KWARGS = tf1.G_KWARGS | {"label_fmaps", "fmap_const", "use_noise", "num_fp16_res", "conv_clamp"}
+_D_KWARGS = tf1.D_KWARGS | {
+    "mapping_layers", "mapping_fmaps", "mapping_lrmul", "num_fp16_res", "conv_clamp", "augment_strength",
     "use_pagan", "pagan_num", "pagan_fade", "score_size", "score_max", "use_spectral_norm",
     "adaptive_dropout", "freeze_layers",
 }

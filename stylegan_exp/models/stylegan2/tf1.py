@@ -31,14 +31,14 @@ _WHY = {"G_synthesis_stylegan_revised": "StyleGAN2 configs B–D, grown progress
 # Build kwargs of the generator (G_main, G_mapping, G_synthesis_stylegan2) that are read below or do not
 # change the function; any other is refused. Runtime-only switches (randomize_noise, fused_modconv,
 # dtype, the *_val validation truncation) do not change the weights or what we compute.
-_G_KWARGS = {
+G_KWARGS = {
     "num_channels", "resolution", "label_size", "latent_size", "dlatent_size", "dlatent_broadcast",
     "mapping_layers", "mapping_fmaps", "mapping_lrmul", "mapping_nonlinearity", "normalize_latents",
     "fmap_base", "fmap_decay", "fmap_min", "fmap_max", "architecture", "nonlinearity", "resample_kernel",
     "fused_modconv", "randomize_noise", "dtype", "truncation_psi", "truncation_cutoff", "truncation_psi_val",
     "truncation_cutoff_val", "dlatent_avg_beta", "style_mixing_prob", "mapping_func", "synthesis_func",
 }
-_D_KWARGS = {"num_channels", "resolution", "label_size", "fmap_base", "fmap_decay", "fmap_min", "fmap_max",
+D_KWARGS = {"num_channels", "resolution", "label_size", "fmap_base", "fmap_decay", "fmap_min", "fmap_max",
              "architecture", "nonlinearity", "mbstd_group_size", "mbstd_num_features", "dtype",
              "resample_kernel"}
 # Kwargs implemented only at the original's default: anything else is refused, naming the setting.
@@ -122,8 +122,8 @@ def infer_model(snap: LegacySnapshot) -> StyleGAN2Config:
     """Our StyleGAN2 config for the original's static kwargs (G_main's defaults where absent)."""
     check_architecture(snap)
     g, d = snap.Gs.all_kwargs(), snap.D.all_kwargs()
-    _check_kwargs(snap, "Gs", g, _G_KWARGS)
-    _check_kwargs(snap, "D", d, _D_KWARGS)
+    _check_kwargs(snap, "Gs", g, G_KWARGS)
+    _check_kwargs(snap, "D", d, D_KWARGS)
     differ = [k for k, default in _SHARED.items() if g.get(k, default) != d.get(k, default)]
     if kernel(g.get("resample_kernel", [1, 3, 3, 1])) != kernel(d.get("resample_kernel", [1, 3, 3, 1])):
         differ.append("resample_kernel")

@@ -27,10 +27,12 @@ from stylegan_exp.models.stylegan2.lazy_regularization import (
     pl_mean_update,
     pl_penalty,
 )
+from stylegan_exp.nets.compiled import graph_function
 from stylegan_exp.nets.layers import noise_from
 from stylegan_exp.schedule import ScheduleState, gs_beta
-from stylegan_exp.steps.base import GradSums, TrainingSteps, add_gradients
-from stylegan_exp.steps.losses import d_logistic, d_statistics, r1_penalty
+from stylegan_exp.steps.base import GradSums, add_gradients
+from stylegan_exp.steps.lazy_r1 import LazyR1Steps, zero_filled
+from stylegan_exp.steps.losses import d_logistic, d_statistics
 from stylegan_exp.steps.precision import computing_in
 
 log = logging.getLogger(__name__)
@@ -40,7 +42,7 @@ def _mean_stats(sums: dict[str, tf.Tensor], total: tf.Tensor) -> dict[str, tf.Te
     return {k: v / total for k, v in sums.items()}
 
 
-class StyleGAN2Steps(TrainingSteps):
+class StyleGAN2Steps(LazyR1Steps):
     """Steps at full resolution with lazy R1 and path-length regularization; `pl_mean` is checkpointed."""
 
     def setup(self) -> None:
@@ -54,10 +56,10 @@ class StyleGAN2Steps(TrainingSteps):
         with self.strategy.scope():
             self.pl_mean = tf.Variable(0.0, trainable=False, name="pl_mean")
         xla = model.jit_compile
-        self._pl_grads = tf.function(self.pl_replica, jit_compile=True) if xla else self.pl_replica
-        self._r1_grads = tf.function(self.r1_replica, jit_compile=True) if xla else self.r1_replica
-        self.g_reg_step = tf.function(self._g_reg_step)
-        self.d_reg_step = tf.function(self._d_reg_step)
+        self._pl_grads = graph_function(self.pl_replica, jit_compile=True) if xla else self.pl_replica
+        self._r1_grads = graph_function(self.r1_replica, jit_compile=True) if xla else self.r1_replica
+        self.g_reg_step = graph_function(self._g_reg_step)
+        self.d_reg_step = graph_function(self._d_reg_step)
         with self.strategy.scope():
             # The original's running_mb_counter (which restarts with the process): checkpointed here, so a
             # resumed run regularizes on the minibatches the uninterrupted one would.
@@ -84,23 +86,6 @@ class StyleGAN2Steps(TrainingSteps):
             sums = stats if sums is None else {k: sums[k] + v for k, v in stats.items()}
         return grads, _mean_stats(sums, total)
 
-    def r1_replica(self, micro: list[tuple[tf.Tensor, Draws]], total: tf.Tensor, level: int,
-                   fade: tf.Tensor) -> GradSums:
-        """Lazy R1: γ/2 · interval · ‖∇ₓD(x)‖² on the reals (through the augmentation, as stylegan2-ada)."""
-        variables = self.D_trainables
-        weight = self.model.r1_gamma * 0.5 * self.model.d_reg_interval
-        grads, r1_sum = None, 0.0
-        for x, draws in micro:
-            with tf.GradientTape() as tape:
-                with tf.GradientTape() as r1_tape:
-                    r1_tape.watch(x)
-                    real_sum = tf.reduce_sum(self.scores(x, level, fade, draws)) * self.D_scale.scale
-                r1 = r1_penalty(r1_tape.gradient(real_sum, x) / self.D_scale.scale)
-                scaled = tf.reduce_sum(r1) * weight / total * self.D_scale.scale
-            grads = add_gradients(grads, tape.gradient(scaled, variables))
-            r1_sum += tf.reduce_sum(r1)
-        return grads, {"loss/R1": r1_sum / total}
-
     def pl_replica(self, micro: list[tuple[tf.Tensor, tf.Tensor]], total: tf.Tensor, level: int,
                    fade: tf.Tensor) -> GradSums:
         """The two per-sample gradient sums of the path-length penalty (see lazy_regularization): gradient
@@ -126,12 +111,6 @@ class StyleGAN2Steps(TrainingSteps):
             sums = stats if sums is None else {k: sums[k] + v for k, v in stats.items()}
         return grads, _mean_stats(sums, total)
 
-    @staticmethod
-    def _zero_filled(grads: dict[int, tf.Tensor], variables: list[tf.Variable]) -> dict[int, tf.Tensor]:
-        """Variables a regularizer does not reach (e.g. the last toRGB bias, D's output bias) get a zero
-        gradient, as the original's optimizer gives them: Adam still decays their second moment."""
-        return {i: grads[i] if i in grads else tf.zeros_like(v) for i, v in enumerate(variables)}
-
     def pl_combine(self, grads: dict[int, tf.Tensor], stats: dict[str, tf.Tensor]) -> GradSums:
         """Global sums → the penalty's gradient; advances pl_mean (cross-replica, after the all-reduce)."""
         variables, decay = self.G.trainable_variables, self.model.pl_decay
@@ -141,11 +120,8 @@ class StyleGAN2Steps(TrainingSteps):
         target = pl_mean_update(self.pl_mean, mean_length, decay)
         self.pl_mean.assign(target)
         penalty = pl_penalty(mean_length, stats["pl/length_sq"], target)
-        return (self._zero_filled(combined, variables),
+        return (zero_filled(combined, variables),
                 {"loss/pl": penalty, "pl/length": mean_length, "pl/mean": target})
-
-    def r1_combine(self, grads: dict[int, tf.Tensor], stats: dict[str, tf.Tensor]) -> GradSums:
-        return self._zero_filled(grads, self.D_trainables), stats
 
     # ---- steps (compiled once; `level` is always the full resolution) ----
 

@@ -16,10 +16,12 @@ import tensorflow as tf
 from stylegan_exp.augment import Draws
 from stylegan_exp.config import ConfigError, ScheduleConfig
 from stylegan_exp.models.stylegan3.generator import magnitude_ema_beta
+from stylegan_exp.nets.compiled import graph_function
 from stylegan_exp.nets.layers import noise_from
 from stylegan_exp.schedule import ScheduleState, gs_beta
-from stylegan_exp.steps.base import GradSums, TrainingSteps, add_gradients
-from stylegan_exp.steps.losses import d_logistic, d_statistics, r1_penalty
+from stylegan_exp.steps.base import GradSums, add_gradients
+from stylegan_exp.steps.lazy_r1 import LazyR1Steps
+from stylegan_exp.steps.losses import d_logistic, d_statistics
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +51,7 @@ def blur_images(images: tf.Tensor, sigma: tf.Tensor, max_size: int) -> tf.Tensor
     return tf.nn.depthwise_conv2d(x, tf.tile(taps[None, :, None, None], [1, 1, c, 1]), [1, 1, 1, 1], "VALID")
 
 
-class StyleGAN3Steps(TrainingSteps):
+class StyleGAN3Steps(LazyR1Steps):
     """G step, D step (+ Gs update), lazy R1 step at full resolution; `minibatches` is checkpointed so a
     resumed run regularizes on the minibatches the uninterrupted one would."""
 
@@ -66,8 +68,8 @@ class StyleGAN3Steps(TrainingSteps):
             self.blur_sigma = tf.Variable(0.0, trainable=False, name="blur_sigma")
             self.ema_beta = tf.Variable(1.0, trainable=False, name="magnitude_ema_beta")
         xla = m.jit_compile
-        self._r1_grads = tf.function(self.r1_replica, jit_compile=True) if xla else self.r1_replica
-        self.d_reg_step = tf.function(self._d_reg_step)
+        self._r1_grads = graph_function(self.r1_replica, jit_compile=True) if xla else self.r1_replica
+        self.d_reg_step = graph_function(self._d_reg_step)
         self.r1_stats: dict[str, tf.Tensor] = {}
         self._told = False
 
@@ -102,27 +104,6 @@ class StyleGAN3Steps(TrainingSteps):
             stats = d_statistics(loss, real_scores, fake_scores)
             sums = stats if sums is None else {k: sums[k] + v for k, v in stats.items()}
         return grads, {k: v / total for k, v in sums.items()}
-
-    def r1_replica(self, micro: list[tuple[tf.Tensor, Draws]], total: tf.Tensor, level: int,
-                   fade: tf.Tensor | float) -> GradSums:
-        """Lazy R1: γ/2 · interval · ‖∇ₓD(x)‖² on the (blurred, augmented) reals."""
-        weight = self.model.r1_gamma * 0.5 * self.model.d_reg_interval
-        grads, r1_sum = None, 0.0
-        for x, draws in micro:
-            with tf.GradientTape() as tape:
-                with tf.GradientTape() as r1_tape:
-                    r1_tape.watch(x)
-                    real_sum = tf.reduce_sum(self.scores(x, level, fade, draws))
-                r1 = r1_penalty(r1_tape.gradient(real_sum, x))
-                scaled = tf.reduce_sum(r1) * weight / total
-            grads = add_gradients(grads, tape.gradient(scaled, self.D_trainables))
-            r1_sum += tf.reduce_sum(r1)
-        return grads, {"loss/R1": r1_sum / total}
-
-    def r1_combine(self, grads: dict[int, tf.Tensor], stats: dict[str, tf.Tensor]) -> GradSums:
-        """Variables R1 does not reach (D's output bias) get a zero gradient, as the original's optimizer."""
-        grads = {i: grads[i] if i in grads else tf.zeros_like(v) for i, v in enumerate(self.D_trainables)}
-        return grads, stats
 
     def _d_reg_step(self, reals: tf.Tensor, level: int) -> dict[str, tf.Tensor]:
         total = tf.shape(reals)[0] * self.workers
