@@ -5,22 +5,23 @@ Writes a random-weight stylegan3 pickle of the genuine structure with the tests'
 R doubles G's channel_base/channel_max, 1×1 convolutions, radial filters), opens it with
 `stylegan_exp.models.load_snapshot` and builds its Gs as sample.py does, then
   * samples as `sample.py` does (`generate()`: compiled, padded batches) at each of `--batches`, ψ `--psi`,
-    the snapshot's cutoff (every layer): the first call of each batch size (trace + one batch) is timed
-    alone, then rounds alternate between the batch sizes; the best round counts (other processes only slow
-    a run down);
+    the snapshot's cutoff (every layer): the first call of each batch size (trace + one batch; the very
+    first also starts TensorFlow's runtime) is timed alone, then rounds alternate between the batch sizes;
+    the best round counts (other processes only slow a run down);
   * exports Gs with `sample.py task=export`'s code (`export_files`), one format at a time (its time includes
     the SavedModel every format is converted from), records each file's size, and times every file through the
     export's own reader beside compiled `generate()`, rounds alternating, the median counting (as
     benchmarks/export_speed.py). A format that refuses the model is listed with its one-line reason.
 The weights do not change the cost. Convolution GFLOP per image count the modulated convolutions only.
 Peak memory of sampling at 256² (measured at batches 1 and 2): T 1.9 GB at batch 1, ~11 GB at 8; R 3.2 GB at
-batch 1, ~20 GB at 8 (too much for a 23 GB machine: time R at batches 1 and 4).
+batch 1, ~20 GB at 8 (too much for a 23 GB machine: time R at batches 1 and 4). tf2onnx's conversion peaked
+at 7.7 GB at 32².
 
-    PYTHONPATH=. .venv/bin/python benchmarks/sg3_sampling.py                     # T at 256², batch 1 and 8
-    PYTHONPATH=. .venv/bin/python benchmarks/sg3_sampling.py --configs R --batches 1 4 \\
+    .venv/bin/python benchmarks/sg3_sampling.py                     # T at 256², batch 1 and 8
+    .venv/bin/python benchmarks/sg3_sampling.py --configs R --batches 1 4 \\
         --out benchmarks/results/sg3_sampling_r.json
-    PYTHONPATH=. .venv/bin/python benchmarks/sg3_sampling.py --formats           # T, no export
-    PYTHONPATH=. .venv/bin/python benchmarks/sg3_sampling.py --resolution 32 --batches 1 2 --images 2 \\
+    .venv/bin/python benchmarks/sg3_sampling.py --formats           # T, no export
+    .venv/bin/python benchmarks/sg3_sampling.py --resolution 32 --batches 1 2 --images 2 \\
         --rounds 1 --export-calls 1 --export-rounds 1 --out /tmp/sg3.json     # a smoke run
 """
 
