@@ -60,14 +60,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def runners(Gs: Any, files: dict[str, dict[str, Any]], out_dir: Path, batch: int,
-            ) -> dict[str, Callable[[], Any]]:
+def runners(Gs: Any, files: dict[str, dict[str, Any]], out_dir: Path, batch: int, psi: float = PSI,
+            cutoff: int = CUTOFF) -> dict[str, Callable[[], Any]]:
     """One zero-argument call per (format, signature), each generating `batch` images."""
     seeds = np.arange(batch, dtype=np.int64)
     z = np.random.RandomState(0).randn(batch, Gs.latent_size).astype(np.float32)
-    scalars = {"truncation_psi": np.array(PSI, np.float32), "truncation_cutoff": np.array(CUTOFF, np.int32)}
+    scalars = {"truncation_psi": np.array(psi, np.float32), "truncation_cutoff": np.array(cutoff, np.int32)}
     calls: dict[str, Callable[[], Any]] = {
-        "eager Gs (z)": lambda: Gs(tf.constant(z), psi=PSI, cutoff=CUTOFF, randomize_noise=False).numpy()}
+        "eager Gs (z)": lambda: Gs(tf.constant(z), psi=psi, cutoff=cutoff, randomize_noise=False).numpy()}
     for key, entry in files.items():
         exported = Exported(out_dir / entry["path"])
         for signature in exported.signatures:
