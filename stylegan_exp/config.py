@@ -580,9 +580,27 @@ class ExportTask(TaskConfig):
     verify_seeds: list[int] = field(default_factory=lambda: list(range(4)))
 
 
+@dataclass
+class ExploreTask(TaskConfig):
+    """A local web page to explore the snapshot (needs the `explore` extra): faces by seed, ψ and cutoff,
+    style mixing (`mixing_rows` × `mixing_columns`), an interpolation strip; `port` 0 picks a free one.
+    `max_images` bounds what one request may ask the generator for."""
+
+    name: str = "explore"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    seed: int = 0
+    mixing_rows: list[int] = field(default_factory=lambda: [639, 701, 687])
+    mixing_columns: list[int] = field(default_factory=lambda: [888, 829, 1898, 1733])
+    mixing_range: str = "coarse"
+    interpolation_seeds: list[int] = field(default_factory=lambda: [0, 1])
+    interpolation_steps: int = 7
+    max_images: int = 64
+
+
 TASKS: dict[str, type] = {"random": RandomTask, "figures": FiguresTask, "video": VideoTask,
                           "rank": RankTask, "invert": InvertTask, "edit": EditTask, "metrics": MetricsTask,
-                          "export": ExportTask}
+                          "export": ExportTask, "explore": ExploreTask}
 
 
 @dataclass

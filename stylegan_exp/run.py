@@ -159,18 +159,18 @@ def start_training(cfg: DictConfig, run_dir: str) -> Path | None:
 
 
 def start_sampling(cfg: DictConfig, run_dir: str) -> list[Path]:
-    """Run the configured task (`task=random|figures|video|rank|invert|edit|metrics|export`); bad input ends
-    it with one line naming the culprit, leaving no run directory.
+    """Run the configured task (`task=random|figures|video|rank|invert|edit|metrics|export|explore`);
+    bad input ends it with one line naming the culprit, leaving no run directory.
 
     The truncation the user leaves unset is the snapshot's (`sample.truncation`): every other key is checked
     before the snapshot is opened; config.yaml records the values the task used."""
     from stylegan_exp.sample.generate import SampleError
-    from stylegan_exp.sample.tasks import open_snapshot, run_task
+    from stylegan_exp.sample.tasks import open_snapshot, preflight, run_task
     from stylegan_exp.sample.truncation import adopt_truncation
 
     run_path = Path(run_dir)
     try:
-        to_object(adopt_truncation(cfg, ModelConfig(name="not opened yet")))
+        preflight(to_object(adopt_truncation(cfg, ModelConfig(name="not opened yet"))))
         snap = open_snapshot(cfg.snapshot, cfg.outputs_root, cfg.name, cfg.full_network)
         cfg = adopt_truncation(cfg, snap.model)
         write_config(run_path, cfg)

@@ -56,12 +56,20 @@ def style_mixing(Gs: Generator, cfg: SampleConfig, task: FiguresTask, path: Path
     psi, cutoff = cfg.truncation_psi, cfg.truncation_cutoff
     src_w = seed_dlatents(Gs, task.mixing_sources, psi=psi, cutoff=cutoff)
     dst_w = seed_dlatents(Gs, task.mixing_destinations, psi=psi, cutoff=cutoff)
-    src = synthesize(Gs, src_w, batch_size=cfg.batch_size)
-    dst = synthesize(Gs, dst_w, batch_size=cfg.batch_size)
-    mixed = synthesize(Gs, mix_dlatents(src_w, dst_w, ranges[style]), batch_size=cfg.batch_size)
+    cells = mixing_cells(Gs, src_w, dst_w, ranges[style], cfg.batch_size)
+    return save_grid(cells, path, len(dst_w) + 1, size=task.cell_size)
+
+
+def mixing_cells(Gs: Generator, src_w: np.ndarray, dst_w: np.ndarray, layers: tuple[int, int],
+                 batch_size: int) -> np.ndarray:
+    """The style-mixing grid's cells, row-major, (S + 1) × (D + 1): a blank corner and the destinations on
+    top, then per source the source and the destinations with its styles on `layers`."""
+    src = synthesize(Gs, src_w, batch_size=batch_size)
+    dst = synthesize(Gs, dst_w, batch_size=batch_size)
+    mixed = synthesize(Gs, mix_dlatents(src_w, dst_w, layers), batch_size=batch_size)
     rows = [np.concatenate([_blank(src[:1]), dst])]
     rows += [np.concatenate([src[i : i + 1], mixed[i]]) for i in range(len(src))]
-    return save_grid(np.concatenate(rows), path, len(dst) + 1, size=task.cell_size)
+    return np.concatenate(rows)
 
 
 def truncation(Gs: Generator, cfg: SampleConfig, task: FiguresTask, path: Path) -> Path:

@@ -12,6 +12,7 @@ from pathlib import Path
 from stylegan_exp.atomic import write_atomic
 from stylegan_exp.config import (
     EditTask,
+    ExploreTask,
     ExportTask,
     FiguresTask,
     InvertTask,
@@ -24,6 +25,7 @@ from stylegan_exp.config import (
 from stylegan_exp.models import load_snapshot, network
 from stylegan_exp.resolution import log2_int
 from stylegan_exp.sample.edit import edit
+from stylegan_exp.sample.explore import check_installed, explore
 from stylegan_exp.sample.export import export
 from stylegan_exp.sample.figures import figures
 from stylegan_exp.sample.generate import SampleError, resolve_snapshot, sample
@@ -62,7 +64,17 @@ RUNNERS: dict[type, TaskRunner] = {
     EditTask: edit,
     MetricsTask: write_metrics,
     ExportTask: export,
+    ExploreTask: explore,
 }
+# What a task checks before the snapshot is opened (an optional extra it needs).
+PREFLIGHTS: dict[type, Callable[[], None]] = {ExploreTask: check_installed}
+
+
+def preflight(cfg: SampleConfig) -> None:
+    """The configured task's own checks that need no snapshot."""
+    check = PREFLIGHTS.get(type(cfg.task))
+    if check is not None:
+        check()
 
 
 def open_snapshot(snapshot: str, outputs_root: str, name: str, full_network: bool) -> Snapshot:
