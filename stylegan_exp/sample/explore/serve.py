@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import ipaddress
 import logging
@@ -102,5 +103,7 @@ def explore(cfg: SampleConfig, snap: Snapshot, run_dir: Path) -> list[Path]:
         log.warning("task.host=%s is not a loopback address: anyone who reaches this machine on port %d can "
                     "use the explorer (it has no login)", task.host, sock.getsockname()[1])
     log.info("explorer at %s (Ctrl-C stops it)", url_of(sock))
-    uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off")).run(sockets=[sock])
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the Ctrl-C it stopped on: the way out
+        uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off")).run(sockets=[sock])
+    log.info("explorer stopped")
     return []

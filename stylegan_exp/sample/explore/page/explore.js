@@ -27,6 +27,7 @@ function channel(img, onShown) {
       const blob = await response.blob();
       if (query !== latest) return;
       const old = img.src;
+      img.onload = () => { img.style.width = `${img.naturalWidth * zoom()}px`; };
       img.src = URL.createObjectURL(blob);
       img.dataset.query = query;
       if (old.startsWith("blob:")) URL.revokeObjectURL(old);
@@ -49,6 +50,11 @@ function channel(img, onShown) {
     if (inFlight) pending = query;
     else run(query);
   };
+}
+
+// Small models' images are drawn larger (pixelated), at least 128 px a face.
+function zoom() {
+  return Math.max(1, Math.floor(128 / info.resolution));
 }
 
 function truncation() {
