@@ -10,7 +10,7 @@ function showError(text) {
   $("status").textContent = text.trim();
 }
 
-function channel(img, onShown) {
+function channel(img, cellSize, onShown) {
   let inFlight = false;
   let pending = null;
   let latest = null;
@@ -27,7 +27,7 @@ function channel(img, onShown) {
       const blob = await response.blob();
       if (query !== latest) return;
       const old = img.src;
-      img.onload = () => { img.style.width = `${img.naturalWidth * zoom()}px`; };
+      img.onload = () => { img.style.width = `${img.naturalWidth * zoom(cellSize)}px`; };
       img.src = URL.createObjectURL(blob);
       img.dataset.query = query;
       if (old.startsWith("blob:")) URL.revokeObjectURL(old);
@@ -52,9 +52,9 @@ function channel(img, onShown) {
   };
 }
 
-// Small models' images are drawn larger (pixelated), at least 128 px a face.
-function zoom() {
-  return Math.max(1, Math.floor(128 / info.resolution));
+// Small models' images are drawn larger (pixelated): a face at least `cellSize` px.
+function zoom(cellSize) {
+  return Math.max(1, Math.floor(cellSize / info.resolution));
 }
 
 function truncation() {
@@ -134,9 +134,9 @@ async function start() {
   $("interp-steps").value = info.interpolation_steps;
   fromHash();
 
-  faceChannel = channel($("face"), faceShown);
-  mixChannel = channel($("mix"));
-  interpChannel = channel($("interp"));
+  faceChannel = channel($("face"), 128, faceShown);
+  mixChannel = channel($("mix"), 64);
+  interpChannel = channel($("interp"), 64);
 
   $("show").addEventListener("click", requestFace);
   $("seed").addEventListener("change", requestFace);
