@@ -122,6 +122,22 @@ def test_the_page_shows_sample_pys_png_and_the_mixing_grid(random_snapshots, tmp
             grid = Image.open(io.BytesIO(shown(driver, "mix", "rows=1%2C2&", "columns=3%2C4%2C5&")))
             assert grid.size == (4 * 16, 3 * 16)
             assert driver.find_element("id", "status").text == ""
+
+            # A slider dragged through nine values: the page asks for the first and the last only, and every
+            # image ends on the last.
+            faces_asked = ("return performance.getEntriesByType('resource')"
+                           ".filter((e) => e.name.includes('face.png')).length;")
+            before = driver.execute_script(faces_asked)
+            driver.execute_script("const psi = document.getElementById('psi'); for (let i = 0; i < 9; i++) { "
+                                  "psi.value = (0.40 + i / 100).toFixed(2); "
+                                  "psi.dispatchEvent(new Event('input')); }")
+            for image_id in ("face", "mix", "interp"):
+                shown(driver, image_id, "psi=0.48&")
+            assert driver.execute_script(faces_asked) - before == 2
+
+            driver.find_element("id", "new-face").click()
+            wait_for(driver, "return !document.getElementById('face').dataset.query.includes('seed=7&');")
+            assert 0 <= int(driver.find_element("id", "seed").get_attribute("value")) < 2**32
             driver.save_screenshot(str(tmp_path / "explore.png"))
             print(f"screenshot: {tmp_path / 'explore.png'}")
         finally:

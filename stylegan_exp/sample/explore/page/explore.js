@@ -21,6 +21,7 @@ function channel(img, cellSize, onShown) {
       const response = await fetch(query);
       if (query !== latest) return;
       if (!response.ok) {
+        latest = null; // asking again may be answered (after the user fixes the input)
         showError(await response.text());
         return;
       }
@@ -34,6 +35,7 @@ function channel(img, cellSize, onShown) {
       showError("");
       if (onShown) onShown(response, img.src);
     } catch (error) {
+      if (query === latest) latest = null;
       showError(String(error));
     } finally {
       inFlight = false;
@@ -46,6 +48,7 @@ function channel(img, cellSize, onShown) {
   }
 
   return (query) => {
+    if (query === latest) return; // shown already, or on its way
     latest = query;
     if (inFlight) pending = query;
     else run(query);
