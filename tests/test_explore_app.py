@@ -153,6 +153,21 @@ def test_it_binds_loopback_prints_the_url_and_warns_off_loopback(random_snapshot
     assert "task.host=0.0.0.0 is not a loopback address" in caplog.text
 
 
+@pytest.mark.parametrize(("override", "line"), [
+    ("task.mixing_range=hair",
+     "error: task.mixing_range: unknown mixing range 'hair' (one of coarse, middle, fine)"),
+    ("task.interpolation_seeds=[1]", "error: task.interpolation_seeds: two seeds are needed, got [1]"),
+    ("task.seed=-3", "error: task.seed: seed -3 is outside [0, 4294967295]"),
+    ("task.max_images=10", "error: task.max_images: 20 images asked for, more than task.max_images=10"),
+    ("truncation_cutoff=-1", "error: truncation_psi/truncation_cutoff: cutoff -1 is negative"),
+])
+def test_a_bad_starting_value_is_one_line_at_start_up(random_snapshots, tmp_path, override, line):
+    with pytest.raises(SystemExit) as stop:
+        run_task(random_snapshots("stylegan"), tmp_path / "run", "task=explore", override)
+    assert str(stop.value).startswith(line) and "\n" not in str(stop.value)
+    assert not (tmp_path / "run").exists()
+
+
 def test_a_taken_port_is_one_line(random_snapshots, tmp_path):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

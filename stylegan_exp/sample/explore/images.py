@@ -72,6 +72,22 @@ class Explorer:
             raise RequestError(f"cutoff {trunc.cutoff} is negative (a layer count, or none: every layer)")
         return trunc
 
+    def check_range(self, style: str) -> tuple[int, int]:
+        if style not in self.ranges:
+            raise RequestError(f"unknown mixing range {style!r} (one of {', '.join(self.ranges)})")
+        return self.ranges[style]
+
+    def check_pair(self, seeds: list[int]) -> list[int]:
+        if len(seeds) != 2:
+            raise RequestError(f"two seeds are needed, got {list(seeds)}")
+        return self.check_seeds(seeds)
+
+    def check_steps(self, steps: int) -> int:
+        if steps < 2:
+            raise RequestError(f"steps must be at least 2, got {steps}")
+        self.check_count(steps)
+        return steps
+
     def check_count(self, count: int) -> None:
         if count > self.max_images:
             raise RequestError(f"{count} images asked for, more than task.max_images={self.max_images}")
@@ -98,18 +114,15 @@ class Explorer:
 
     def mixing(self, rows: list[int], columns: list[int], style: str, trunc: Truncation) -> np.ndarray:
         """uint8 grid of (rows + 1) × (columns + 1) cells, as task=figures' style-mixing-<style>.png."""
-        if style not in self.ranges:
-            raise RequestError(f"unknown mixing range {style!r} (one of {', '.join(self.ranges)})")
+        layers = self.check_range(style)
         self.check_count((len(rows) + 1) * (len(columns) + 1))
         src_w, dst_w = self.dlatents(rows, trunc), self.dlatents(columns, trunc)
-        cells = mixing_cells(self.Gs, src_w, dst_w, self.ranges[style], self.batch_size)
+        cells = mixing_cells(self.Gs, src_w, dst_w, layers, self.batch_size)
         return make_grid(to_uint8(cells), len(columns) + 1)
 
     def interpolation(self, start: int, stop: int, steps: int, trunc: Truncation) -> np.ndarray:
         """uint8 strip of `steps` faces from seed `start` to `stop` (both ends), w interpolated linearly."""
-        if steps < 2:
-            raise RequestError(f"steps must be at least 2, got {steps}")
-        self.check_count(steps)
+        self.check_steps(steps)
         w = self.dlatents([start, stop], trunc)
         t = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None, None]
         return make_grid(self.images(w[0] + (w[1] - w[0]) * t), steps)

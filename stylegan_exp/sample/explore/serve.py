@@ -72,13 +72,28 @@ def settings(cfg: SampleConfig, snap: Snapshot, explorer: Explorer) -> dict[str,
 
 
 def explorer_of(cfg: SampleConfig, snap: Snapshot) -> Explorer:
-    """The run's explorer, its generator (and D) traced by the first face before the URL is shown."""
+    """The run's explorer, every starting value of the page checked (one line naming the task key) and its
+    generator (and D) traced by the first face before the URL is shown."""
     task: ExploreTask = cfg.task
-    if len(task.interpolation_seeds) != 2:
-        raise SampleError(f"task.interpolation_seeds must be two seeds, got {task.interpolation_seeds}")
     explorer = Explorer(snap, cfg.batch_size, task.max_images)
-    trunc = explorer.check_truncation(Truncation(cfg.truncation_psi, cfg.truncation_cutoff))
-    explorer.score(explorer.face(explorer.check_seeds([task.seed])[0], trunc))
+    checks = {"truncation_psi/truncation_cutoff": lambda: explorer.check_truncation(
+                  Truncation(cfg.truncation_psi, cfg.truncation_cutoff)),
+              "seed": lambda: explorer.check_seeds([task.seed]),
+              "mixing_rows": lambda: explorer.check_seeds(task.mixing_rows),
+              "mixing_columns": lambda: explorer.check_seeds(task.mixing_columns),
+              "mixing_range": lambda: explorer.check_range(task.mixing_range),
+              "max_images": lambda: explorer.check_count(
+                  (len(task.mixing_rows) + 1) * (len(task.mixing_columns) + 1)),
+              "interpolation_seeds": lambda: explorer.check_pair(task.interpolation_seeds),
+              "interpolation_steps": lambda: explorer.check_steps(task.interpolation_steps)}
+    for key, check in checks.items():
+        try:
+            check()
+        except RequestError as exc:
+            where = key if "/" in key else f"task.{key}"
+            raise SampleError(f"{where}: {exc}") from None
+    trunc = Truncation(cfg.truncation_psi, cfg.truncation_cutoff)
+    explorer.score(explorer.face(task.seed, trunc))
     return explorer
 
 
@@ -90,12 +105,8 @@ def explore(cfg: SampleConfig, snap: Snapshot, run_dir: Path) -> list[Path]:
 
     from stylegan_exp.sample.explore.app import make_app
 
+    explorer = explorer_of(cfg, snap)
     sock = bind(task.host, task.port)
-    try:
-        explorer = explorer_of(cfg, snap)
-    except RequestError as exc:
-        sock.close()
-        raise SampleError(f"task.seed or the run's truncation: {exc}") from None
     app = make_app(explorer, settings(cfg, snap, explorer))
     log.info("faces with %s", describe_truncation(cfg.truncation_psi, cfg.truncation_cutoff, snap.model,
                                                   explorer.Gs.num_layers))
@@ -103,7 +114,7 @@ def explore(cfg: SampleConfig, snap: Snapshot, run_dir: Path) -> list[Path]:
         log.warning("task.host=%s is not a loopback address: anyone who reaches this machine on port %d can "
                     "use the explorer (it has no login)", task.host, sock.getsockname()[1])
     log.info("explorer at %s (Ctrl-C stops it)", url_of(sock))
-    with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the Ctrl-C it stopped on: the way out
+    with sock, contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the Ctrl-C it stopped on
         uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off")).run(sockets=[sock])
     log.info("explorer stopped")
     return []
