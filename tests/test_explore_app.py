@@ -54,6 +54,22 @@ def test_a_face_is_the_png_sample_py_writes(explorer, tmp_path, psi, cutoff):
     assert response.content == path.read_bytes()
 
 
+@pytest.mark.parametrize("lod", [0.0, 0.5])
+def test_an_original_pickle_is_explored_as_sample_py_samples_it(tmp_path, lod):
+    """A grayscale original StyleGAN pickle without noise or minibatch-stddev, and one saved growing."""
+    from original_stylegan import MODELS, write_pkl
+
+    pkl = tmp_path / "net.pkl"
+    write_pkl(pkl, MODELS["res16_allfused_nonoise"], lod=lod)
+    (path,) = run_task(pkl, tmp_path / "sample", "seeds=[2]", "truncation_psi=0.6")
+    cfg, snap = explore_config(pkl)
+    found = serve.explorer_of(cfg, snap)
+    with TestClient(make_app(found, serve.settings(cfg, snap, found))) as client:
+        response = client.get("/api/face.png", params={"seed": 2, "psi": 0.6})
+        assert response.content == path.read_bytes() and decoded(response.content).shape == (16, 16)
+        assert np.isfinite(float(response.headers["X-D-Score"]))
+
+
 def test_the_style_mixing_grid_is_the_figure(explorer, tmp_path):
     snapshot, client = explorer
     response = client.get("/api/mix.png", params={"rows": "1,2", "columns": "3,4,5", "range": "middle",
