@@ -28,13 +28,15 @@ from stylegan_exp.train.loop import Trainer
 STYLEGAN2 = ("model=stylegan2", "model.fmap_base=64", "model.fmap_max=16", "model.latent_size=16",
              "model.dlatent_size=16", "model.mapping_layers=2", "model.mapping_fmaps=16",
              "model.pl_batch_shrink=1", "model.d_reg_interval=4", "model.g_reg_interval=2")
-# Each case's overrides and the training steps (iterations) SIGINT may stop it at: before the checkpoint at
-# 0.4 kimg. StyleGAN grows 8² → 16² between 0.3 and 0.6 kimg (64 images an iteration at 8², 32 at 16²): its
-# interruptions fall around the lod change.
+# Each case's overrides (its checkpoint interval among them) and the training steps (iterations) SIGINT may
+# stop it at: before its first periodic checkpoint. StyleGAN grows 8² → 16² between 0.3 and 0.6 kimg (64
+# images an iteration at 8², 32 at 16²; the checkpoint at 0.4 kimg is the 8th iteration's): its interruptions
+# fall around the lod change. StyleGAN2 runs 32 images an iteration (its checkpoint at 0.3 kimg: the 10th).
 CASES = {
-    "stylegan": (("schedule.total_kimg=1.0",), (2, 7)),
+    "stylegan": (("schedule.total_kimg=0.8", "run.checkpoint_kimg=0.4"), (2, 7)),
     "stylegan2_ada": ((*STYLEGAN2, "augment=ada", "augment.target=-1", "augment.interval=1",
-                       "augment.ada_kimg=1", "schedule.total_kimg=0.8", "model.precision=float32"), (2, 11)),
+                       "augment.ada_kimg=1", "schedule.total_kimg=0.6", "run.checkpoint_kimg=0.3",
+                       "model.precision=float32"), (2, 8)),
 }
 
 
@@ -45,7 +47,7 @@ class Killed(BaseException):
 def _cfg(tmp_path: Path, case: str, *extra: str):
     return to_object(compose_config(
         "train", *TINY, *CASES[case][0], "logger=none", f"dataset.path={tmp_path / 'data'}",
-        f"outputs_root={tmp_path}", "run.checkpoint_kimg=0.4", "run.checkpoint_minutes=1000",
+        f"outputs_root={tmp_path}", "run.checkpoint_minutes=1000",
         "dataset.mirror=true", "dataset.cache=false", *extra))
 
 

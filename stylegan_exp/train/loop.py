@@ -227,7 +227,9 @@ class Trainer:
             out_of_time = s.max_minutes is not None and time.time() - run.start >= s.max_minutes * 60
             out_of_time, checkpoint_due = self.signals.agree(out_of_time, crossed)
             done = state.nimg >= s.total_kimg * 1000 or out_of_time or self.signals.stop is not None
-            if state.nimg >= first_nimg + sched.tick_kimg * 1000 or done or checkpoint_due:
+            # Where the uninterrupted run ends this tick too: its kimg reached, or a checkpoint due.
+            tick_end = state.nimg >= first_nimg + sched.tick_kimg * 1000 or checkpoint_due
+            if tick_end or done:
                 break
         means = {k: v / count for k, v in sums.items()}
         if not all(np.isfinite(v) for v in means.values()) or not self._weights_finite():
@@ -235,12 +237,13 @@ class Trainer:
             raise NonFiniteError(f"non-finite {bad or 'weights'}")
         now = time.time()
         state.elapsed = now - run.start
-        interrupted = done and state.nimg < s.total_kimg * 1000
+        interrupted = done and state.nimg < s.total_kimg * 1000 and not tick_end
         if not interrupted:
             state.tick += 1
             state.tick_start_nimg = state.nimg
-        # An interrupted tick (a stop signal, max_minutes) is continued by a resumed run under the same index,
-        # so that its ticks, and what they write, fall where the uninterrupted run's do.
+        # A tick cut short (a stop signal, max_minutes) is continued by a resumed run under the same index, so
+        # that its ticks, and what they write, fall where the uninterrupted run's do; a stop that comes at the
+        # tick's own end ends it as the uninterrupted run does.
         return Tick(index=state.tick + interrupted, nimg=state.nimg, sched=sched, stats=means,
                     seconds=now - started, images=state.nimg - first_nimg, maintenance=run.maintenance,
                     done=done, checkpoint_due=checkpoint_due, out_of_time=out_of_time,
