@@ -481,6 +481,11 @@ def network_data(kw: dict, seed: int = 0, layouts: dict | None = None, edit=None
         dict(xflip=1, rotate90=1),
         buffers={"p": Tensor(np.zeros([])), "Hz_geom": Tensor(rng.standard_normal(12))},
     )
+    return pickle_data(kw, G, D, G_ema, augment, edit), {"Gs": g_values, "D": d_values}
+
+
+def pickle_data(kw: dict, G: Persistent, D: Persistent, G_ema: Persistent, augment_pipe, edit=None) -> dict:
+    """The dict training_loop.py pickles (stylegan2-ada-pytorch and stylegan3 alike), after `edit`."""
     data = {
         "training_set_kwargs": {
             "class_name": "training.dataset.ImageFolderDataset",
@@ -491,11 +496,35 @@ def network_data(kw: dict, seed: int = 0, layouts: dict | None = None, edit=None
         "G": G,
         "D": D,
         "G_ema": G_ema,
-        "augment_pipe": augment,
+        "augment_pipe": augment_pipe,
     }
     if edit:
         edit(data)
-    return data, {"Gs": g_values, "D": d_values}
+    return data
+
+
+def module_source_edit(source: str):
+    """An edit giving G, D and G_ema persistence records `source` as the code the original loader exec()s."""
+
+    def edit(data):
+        for key in ("G", "D", "G_ema"):
+            data[key].meta["module_src"] = source
+
+    return edit
+
+
+def kwargs_edit(net: str, *path_value):
+    """An edit setting a (nested) init kwarg of G and G_ema, or of D."""
+    *path, value = path_value
+
+    def edit(data):
+        for key in ("G", "G_ema") if net == "G" else ("D",):
+            kwargs = data[key].meta["state"]["_init_kwargs"]
+            for part in path[:-1]:
+                kwargs = kwargs[part]
+            kwargs[path[-1]] = value
+
+    return edit
 
 
 def write_network_pkl(path, data: dict) -> None:

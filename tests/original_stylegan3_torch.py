@@ -12,7 +12,7 @@ import copy
 
 import numpy as np
 import original_stylegan3 as ref
-from original_stylegan2_torch import Params, _fc, discriminator, module
+from original_stylegan2_torch import Params, _fc, discriminator, module, pickle_data
 
 # train.py's G kwargs (flat: the synthesis kwargs beside z_dim and mapping_kwargs) at tiny sizes: config T,
 # and config R (1×1 convolutions, radial filters, G's channel_base/channel_max doubled, not D's).
@@ -251,21 +251,7 @@ def network_data(kw: dict, seed: int = 0, layouts: dict | None = None, edit=None
         ),
         rng,
     )
-    data = {
-        "training_set_kwargs": {
-            "class_name": "training.dataset.ImageFolderDataset",
-            "path": "data.zip",
-            "resolution": kw["img_resolution"],
-            "use_labels": False,
-        },
-        "G": G,
-        "D": D,
-        "G_ema": G_ema,
-        "augment_pipe": None,
-    }
-    if edit:
-        edit(data)
-    return data, {"Gs": g_values, "D": d_values}
+    return pickle_data(kw, G, D, G_ema, None, edit), {"Gs": g_values, "D": d_values}
 
 
 def reference_images(kw: dict, values: dict, z: np.ndarray, psi: float) -> np.ndarray:

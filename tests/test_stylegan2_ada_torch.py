@@ -12,7 +12,9 @@ import pytest
 import tensorflow as tf
 from original_stylegan2_torch import (
     MODELS,
+    kwargs_edit,
     module,
+    module_source_edit,
     network_data,
     ref_discriminator,
     ref_generator,
@@ -137,51 +139,33 @@ def test_embedded_module_source_is_never_executed(tmp_path):
     target = tmp_path / "pwned"
     source = f"import pathlib\npathlib.Path({str(target)!r}).write_text('ran')\n"
 
-    def edit(data):
-        for key in ("G", "D", "G_ema"):
-            data[key].meta["module_src"] = source
-
-    data, raw = network_data(MODELS["res32_Gorig_Dskip"], edit=edit)
+    data, raw = network_data(MODELS["res32_Gorig_Dskip"], edit=module_source_edit(source))
     write_network_pkl(tmp_path / "net.pkl", data)
     assert isinstance(load_snapshot(tmp_path / "net.pkl").model, StyleGAN2Config)
     assert not target.exists()
 
 
-def _kwargs(net: str, *path_value):
-    """An edit setting a nested init kwarg of G_ema (and G) or D."""
-    *path, value = path_value
-
-    def edit(data):
-        for key in ("G", "G_ema") if net == "G" else ("D",):
-            kwargs = data[key].meta["state"]["_init_kwargs"]
-            for part in path[:-1]:
-                kwargs = kwargs[part]
-            kwargs[path[-1]] = value
-
-    return edit
-
-
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (_kwargs("G", "c_dim", 10), "G_ema is conditional (c_dim=10)"),
-        (_kwargs("D", "c_dim", 10), "D is conditional (c_dim=10)"),
+        (kwargs_edit("G", "c_dim", 10), "G_ema is conditional (c_dim=10)"),
+        (kwargs_edit("D", "c_dim", 10), "D is conditional (c_dim=10)"),
         (
-            _kwargs("G", "synthesis_kwargs", "architecture", "fancy"),
+            kwargs_edit("G", "synthesis_kwargs", "architecture", "fancy"),
             "unsupported G_ema setting architecture='fancy'",
         ),
         (
-            _kwargs("G", "mapping_kwargs", "activation", "relu"),
+            kwargs_edit("G", "mapping_kwargs", "activation", "relu"),
             "unsupported G_ema mapping_kwargs kwargs activation=",
         ),
         (
-            _kwargs("D", "epilogue_kwargs", "mbstd_group_size", None),
+            kwargs_edit("D", "epilogue_kwargs", "mbstd_group_size", None),
             "unsupported D setting mbstd_group_size=None",
         ),
-        (_kwargs("D", "conv_clamp", 256), "G_ema and D differ in conv_clamp"),
-        (_kwargs("D", "block_kwargs", "dropout", 0.5), "unsupported D block_kwargs kwargs dropout=0.5"),
+        (kwargs_edit("D", "conv_clamp", 256), "G_ema and D differ in conv_clamp"),
+        (kwargs_edit("D", "block_kwargs", "dropout", 0.5), "unsupported D block_kwargs kwargs dropout=0.5"),
         (
-            _kwargs("D", "architecture", "skip"),
+            kwargs_edit("D", "architecture", "skip"),
             "unsupported D setting architecture='skip' with conv_clamp=2.0",
         ),
         (lambda data: data.pop("D"), "is not a StyleGAN network pickle (no G_ema and D"),

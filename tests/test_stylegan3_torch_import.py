@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from conftest import compose_config
-from original_stylegan2_torch import write_network_pkl, write_torch_zip
+from original_stylegan2_torch import kwargs_edit, module_source_edit, write_network_pkl, write_torch_zip
 from original_stylegan3_torch import models, network_data, reference_images, reference_scores
 from PIL import Image
 
@@ -83,28 +83,10 @@ def test_the_embedded_module_source_is_never_executed(tmp_path):
     target = tmp_path / "pwned"
     source = f"import pathlib\npathlib.Path({str(target)!r}).write_text('ran')\n"
 
-    def edit(data):
-        for key in ("G", "D", "G_ema"):
-            data[key].meta["module_src"] = source
-
-    data, _ = network_data(MODELS["T16"], edit=edit)
+    data, _ = network_data(MODELS["T16"], edit=module_source_edit(source))
     write_network_pkl(tmp_path / "net.pkl", data)
     assert isinstance(load_snapshot(tmp_path / "net.pkl").model, StyleGAN3Config)
     assert not target.exists()
-
-
-def _kwargs(net: str, *path_value):
-    """An edit setting a (nested) init kwarg of G and G_ema, or of D."""
-    *path, value = path_value
-
-    def edit(data):
-        for key in ("G", "G_ema") if net == "G" else ("D",):
-            kwargs = data[key].meta["state"]["_init_kwargs"]
-            for part in path[:-1]:
-                kwargs = kwargs[part]
-            kwargs[path[-1]] = value
-
-    return edit
 
 
 def _layer(key: str, layer: str, edit):
@@ -124,17 +106,17 @@ def _scale_filter(state):
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (_kwargs("G", "c_dim", 10), "G_ema is conditional (c_dim=10)"),
-        (_kwargs("D", "c_dim", 5), "D is conditional (c_dim=5)"),
-        (_kwargs("G", "fancy", 1), "unsupported G_ema kwargs fancy=1"),
+        (kwargs_edit("G", "c_dim", 10), "G_ema is conditional (c_dim=10)"),
+        (kwargs_edit("D", "c_dim", 5), "D is conditional (c_dim=5)"),
+        (kwargs_edit("G", "fancy", 1), "unsupported G_ema kwargs fancy=1"),
         (
-            _kwargs("G", "mapping_kwargs", "embed_features", 8),
+            kwargs_edit("G", "mapping_kwargs", "embed_features", 8),
             "unsupported G_ema mapping_kwargs kwargs embed",
         ),
-        (_kwargs("D", "architecture", "skip"), "unsupported D setting architecture='skip'"),
-        (_kwargs("D", "conv_clamp", None), "G_ema and D differ in conv_clamp (256, None)"),
+        (kwargs_edit("D", "architecture", "skip"), "unsupported D setting architecture='skip'"),
+        (kwargs_edit("D", "conv_clamp", None), "G_ema and D differ in conv_clamp (256, None)"),
         (
-            _kwargs("D", "channel_base", 384),
+            kwargs_edit("D", "channel_base", 384),
             "unsupported channel_base/channel_max: G_ema's (512, 16) are not D's",
         ),
         (
@@ -145,7 +127,7 @@ def _scale_filter(state):
             _layer("G", "L2_36_16", lambda s: s["_init_kwargs"].update(in_cutoff=3.0)),
             "G synthesis.L2_36_16 has in_cutoff=3.0, not the inferred model's in_cutoff=2.828",
         ),
-        (_kwargs("G", "margin_size", 8), "G synthesis layers input, L0_36_16"),
+        (kwargs_edit("G", "margin_size", 8), "G synthesis layers input, L0_36_16"),
     ],
 )
 def test_unsupported_stylegan3_pickles_are_refused_in_one_line(tmp_path, edit, message):
@@ -175,6 +157,14 @@ def test_sample_py_and_convert_open_a_stylegan3_pickle(tmp_path):
     assert all(np.array_equal(converted.weights[k], imported.weights[k]) for k in imported.weights)
 
 
+def _transfer_config(tmp_path, *overrides: str):
+    """The tiny StyleGAN3 experiment transferring from tmp_path/source.pkl, writing under tmp_path."""
+    return to_object(compose_config(
+        "train", "+experiment=tiny_stylegan3", "logger=none", f"outputs_root={tmp_path / 'outputs'}",
+        f"dataset.path={tmp_path / 'synthetic-16'}", "transfer=snapshot",
+        f"transfer.source={tmp_path / 'source.pkl'}", *overrides))
+
+
 def test_transfer_source_may_be_a_stylegan3_pickle(tmp_path):
     """transfer.source=<pkl> on the tiny StyleGAN3 experiment (config T, other sizes): the run adopts the
     pickle's config R and starts from its weights."""
@@ -183,17 +173,7 @@ def test_transfer_source_may_be_a_stylegan3_pickle(tmp_path):
 
     data, _ = network_data(MODELS["R16"])
     write_network_pkl(tmp_path / "source.pkl", data)
-    cfg = to_object(
-        compose_config(
-            "train",
-            "+experiment=tiny_stylegan3",
-            "logger=none",
-            f"outputs_root={tmp_path / 'outputs'}",
-            f"dataset.path={tmp_path / 'synthetic-16'}",
-            "transfer=snapshot",
-            f"transfer.source={tmp_path / 'source.pkl'}",
-        )
-    )
+    cfg = _transfer_config(tmp_path)
     trainer = Trainer(cfg, tmp_path / "run")
     model = trainer.cfg.model
     assert isinstance(model, StyleGAN3Config) and model.use_radial_filters and model.conv_kernel == 1
@@ -214,19 +194,7 @@ def test_a_run_from_a_stylegan3_pickle_draws_its_images_and_trains(tmp_path):
     kw = MODELS["T16"]
     data, raw = network_data(kw)
     write_network_pkl(tmp_path / "source.pkl", data)
-    cfg = to_object(
-        compose_config(
-            "train",
-            "+experiment=tiny_stylegan3",
-            "logger=none",
-            f"outputs_root={tmp_path / 'outputs'}",
-            f"dataset.path={tmp_path / 'synthetic-16'}",
-            "transfer=snapshot",
-            f"transfer.source={tmp_path / 'source.pkl'}",
-            "transfer.resume_kimg=5.8",
-            "schedule.total_kimg=6",
-        )
-    )
+    cfg = _transfer_config(tmp_path, "transfer.resume_kimg=5.8", "schedule.total_kimg=6")
     Trainer(cfg, tmp_path / "run").run()
     grid_z = np.random.RandomState(cfg.grid.seed).randn(cfg.grid.width * cfg.grid.height, kw["z_dim"])
     expected = make_grid(to_uint8(reference_images(kw, raw["Gs"], grid_z, 1.0)), cfg.grid.width)
