@@ -18,7 +18,6 @@ from stylegan_exp.grid import make_grid, to_uint8
 from stylegan_exp.models import network
 from stylegan_exp.nets.compiled import compiled, run_batched
 from stylegan_exp.nets.generator import Generator
-from stylegan_exp.nets.layers import lerp
 from stylegan_exp.nets.network import Discriminator
 from stylegan_exp.sample.figures import layer_ranges, mixing_cells
 from stylegan_exp.sample.generate import seed_latents, synthesize
@@ -33,10 +32,9 @@ class RequestError(ValueError):
 
 
 def _truncated(Gs: Generator, z: tf.Tensor, psi: tf.Tensor, cutoff: tf.Tensor) -> tf.Tensor:
-    """Gs.truncate's w with ψ and cutoff as tensors; ψ = 1 leaves w untouched, as Gs's call does."""
-    w = Gs.map(z)
-    mask = tf.logical_and(tf.range(Gs.num_layers) < cutoff, tf.not_equal(psi, 1.0))
-    return tf.where(tf.reshape(mask, [1, -1, 1]), lerp(Gs.w_avg, w, psi), w)
+    """Gs.truncate's w with ψ and cutoff as tensors; ψ = 1 leaves w untouched (no layer below cutoff 0), as
+    Gs's call does: the lerp at ψ = 1 may round."""
+    return Gs.truncate(Gs.map(z), psi, tf.where(tf.equal(psi, 1.0), 0, cutoff))
 
 
 @dataclass(frozen=True)
