@@ -39,7 +39,8 @@ class SyntheticConfig:
 class DatasetConfig:
     name: str = MISSING
     path: str = MISSING
-    resolution: int | None = None
+    resolution: int | None = None  # the short side (stylegan_exp/aspect.py)
+    aspect: str = "1:1"  # width:height, one of aspect.SUPPORTED; the dataset's must match
     mirror: bool = False
     shuffle_buffer: int = 2000
     cache: bool = True

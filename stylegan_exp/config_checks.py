@@ -8,6 +8,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from stylegan_exp.aspect import AspectError, parse_aspect
 from stylegan_exp.config import ConfigError, TrainConfig
 
 
@@ -58,3 +59,16 @@ def check_values(cfg: TrainConfig) -> None:
             if k < 1]
     if bad:
         raise ConfigError(f"{'; '.join(bad)}")
+    check_aspect(cfg)
+
+
+def check_aspect(cfg: TrainConfig) -> None:
+    """dataset.aspect is a supported ratio, and one the model can build."""
+    try:
+        aspect = parse_aspect(cfg.dataset.aspect)
+    except AspectError as exc:
+        raise ConfigError(str(exc)) from None
+    if not aspect.square and cfg.model.ARCH == "stylegan3":
+        raise ConfigError(f"dataset.aspect={aspect}: model=stylegan3 trains squares only (its synthesis "
+                          "input is a square Fourier-feature grid with square filter margins); use "
+                          "model=stylegan or model=stylegan2")

@@ -1,5 +1,7 @@
 """What a packed dataset is on disk, shared by its writer and its reader: TFRecord shards plus
-``dataset.json`` (version, resolution, count, channels, stored image format, shard sizes and sha256s).
+``dataset.json`` (version, resolution, count, channels, stored image format, shard sizes and sha256s; and
+for rectangles their ``aspect``, width:height, with ``resolution`` the short side: a square dataset's file is
+as it always was).
 
 A record holds the encoded image as prepared (JPEG/PNG bytes), its shape and a label; lower
 resolutions for progressive growing are made by the reader, not stored.
@@ -43,6 +45,7 @@ class DatasetInfo:
     shards: list[ShardInfo]
     meta: dict = field(default_factory=dict)
     source_bytes: int = 0
+    aspect: str = "1:1"  # width:height (stylegan_exp/aspect.py); `resolution` is the short side
 
     @property
     def total_bytes(self) -> int:
@@ -61,4 +64,6 @@ def file_sha256(path: str | os.PathLike) -> str:
 def info_json(info: DatasetInfo) -> bytes:
     """The bytes of dataset.json (the folder's path is not stored: datasets can be moved)."""
     document = {"version": VERSION, **{k: v for k, v in asdict(info).items() if k != "path"}}
+    if document["aspect"] == "1:1":  # square datasets' files stay byte for byte what they were
+        del document["aspect"]
     return (json.dumps(document, indent=2) + "\n").encode()

@@ -1,6 +1,7 @@
 """The dataset reader: dataset.json checked, shards verified, and tf.data batches of reals at any
 power-of-two resolution up to the stored one (lower ones box-filtered on the fly, rounded after each
 halving as the original tool stored them), shuffled and mirrored deterministically for a seed.
+Rectangular datasets are served at their aspect: `resolution` is the short side at every level.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from stylegan_exp.aspect import SQUARE, Aspect, AspectError, parse_aspect
 from stylegan_exp.data.dataset_format import (
     INFO_FILE,
     VERSION,
@@ -52,7 +54,10 @@ def load_info(dataset_dir: str | os.PathLike) -> DatasetInfo:
             shards,
             dict(document.get("meta") or {}),
             int(document.get("source_bytes", 0)),
+            str(parse_aspect(document.get("aspect", "1:1"), f"{path}: aspect")),
         )
+    except AspectError as exc:
+        raise DatasetError(str(exc)) from exc
     except (KeyError, TypeError, ValueError) as exc:
         raise DatasetError(f"{path} is invalid ({type(exc).__name__}: {exc})") from exc
 
@@ -69,7 +74,8 @@ def verify_dataset(dataset_dir: str | os.PathLike) -> DatasetInfo:
     return info
 
 
-def _decode_record(serialized: tf.Tensor, channels: int, stored: int, factor: int) -> tf.Tensor:
+def _decode_record(serialized: tf.Tensor, channels: int, stored: int, factor: int,
+                   aspect: Aspect = SQUARE) -> tf.Tensor:
     example = tf.io.parse_single_example(serialized, {"image": tf.io.FixedLenFeature([], tf.string)})
     data = example["image"]
     # decode_image would use libjpeg's fast integer DCT; the accurate one matches Pillow exactly.
@@ -78,7 +84,7 @@ def _decode_record(serialized: tf.Tensor, channels: int, stored: int, factor: in
         lambda: tf.io.decode_jpeg(data, channels=channels, dct_method="INTEGER_ACCURATE"),
         lambda: tf.io.decode_image(data, channels=channels, expand_animations=False),
     )
-    image = tf.ensure_shape(image, [stored, stored, channels])
+    image = tf.ensure_shape(image, [*aspect.shape(stored), channels])
     if factor == 1:
         return image
     x = tf.cast(image, tf.float32)[None]
@@ -102,7 +108,8 @@ def make_dataset(
     skip: int = 0,
     num_parallel_calls: int = tf.data.AUTOTUNE,
 ) -> tf.data.Dataset:
-    """Batches of float32 NHWC reals in [-1, 1] at `resolution` (a power of two <= the stored one).
+    """Batches of float32 NHWC reals in [-1, 1] at `resolution` (a power of two <= the stored one; the
+    short side of a rectangular dataset, served at its aspect).
 
     Shuffling and random left-right mirroring are deterministic for a given seed. With `cache` every
     image is decoded and box-filtered once and kept in memory; without it the shuffle buffer holds the
@@ -119,10 +126,11 @@ def make_dataset(
             f"the resolution stored in {info.path}"
         )
     factor = info.resolution // resolution
+    aspect = parse_aspect(info.aspect)
     rows = None if keep is None else tf.constant(np.asarray(keep), tf.int64)
 
     def decode(serialized: tf.Tensor) -> tf.Tensor:
-        return _decode_record(serialized, info.channels, info.resolution, factor)
+        return _decode_record(serialized, info.channels, info.resolution, factor, aspect)
 
     files = [str(info.path / shard.file) for shard in info.shards]
     ds = tf.data.TFRecordDataset(files)
@@ -138,7 +146,7 @@ def make_dataset(
         if rows is not None:
             batch = tf.gather(batch, rows)
         if not cache:
-            spec = tf.TensorSpec([resolution, resolution, info.channels], tf.uint8)
+            spec = tf.TensorSpec([*aspect.shape(resolution), info.channels], tf.uint8)
             batch = tf.map_fn(decode, batch, fn_output_signature=spec)
         x = tf.cast(batch, tf.float32) * (2.0 / 255.0) - 1.0  # drange [0, 255] -> [-1, 1]
         if mirror:

@@ -3,7 +3,7 @@ dataset.json), refusing with every offending file named. The writer is data/writ
 data/reader.py; prepare's pack stage (data/pack.py) uses the same writer.
 
 CLI: ``python -m stylegan_exp.data.records SRC DST [--format keep|png|jpeg] [--quality 95]
-[--shard-size N]``.
+[--shard-size N] [--aspect 1:2]``.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from stylegan_exp.aspect import SUPPORTED, AspectError, parse_aspect
 from stylegan_exp.data.dataset_format import DatasetError
 from stylegan_exp.data.writer import STORE_FORMATS, pack_folder
 
@@ -32,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--shard-size", type=int, default=2000, help="images per TFRecord shard (default 2000)"
     )
+    parser.add_argument("--aspect", default="1:1",
+                        help=f"width:height of every image (default 1:1; one of {', '.join(SUPPORTED)})")
     args = parser.parse_args(argv)
     try:
         info = pack_folder(
@@ -40,13 +43,15 @@ def main(argv: list[str] | None = None) -> int:
             image_format=args.format,
             jpeg_quality=args.quality,
             shard_size=args.shard_size,
+            aspect=parse_aspect(args.aspect, "--aspect"),
         )
-    except DatasetError as exc:
+    except (DatasetError, AspectError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     ratio = info.total_bytes / info.source_bytes if info.source_bytes else float("nan")
     print(
-        f"packed {info.count} images at {info.resolution}x{info.resolution}x{info.channels} "
+        f"packed {info.count} images at {'x'.join(map(str, parse_aspect(info.aspect).size(info.resolution)))}"
+        f"x{info.channels} "
         f"({info.image_format}) into {info.path}: {len(info.shards)} shards, {info.total_bytes:,} bytes "
         f"({ratio:.3f}x the source)"
     )

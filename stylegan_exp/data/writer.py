@@ -2,8 +2,9 @@
 numbered TFRecord shards and dataset.json inside a temp folder that becomes the dataset only when
 complete (a failure or kill leaves nothing).
 
-The rules: every image decodes, is square with a power-of-two side >= 4, and has the size of most of
-the others and, unless the caller converts them, their channel count (grayscale or RGB). The dataset
+The rules: every image decodes, is square (or has the `aspect` asked for, see stylegan_exp/aspect.py)
+with a power-of-two short side >= 4, and has the size of most of the others and, unless the caller
+converts them, their channel count (grayscale or RGB). The dataset
 tool (``python -m stylegan_exp.data.records``, pack_folder) refuses a folder with any offending file,
 naming each; prepare's pack stage (``data/pack.py``) skips them with their reason in its manifest.
 pack_arrays packs in-memory images (the synthetic set) with the same writer.
@@ -23,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from stylegan_exp.aspect import SQUARE, Aspect, short_side
 from stylegan_exp.atomic import FolderExistsError, atomic_dir
 from stylegan_exp.data.dataset_format import (
     INFO_FILE,
@@ -75,8 +77,16 @@ def _size(detail: str) -> Problem:
     return Problem(f"size {detail}", f"is {detail}")
 
 
-def size_problem(width: int, height: int) -> Problem | None:
-    """The geometry rule for one image: square, with a power-of-two side >= MIN_RESOLUTION."""
+def size_problem(width: int, height: int, aspect: Aspect = SQUARE) -> Problem | None:
+    """The geometry rule for one image: square (or `aspect`), with a power-of-two short side >=
+    MIN_RESOLUTION."""
+    if not aspect.square:
+        side = short_side(width, height, aspect)
+        if side is None:
+            return _size(f"{width}x{height} (not {aspect}, width:height)")
+        if not is_resolution(side):
+            return _size(f"{width}x{height} (short side not a power of two >= {MIN_RESOLUTION})")
+        return None
     if width != height:
         return _size(f"{width}x{height} (not square)")
     if not is_resolution(width):
@@ -184,14 +194,14 @@ def _without_name(exc: BaseException, name: str) -> str:
 
 
 def _geometry_problems(
-    infos: dict[int, ImageInfo], channels: int | None
+    infos: dict[int, ImageInfo], channels: int | None, aspect: Aspect = SQUARE
 ) -> tuple[dict[int, Problem], int, int]:
     """Why each image cannot join the others, and the resolution and channel count of the rest:
     one square power-of-two size and, unless `channels` converts them, one channel count (grayscale
     or RGB), as the original dataset_tool needed."""
     problems: dict[int, Problem] = {}
     for index, info in infos.items():
-        problem = size_problem(info.width, info.height)
+        problem = size_problem(info.width, info.height, aspect)
         if problem is None and channels is None and info.channels not in (1, 3):
             problem = Problem(
                 "channels", f"has {info.channels} channels (mode {info.mode}; only grayscale or RGB)"
@@ -201,11 +211,12 @@ def _geometry_problems(
     valid = {index: info for index, info in infos.items() if index not in problems}
     if not valid:
         return problems, 0, channels or 0
-    size = Counter(info.width for info in valid.values()).most_common(1)[0][0]
+    size = Counter(min(info.width, info.height) for info in valid.values()).most_common(1)[0][0]
+    width, height = aspect.size(size)
     count = channels or Counter(info.channels for info in valid.values()).most_common(1)[0][0]
     for index, info in valid.items():
-        if info.width != size:
-            problems[index] = _size(f"{info.width}x{info.height} (most images are {size}x{size})")
+        if (info.width, info.height) != (width, height):
+            problems[index] = _size(f"{info.width}x{info.height} (most images are {width}x{height})")
         elif channels is None and info.channels != count:
             problems[index] = Problem(
                 "channels", f"is {_CHANNEL_NAMES[info.channels]} (most images are {_CHANNEL_NAMES[count]})"
@@ -242,6 +253,7 @@ def pack_files(
     meta: dict | None = None,
     progress: bool = True,
     extra_files: Callable[[list[Problem | None]], dict[str, bytes]] | None = None,
+    aspect: Aspect = SQUARE,
 ) -> tuple[DatasetInfo, list[Problem | None]]:
     """Pack image files (each `copies` times, in order) into a dataset; returns it and each item's
     problem (None = packed, or skipped for copies 0).
@@ -249,6 +261,7 @@ def pack_files(
     strict: refuse with every offending file named, before writing anything when the headers tell
     and leaving nothing behind when a file turns out to be corrupt; otherwise skip offending files.
     channels: None keeps the files' own (one count for all), 1 or 3 converts every image.
+    aspect: the width:height every image must have (its short side is the dataset's resolution).
     extra_files(problems) gives files to write into the dataset folder with dataset.json.
     """
     out_dir = Path(out_dir)
@@ -259,7 +272,7 @@ def pack_files(
     for index, item in enumerate(items):
         infos[index], problems[index] = _header_problem(item)
     infos = {index: info for index, info in infos.items() if info is not None}
-    geometry, resolution, channels = _geometry_problems(infos, channels)
+    geometry, resolution, channels = _geometry_problems(infos, channels, aspect)
     for index, problem in geometry.items():
         problems[index] = problem
     if strict and any(problems):
@@ -296,7 +309,7 @@ def pack_files(
     def describe(shards: list[ShardInfo]) -> DatasetInfo:
         count, formats = sum(shard.count for shard in shards), "+".join(sorted(stored))
         return DatasetInfo(out_dir, resolution, count, channels, formats, shards, dict(meta or {}),
-                           source_bytes)
+                           source_bytes, str(aspect))
 
     info = _write_dataset(
         records(),
@@ -327,9 +340,10 @@ def pack_folder(
     jpeg_quality: int = 95,
     shard_size: int = 2000,
     meta: dict | None = None,
+    aspect: Aspect = SQUARE,
 ) -> DatasetInfo:
-    """Pack a folder of square, power-of-two, equal-size images (recursive, sorted) into a dataset,
-    refusing (and writing nothing) when any image does not fit."""
+    """Pack a folder of square (or `aspect`), power-of-two, equal-size images (recursive, sorted) into a
+    dataset, refusing (and writing nothing) when any image does not fit."""
     src = Path(src)
     check_format(image_format)
     _check_output(Path(out_dir))
@@ -341,6 +355,7 @@ def pack_folder(
         jpeg_quality=jpeg_quality,
         shard_size=shard_size,
         meta=meta,
+        aspect=aspect,
     )
     return info
 
@@ -357,6 +372,7 @@ def pack_arrays(
     jpeg_quality: int = 95,
     shard_size: int = 2000,
     meta: dict | None = None,
+    aspect: Aspect = SQUARE,
 ) -> DatasetInfo:
     """Pack in-memory uint8 NHWC images (an array or any iterable of HWC arrays, e.g. a generator
     of synthetic images) with the same writer and rules as pack_files."""
@@ -370,7 +386,7 @@ def pack_arrays(
         nonlocal shape, raw_bytes
         for index, image in enumerate(images):
             image = np.asarray(image)
-            _check_array(image, index, shape)
+            _check_array(image, index, shape, aspect)
             shape = image.shape
             raw_bytes += image.nbytes
             yield encode_image(image, fmt, jpeg_quality), image.shape
@@ -378,17 +394,19 @@ def pack_arrays(
             raise DatasetError("no images to pack")
 
     def describe(shards: list[ShardInfo]) -> DatasetInfo:
-        resolution, _, channels = shape
+        height, width, channels = shape
         count = sum(shard.count for shard in shards)
-        return DatasetInfo(out_dir, resolution, count, channels, fmt, shards, dict(meta or {}), raw_bytes)
+        return DatasetInfo(out_dir, min(height, width), count, channels, fmt, shards, dict(meta or {}),
+                           raw_bytes, str(aspect))
 
     return _write_dataset(records(), out_dir, shard_size=shard_size, describe=describe)
 
 
-def _check_array(image: np.ndarray, index: int, expected: tuple[int, ...] | None) -> None:
+def _check_array(image: np.ndarray, index: int, expected: tuple[int, ...] | None,
+                 aspect: Aspect = SQUARE) -> None:
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] not in (1, 3):
         text = f"is {image.dtype} {image.shape} (need uint8 HWC with 1 or 3 channels)"
-    elif (problem := size_problem(image.shape[1], image.shape[0])) is not None:
+    elif (problem := size_problem(image.shape[1], image.shape[0], aspect)) is not None:
         text = problem.text
     elif expected is not None and image.shape != expected:
         text = f"has shape {image.shape} (image 0 has {expected})"
