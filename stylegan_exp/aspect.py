@@ -68,6 +68,13 @@ def parse_aspect(text: str | Aspect, what: str = "dataset.aspect") -> Aspect:
     return aspect
 
 
+def aspect_tag(text: str) -> str:
+    """What a folder name made for an aspect carries: '' for squares (their names stay as they were),
+    '-1x2' for 1:2 (the `${aspect_tag:…}` resolver of conf/dataset/synthetic.yaml)."""
+    text = str(text).strip()
+    return "" if text == "1:1" else "-" + text.replace(":", "x")
+
+
 def aspect_of(width: int, height: int) -> Aspect | None:
     """The supported aspect of a width × height image, or None."""
     short = min(width, height)

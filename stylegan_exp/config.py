@@ -18,6 +18,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
+from stylegan_exp.aspect import aspect_tag
 from stylegan_exp.atomic import write_atomic
 from stylegan_exp.sweep import register_resolvers
 
@@ -632,6 +633,8 @@ def register_schemas(models: Iterable[type[ModelConfig]]) -> None:
     """Make the schemas available to Hydra (`train_schema`, `sample_schema`, `<arch>_schema` for each model
     config and `<task>_schema` in the defaults lists), and the resolvers the configs use."""
     register_resolvers()
+    if not OmegaConf.has_resolver("aspect_tag"):
+        OmegaConf.register_new_resolver("aspect_tag", aspect_tag)
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=TrainConfig)
     cs.store(name="sample_schema", node=SampleConfig)

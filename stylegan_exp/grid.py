@@ -29,11 +29,12 @@ def make_grid(images: np.ndarray, grid_w: int) -> np.ndarray:
 
 
 def save_grid(images: np.ndarray, path: str | Path, grid_w: int, *, size: int | None = None) -> Path:
-    """Write network outputs as a grid PNG; `size` upscales each cell (nearest) so grids stay comparable
-    across progressive-growing levels."""
+    """Write network outputs as a grid PNG; `size` upscales each cell (nearest) to that short side, so grids
+    stay comparable across progressive-growing levels."""
     images = to_uint8(images)
-    if size is not None and images.shape[1] < size:
-        factor = size // images.shape[1]
+    short = min(images.shape[1:3])
+    if size is not None and short < size:
+        factor = size // short
         images = images.repeat(factor, axis=1).repeat(factor, axis=2)
     path = Path(path)
     save_image(make_grid(images, grid_w), path)

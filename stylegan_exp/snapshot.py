@@ -2,7 +2,8 @@
 
 A snapshot is one `.npz`: every variable of G, D and Gs under `G/…`, `D/…`, `Gs/…` plus, as JSON, the
 architecture and its model config (rebuilt by the architecture's schema, as stylegan2-ada keeps a network's
-init kwargs in its pickle), the resolution, channels, kimg and lod (≠ 0 while growing: its networks run at
+init kwargs in its pickle), the resolution (the short side), channels, kimg, lod, and for rectangles their
+aspect (≠ 0 while growing: its networks run at
 that level of detail, as the original's `lod` variable says). This module knows the file format only:
 `stylegan_exp.models.load_snapshot` opens it, or a foreign format through an importer, into the same
 `Snapshot`, and builds its networks.
@@ -46,6 +47,7 @@ class Snapshot:
     kimg: float
     weights: dict[str, np.ndarray]
     lod: float = 0.0
+    aspect: str = "1:1"  # width:height of its images (stylegan_exp/aspect.py)
 
     def __post_init__(self) -> None:
         top = log2_int(self.resolution) - 2
@@ -60,12 +62,15 @@ class Snapshot:
 
 
 def snapshot_arrays(weights: dict[str, dict[str, np.ndarray]], *, model: ModelConfig, resolution: int,
-                    num_channels: int, kimg: float, lod: float = 0.0) -> dict[str, np.ndarray]:
+                    num_channels: int, kimg: float, lod: float = 0.0,
+                    aspect: str = "1:1") -> dict[str, np.ndarray]:
     """The networks' weights ({'G', 'D', 'Gs'} → variable path → array) and what is needed to rebuild
     them, as the arrays of a snapshot."""
     arrays = {f"{net}/{name}": array for net, found in weights.items() for name, array in found.items()}
     meta = {"arch": model.ARCH, "model": asdict(model), "resolution": resolution,
             "num_channels": num_channels, "kimg": kimg, "lod": lod}
+    if aspect != "1:1":  # square snapshots stay what they were
+        meta["aspect"] = aspect
     arrays[_META_KEY] = np.array(json.dumps(meta))
     return arrays
 
@@ -94,7 +99,8 @@ def read_snapshot(path: Path, model_config: ModelConfigOf) -> Snapshot:
         raise SnapshotError(f"{path} records a model config this version cannot rebuild ({exc})") from exc
     resolution, kimg = int(meta["resolution"]), float(meta["kimg"])
     lod = float(meta["lod"]) if "lod" in meta else _lod_from_run(path, kimg, resolution)
-    return Snapshot(path, model, resolution, int(meta.get("num_channels", 3)), kimg, weights, lod)
+    return Snapshot(path, model, resolution, int(meta.get("num_channels", 3)), kimg, weights, lod,
+                    str(meta.get("aspect", "1:1")))
 
 
 def _lod_from_run(path: Path, kimg: float, resolution: int) -> float:

@@ -2,7 +2,9 @@
 
 Every face shares one layout (a roughly centred head, eyes on a fixed line, bangs over the forehead)
 so a tiny GAN can learn the structure quickly, while hair colour and style, bangs, eyes, skin, mouth,
-blush, clothes and background vary enough that there is something to learn.
+blush, clothes and background vary enough that there is something to learn. At a rectangular aspect
+(`--aspect 1:2`) the face fills the top square of a portrait above shoulders and a torso (a landscape centres
+it between wider background); the face parameters, and so the faces, are those of the square set.
 
     python -m stylegan_exp.data.synthetic OUT --count 4000 --resolution 64 --seed 0 --sheet sheet.png
 """
@@ -21,6 +23,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from stylegan_exp.aspect import SQUARE, Aspect, parse_aspect
 from stylegan_exp.data.images import resample
 from stylegan_exp.progress import progress_bar
 
@@ -127,11 +130,12 @@ def sample_face_params(rng: np.random.Generator) -> FaceParams:
 
 
 class _Canvas:
-    """Maps face-relative units (1.0 = image size at face_size 1, origin at the face centre) to pixels."""
+    """Maps face-relative units (1.0 = image size at face_size 1, origin at the face centre) to pixels; in a
+    rectangle the unit is the short side and the face square sits at the top, centred across."""
 
     def __init__(self, params: FaceParams, img: Image.Image):
-        size = img.width
-        self.cx, self.cy = params.face_x * size, params.face_y * size
+        size = min(img.width, img.height)
+        self.cx, self.cy = (img.width - size) / 2 + params.face_x * size, params.face_y * size
         self.u = params.face_size * size
         self.line = max(1, round(size / 90))
         self.draw = ImageDraw.Draw(img)
@@ -276,13 +280,20 @@ def _draw_front_hair(c: _Canvas, p: FaceParams, hair: RGB, edge: RGB) -> None:
         c.lines(_arc(0, -0.19, 0.21, 0.13, a0, a1, 5), shine, width=1.6)
 
 
-def render_face(params: FaceParams, resolution: int) -> np.ndarray:
-    """Draw at SUPERSAMPLE× and downsample with LANCZOS, so small outputs get clean anti-aliased edges."""
-    size = resolution * SUPERSAMPLE
+# Shoulders in the square; at a portrait aspect they continue into a torso and arms down past the bottom.
+_SHOULDERS = [(-0.5, 0.6), (-0.42, 0.39), (-0.12, 0.34), (0, 0.42), (0.12, 0.34), (0.42, 0.39), (0.5, 0.6)]
+_TORSO = [(-0.42, 0.39), (-0.12, 0.34), (0, 0.42), (0.12, 0.34), (0.42, 0.39), (0.58, 0.55), (0.62, 4.0),
+          (-0.62, 4.0), (-0.58, 0.55)]
+
+
+def render_face(params: FaceParams, resolution: int, aspect: Aspect = SQUARE) -> np.ndarray:
+    """Draw at SUPERSAMPLE× and downsample with LANCZOS, so small outputs get clean anti-aliased edges;
+    `resolution` is the short side of an `aspect` image."""
+    width, height = aspect.size(resolution * SUPERSAMPLE)
     p = params
-    ramp = np.linspace(0.0, 1.0, size, dtype=np.float32)[:, None]
+    ramp = np.linspace(0.0, 1.0, height, dtype=np.float32)[:, None]
     column = np.asarray(p.background_top, np.float32) * (1 - ramp) + np.asarray(p.background_bottom) * ramp
-    bg = np.ascontiguousarray(np.broadcast_to(column.astype(np.uint8)[:, None, :], (size, size, 3)))
+    bg = np.ascontiguousarray(np.broadcast_to(column.astype(np.uint8)[:, None, :], (height, width, 3)))
     img = Image.fromarray(bg, "RGB")
     c = _Canvas(p, img)
 
@@ -292,8 +303,15 @@ def render_face(params: FaceParams, resolution: int) -> np.ndarray:
 
     _draw_back_hair(c, p, back, edge)
     c.poly([(-0.075, 0.1), (0.075, 0.1), (0.08, 0.42), (-0.08, 0.42)], skin_shadow, skin_edge)
-    c.poly([(-0.5, 0.6), (-0.42, 0.39), (-0.12, 0.34), (0, 0.42), (0.12, 0.34), (0.42, 0.39), (0.5, 0.6)],
-           p.clothes_color, _shade(p.clothes_color, 0.5))
+    clothes_edge = _shade(p.clothes_color, 0.5)
+    if aspect.height > aspect.width:
+        for s in (-1, 1):  # arms, behind the torso
+            arm = [(s * 0.5, 0.45), (s * 0.7, 0.6), (s * 0.74, 4.0), (s * 0.56, 4.0)]
+            c.poly(arm, skin_shadow, skin_edge)
+        c.poly(_TORSO, p.clothes_color, clothes_edge)
+        c.lines([(0, 0.42), (0, 4.0)], clothes_edge)
+    else:
+        c.poly(_SHOULDERS, p.clothes_color, clothes_edge)
     c.poly(_FACE_OUTLINE, skin, skin_edge)
     if p.blush:
         blush = _mix(skin, (255, 110, 130), 0.4)
@@ -304,19 +322,21 @@ def render_face(params: FaceParams, resolution: int) -> np.ndarray:
     c.lines([(0.006, 0.125), (0.0, 0.14)], skin_edge)
     _draw_mouth(c, p)
     _draw_front_hair(c, p, hair, edge)
-    return resample(np.asarray(img), resolution, resolution)
+    return resample(np.asarray(img), *aspect.size(resolution))
 
 
-def render_faces(count: int, resolution: int, seed: int, *, progress: bool = True) -> np.ndarray:
+def render_faces(count: int, resolution: int, seed: int, *, progress: bool = True,
+                 aspect: Aspect = SQUARE) -> np.ndarray:
     """Face i depends only on (seed, i), so a larger request extends a smaller one image for image."""
-    out = np.empty((count, resolution, resolution, 3), np.uint8)
+    out = np.empty((count, *aspect.shape(resolution), 3), np.uint8)
     for i in progress_bar(range(count), desc="drawing faces", unit="face", enabled=progress):
-        out[i] = render_face(sample_face_params(np.random.default_rng([seed, i])), resolution)
+        out[i] = render_face(sample_face_params(np.random.default_rng([seed, i])), resolution, aspect)
     return out
 
 
 def ensure_synthetic_dataset(
-    out_dir: str | Path, *, count: int, resolution: int, seed: int, image_format: str = "png"
+    out_dir: str | Path, *, count: int, resolution: int, seed: int, image_format: str = "png",
+    aspect: Aspect = SQUARE,
 ) -> Path:
     """Render and pack the dataset once; later runs with the same request reuse it.
 
@@ -330,6 +350,8 @@ def ensure_synthetic_dataset(
 
     out_dir = Path(out_dir)
     wanted = {"count": count, "resolution": resolution, "seed": seed, "generator_version": GENERATOR_VERSION}
+    if not aspect.square:  # square sets are recorded as they always were
+        wanted["aspect"] = str(aspect)
     if (out_dir / INFO_FILE).is_file():
         found = load_info(out_dir).meta.get("synthetic")
         if not isinstance(found, dict):
@@ -340,11 +362,12 @@ def ensure_synthetic_dataset(
                 f"synthetic dataset at {out_dir} was made with {', '.join(diff)}; "
                 "delete that directory or choose another dataset.path"
             )
-        log.info("reusing synthetic dataset at %s (%d faces, %dx%d)", out_dir, count, resolution, resolution)
+        log.info("reusing synthetic dataset at %s (%d faces, %dx%d)", out_dir, count,
+                 *aspect.size(resolution))
         return out_dir
-    log.info("drawing %d synthetic faces at %dx%d into %s", count, resolution, resolution, out_dir)
-    images = render_faces(count, resolution, seed)
-    pack_arrays(images, out_dir, image_format=image_format, meta={"synthetic": wanted})
+    log.info("drawing %d synthetic faces at %dx%d into %s", count, *aspect.size(resolution), out_dir)
+    images = render_faces(count, resolution, seed, aspect=aspect)
+    pack_arrays(images, out_dir, image_format=image_format, meta={"synthetic": wanted}, aspect=aspect)
     return out_dir
 
 
@@ -367,19 +390,21 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--count", type=int, default=4000)
     parser.add_argument("--resolution", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--aspect", default="1:1", help="width:height, e.g. 1:2 (resolution: the short side)")
     parser.add_argument("--image-format", default="png", help="passed to writer.pack_arrays")
     parser.add_argument("--sheet", type=Path, help="also write an 8x8 contact sheet of the first faces here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
+        aspect = parse_aspect(args.aspect, "--aspect")
         ensure_synthetic_dataset(
             args.out, count=args.count, resolution=args.resolution, seed=args.seed,
-            image_format=args.image_format,
+            image_format=args.image_format, aspect=aspect,
         )
     except ValueError as exc:  # a mismatched or foreign directory: one line for the user, no traceback
         sys.exit(f"error: {exc}")
     if args.sheet is not None:
-        faces = render_faces(min(64, args.count), args.resolution, args.seed, progress=False)
+        faces = render_faces(min(64, args.count), args.resolution, args.seed, progress=False, aspect=aspect)
         Image.fromarray(contact_sheet(faces)).save(args.sheet)
         log.info("wrote contact sheet %s", args.sheet)
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import tensorflow as tf
 
+from stylegan_exp.aspect import SQUARE, Aspect, parse_aspect
 from stylegan_exp.config import ConfigError, ModelConfig, typed_model
 from stylegan_exp.legacy import pickles, torch_pickles
 from stylegan_exp.legacy.tables import convert_network
@@ -63,29 +64,38 @@ def model_schemas() -> list[type[ModelConfig]]:
     return [a.config for a in ARCHITECTURES.values()]
 
 
-def build_generator(model: ModelConfig, resolution: int, num_channels: int = 3) -> Generator:
-    return architecture(model).generator(model, resolution, num_channels)
+def _shape(aspect: Aspect) -> dict[str, Aspect]:
+    """Only networks of rectangles are told their aspect (architectures without rectangles are refused by
+    config_checks and never see one)."""
+    return {} if aspect.square else {"aspect": aspect}
 
 
-def build_discriminator(model: ModelConfig, resolution: int, num_channels: int = 3) -> Discriminator:
-    return architecture(model).discriminator(model, resolution, num_channels)
+def build_generator(model: ModelConfig, resolution: int, num_channels: int = 3,
+                    aspect: Aspect = SQUARE) -> Generator:
+    return architecture(model).generator(model, resolution, num_channels, **_shape(aspect))
+
+
+def build_discriminator(model: ModelConfig, resolution: int, num_channels: int = 3,
+                        aspect: Aspect = SQUARE) -> Discriminator:
+    return architecture(model).discriminator(model, resolution, num_channels, **_shape(aspect))
 
 
 def network(snap: Snapshot, which: str) -> Network:
     """G, D or Gs built from the snapshot's own model config, holding its weights, running at its lod."""
     build = build_discriminator if which == "D" else build_generator
-    net = build(snap.model, snap.resolution, snap.num_channels)
+    net = build(snap.model, snap.resolution, snap.num_channels, parse_aspect(snap.aspect))
     assign_weights(net, snap.subset(which), f"{snap.path} ({which})")
     net.lod = snap.lod
     return net
 
 
 def save_snapshot(path: Path, networks: dict[str, tf.Module], *, model: ModelConfig, resolution: int,
-                  num_channels: int, kimg: float, lod: float = 0.0) -> Path:
+                  num_channels: int, kimg: float, lod: float = 0.0, aspect: Aspect = SQUARE) -> Path:
     """Atomically write the networks ({'G', 'D', 'Gs'} → network) and what is needed to rebuild them."""
     weights = {key: weights_of(net) for key, net in networks.items()}
     return write_snapshot(path, snapshot_arrays(weights, model=model, resolution=resolution,
-                                                num_channels=num_channels, kimg=kimg, lod=lod))
+                                                num_channels=num_channels, kimg=kimg, lod=lod,
+                                                aspect=str(aspect)))
 
 
 def load_snapshot(source: str | Path, cache_dir: str | Path | None = None) -> Snapshot:

@@ -7,6 +7,7 @@ from typing import ClassVar
 
 import tensorflow as tf
 
+from stylegan_exp.aspect import SQUARE, Aspect
 from stylegan_exp.config import ModelConfig
 from stylegan_exp.nets.layers import Dense, lerp, lrelu, pixel_norm, upscale2d
 from stylegan_exp.nets.network import Network
@@ -47,12 +48,14 @@ class Generator(Network):
     NOISE_REGULARIZED: ClassVar[bool] = False
 
     def __init__(self, model: ModelConfig, resolution: int, num_channels: int = 3,
-                 name: str | None = None) -> None:
-        super().__init__(model, resolution, num_channels, name)
+                 name: str | None = None, *, aspect: Aspect = SQUARE) -> None:
+        super().__init__(model, resolution, num_channels, name, aspect=aspect)
         self.latent_size = model.latent_size
         self.num_layers = num_style_layers(self.resolution_log2)
         self.mapping = self.MAPPING(model)
-        self.synthesis = self.SYNTHESIS(model, resolution, num_channels)
+        # only synthesis networks that build rectangles take an aspect (config_checks refuses the others)
+        shape = {} if aspect.square else {"aspect": aspect}
+        self.synthesis = self.SYNTHESIS(model, resolution, num_channels, **shape)
         self.w_avg = tf.Variable(tf.zeros([model.dlatent_size]), trainable=False, name="dlatent_avg")
 
     def map(self, z: tf.Tensor) -> tf.Tensor:

@@ -267,11 +267,14 @@ class NoiseInput(tf.Module):
     fakes grids and transfer checks are reproducible.
     """
 
-    def __init__(self, channels: int, size: int, per_channel: bool = True, name: str | None = None) -> None:
-        """`per_channel=False`: one strength for all channels (StyleGAN2's noise_strength)."""
+    def __init__(self, channels: int, size: int | tuple[int, int], per_channel: bool = True,
+                 name: str | None = None) -> None:
+        """`size`: a square's side or (height, width); `per_channel=False`: one strength for all channels
+        (StyleGAN2's noise_strength)."""
         super().__init__(name=name)
+        height, width = (size, size) if isinstance(size, int) else size
         self.weight = tf.Variable(tf.zeros([channels] if per_channel else []), name="weight")
-        self.noise = tf.Variable(tf.random.normal([1, size, size, 1]), trainable=False, name="noise")
+        self.noise = tf.Variable(tf.random.normal([1, height, width, 1]), trainable=False, name="noise")
 
     def __call__(self, x: tf.Tensor, randomize: bool) -> tf.Tensor:
         if randomize:
@@ -299,7 +302,7 @@ class StyleMod(tf.Module):
 class LayerEpilogue(tf.Module):
     """What follows every synthesis convolution: noise, bias, leaky ReLU, instance norm, style."""
 
-    def __init__(self, channels: int, size: int, dlatent_size: int, use_noise: bool,
+    def __init__(self, channels: int, size: int | tuple[int, int], dlatent_size: int, use_noise: bool,
                  name: str | None = None) -> None:
         super().__init__(name=name)
         self.noise = NoiseInput(channels, size) if use_noise else None

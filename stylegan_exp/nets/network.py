@@ -8,16 +8,20 @@ import math
 
 import tensorflow as tf
 
+from stylegan_exp.aspect import SQUARE, Aspect
 from stylegan_exp.config import ModelConfig
 from stylegan_exp.resolution import log2_int
 
 
 class Network(tf.Module):
+    """`resolution` is the short side of its images, `aspect` their width:height (stylegan_exp/aspect.py)."""
+
     def __init__(self, model: ModelConfig, resolution: int, num_channels: int = 3,
-                 name: str | None = None) -> None:
+                 name: str | None = None, *, aspect: Aspect = SQUARE) -> None:
         super().__init__(name=name)
         self.model = model
         self.resolution, self.num_channels = resolution, num_channels
+        self.aspect = aspect
         self.resolution_log2 = log2_int(resolution)
         self._lod = 0.0
 

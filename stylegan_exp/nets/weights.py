@@ -22,6 +22,23 @@ def weights_of(module: tf.Module) -> dict[str, np.ndarray]:
     return {name: var.numpy() for name, var in variables_by_path(module).items()}
 
 
+def assign_shared_weights(net: tf.Module, weights: dict[str, np.ndarray], what: str) -> list[str]:
+    """Copy the weights whose shapes fit (a square snapshot into a rectangle's network: every layer but the
+    generator's constant, the noise maps and D's first dense layer); returns the variables left as they were.
+    Missing or unexpected names are refused as in assign_weights: only shapes may differ."""
+    expected = shapes_by_path(net)
+    problems = describe_mismatch({k: expected.get(k, v.shape) for k, v in weights.items()}, expected)
+    if problems:
+        raise SnapshotError(f"{what} does not fit the network: {problems}")
+    fresh = []
+    for name, var in variables_by_path(net).items():
+        if tuple(var.shape) == weights[name].shape:
+            var.assign(weights[name])
+        else:
+            fresh.append(name)
+    return fresh
+
+
 def assign_weights(net: tf.Module, weights: dict[str, np.ndarray], what: str) -> None:
     """Copy weights into a network, naming every missing, unexpected or mis-shaped variable."""
     problems = describe_mismatch({k: v.shape for k, v in weights.items()}, shapes_by_path(net))

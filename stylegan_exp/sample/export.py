@@ -236,6 +236,8 @@ def export(cfg: SampleConfig, snap: Snapshot, run_dir: Path) -> list[Path]:
         "arch": snap.model.ARCH,
         "model": asdict(snap.model),
         "resolution": Gs.resolution,
+        **({} if Gs.aspect.square else {"aspect": str(Gs.aspect), "width": Gs.aspect.size(Gs.resolution)[0],
+                                        "height": Gs.aspect.size(Gs.resolution)[1]}),
         "num_channels": Gs.num_channels,
         "latent_size": Gs.latent_size,
         "num_layers": Gs.num_layers,

@@ -9,6 +9,7 @@ import math
 from collections.abc import Callable
 from pathlib import Path
 
+from stylegan_exp.aspect import parse_aspect
 from stylegan_exp.atomic import write_atomic
 from stylegan_exp.config import (
     EditTask,
@@ -82,7 +83,8 @@ def open_snapshot(snapshot: str, outputs_root: str, name: str, full_network: boo
     `full_network` asks for every layer of one saved while growing."""
     source = resolve_snapshot(snapshot, outputs_root, name)
     snap = load_snapshot(source)
-    log.info("snapshot %s (%d², kimg %.1f)", source, snap.resolution, snap.kimg)
+    log.info("snapshot %s (%s, kimg %.1f)", source, parse_aspect(snap.aspect).describe(snap.resolution),
+             snap.kimg)
     if snap.lod > 0 and full_network:
         log.info("the snapshot was saved while growing (lod %.3f); full_network=true runs every layer",
                  snap.lod)

@@ -15,6 +15,7 @@ import tensorflow as tf
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from stylegan_exp.aspect import SQUARE, Aspect, parse_aspect
 from stylegan_exp.config import ConfigError, TrainConfig, WandbMode
 from stylegan_exp.data.dataset_format import DatasetError
 from stylegan_exp.data.reader import load_info
@@ -29,7 +30,7 @@ from stylegan_exp.models import (
 )
 from stylegan_exp.nets.generator import Generator
 from stylegan_exp.nets.network import Discriminator
-from stylegan_exp.nets.weights import assign_weights
+from stylegan_exp.nets.weights import assign_shared_weights, assign_weights
 from stylegan_exp.resolution import log2_int
 from stylegan_exp.schedule import kimg_at_lod, training_schedule
 from stylegan_exp.snapshot import Snapshot
@@ -46,8 +47,9 @@ log = logging.getLogger(__name__)
 @dataclass
 class Dataset:
     path: Path
-    resolution: int  # what the run trains at (≤ the stored resolution)
+    resolution: int  # what the run trains at (≤ the stored resolution; the short side of a rectangle)
     channels: int
+    aspect: Aspect = SQUARE
 
 
 @dataclass
@@ -116,16 +118,22 @@ def resolve_dataset(cfg: TrainConfig, workers: WorkerGroup | None = None) -> Dat
     the same faces themselves on a local one.
     """
     path = Path(cfg.dataset.path)
+    aspect = parse_aspect(cfg.dataset.aspect)
     if cfg.dataset.synthetic is not None:
         syn = cfg.dataset.synthetic
         chief = workers is None or workers.is_chief
         if chief:
-            ensure_synthetic_dataset(path, count=syn.count, resolution=syn.resolution, seed=syn.seed)
+            ensure_synthetic_dataset(path, count=syn.count, resolution=syn.resolution, seed=syn.seed,
+                                     aspect=aspect)
         if workers is not None and workers.count > 1:
             workers.barrier()
             if not chief:
-                ensure_synthetic_dataset(path, count=syn.count, resolution=syn.resolution, seed=syn.seed)
+                ensure_synthetic_dataset(path, count=syn.count, resolution=syn.resolution, seed=syn.seed,
+                                         aspect=aspect)
     info = load_info(path)
+    if info.aspect != str(aspect):
+        raise ConfigError(f"dataset.aspect={aspect} but {path} holds {info.aspect} images (width:height): "
+                          f"set dataset.aspect={info.aspect}")
     resolution = cfg.dataset.resolution or info.resolution
     try:
         log2_int(resolution, "dataset.resolution")
@@ -133,7 +141,7 @@ def resolve_dataset(cfg: TrainConfig, workers: WorkerGroup | None = None) -> Dat
         raise ConfigError(str(exc)) from None
     if resolution > info.resolution:
         raise DatasetError(f"dataset.resolution={resolution} exceeds the stored {info.resolution} of {path}")
-    return Dataset(path, resolution, info.channels)
+    return Dataset(path, resolution, info.channels, aspect)
 
 
 def _agreed_target(workers: WorkerGroup, target: Path | None) -> Path | None:
@@ -153,6 +161,9 @@ def adopt_snapshot(cfg: TrainConfig, snap: Snapshot, data: Dataset, explicit: Co
     """The run's config with the snapshot's architecture and, for a transfer from a snapshot saved while
     growing, a start where the schedule reaches the snapshot's lod (unless transfer.resume_kimg is set);
     every adopted value is logged."""
+    if snap.aspect != str(data.aspect) and (resuming or snap.aspect != "1:1"):
+        raise ConfigError(f"{snap.path} holds {snap.aspect} networks but dataset {cfg.dataset.name} "
+                          f"({data.path}) is {data.aspect}: only a square snapshot transfers to a rectangle")
     if (snap.resolution, snap.num_channels) != (data.resolution, data.channels):
         raise ConfigError(
             f"{snap.path} holds {snap.resolution}² networks with {snap.num_channels} channel(s) but "
@@ -174,6 +185,15 @@ def adopt_snapshot(cfg: TrainConfig, snap: Snapshot, data: Dataset, explicit: Co
     for line in lines:
         log.info("%s", line)
     return dataclasses.replace(cfg, model=model, transfer=transfer) if lines else cfg
+
+
+def fresh_layers(net: str, names: list[str], source: Path) -> str:
+    """What a transfer from a square snapshot left fresh in one network, in words."""
+    maps = [n for n in names if n.endswith("/noise")]
+    layers = [n for n in names if n not in maps]
+    kept = ", ".join(layers) if layers else "no trained layer"
+    noise = f" and {len(maps)} fixed noise map{'s' if len(maps) != 1 else ''}" if maps else ""
+    return f"{net} starts {kept}{noise} fresh (square in {source}); every other layer transferred"
 
 
 def _restore(checkpoint: TrainCheckpoint, where: Path, model: object) -> str:
@@ -235,9 +255,9 @@ def build_run(cfg: TrainConfig, run_dir: Path, workers: WorkerGroup | None = Non
         cfg = dataclasses.replace(cfg, resume=dataclasses.replace(cfg.resume, path=str(target)))
     tf.random.set_seed(cfg.seed)
     with network_scope(workers.strategy):
-        G = build_generator(cfg.model, data.resolution, data.channels)
-        D = build_discriminator(cfg.model, data.resolution, data.channels)
-        Gs = build_generator(cfg.model, data.resolution, data.channels)
+        G = build_generator(cfg.model, data.resolution, data.channels, data.aspect)
+        D = build_discriminator(cfg.model, data.resolution, data.channels, data.aspect)
+        Gs = build_generator(cfg.model, data.resolution, data.channels, data.aspect)
     steps = architecture(cfg.model).steps(
         G, D, Gs, cfg.model, cfg.seed, accumulate=cfg.schedule.accumulate,
         accumulate_dict=cfg.gpus.accumulate_dict, strategy=workers.strategy,
@@ -252,7 +272,11 @@ def build_run(cfg: TrainConfig, run_dir: Path, workers: WorkerGroup | None = Non
                                  G=G, D=D, Gs=Gs, grid_z=grid_z, **steps.checkpoint_objects())
     if source is not None:
         for name, net in (("G", G), ("D", D), ("Gs", Gs)):
-            assign_weights(net, source.subset(name), f"{source.path} ({name})")
+            if source.aspect == str(data.aspect):
+                assign_weights(net, source.subset(name), f"{source.path} ({name})")
+            else:
+                fresh = assign_shared_weights(net, source.subset(name), f"{source.path} ({name})")
+                log.info("transfer to %s: %s", data.aspect, fresh_layers(name, fresh, source.path))
         if target is None:
             log.info("transfer: weights from %s, schedule starts at %.1f kimg", source.path,
                      cfg.transfer.resume_kimg)

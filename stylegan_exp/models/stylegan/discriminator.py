@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from stylegan_exp.aspect import SQUARE, Aspect
 from stylegan_exp.models.stylegan.config import StyleGANConfig
 from stylegan_exp.nets.layers import (
     Conv2D,
@@ -19,9 +20,11 @@ from stylegan_exp.nets.network import Discriminator
 
 
 class DiscriminatorBlock(tf.Module):
-    """conv → blur → conv + 2× downscale; the 4×4 block ends in mbstd, conv, dense, dense → score."""
+    """conv → blur → conv + 2× downscale; the 4×4 block (4×8 at 1:2 …) ends in mbstd, conv, dense, dense →
+    score."""
 
-    def __init__(self, level: int, model: StyleGANConfig, num_channels: int, name: str | None = None) -> None:
+    def __init__(self, level: int, model: StyleGANConfig, num_channels: int, name: str | None = None,
+                 aspect: Aspect = SQUARE) -> None:
         super().__init__(name=name)
         self.level = level
         self.fromrgb = Conv2D(num_channels, model.nf(level - 1), 1, use_bias=True)
@@ -34,7 +37,7 @@ class DiscriminatorBlock(tf.Module):
         else:
             extra = model.mbstd_num_features if model.mbstd_group_size > 1 else 0
             self.conv = Conv2D(model.nf(1) + extra, model.nf(1), 3, use_bias=True)
-            self.dense0 = Dense(model.nf(1) * 16, model.nf(0))
+            self.dense0 = Dense(model.nf(1) * 16 * aspect.width * aspect.height, model.nf(0))
             self.dense1 = Dense(model.nf(0), 1, gain=1.0)
 
     def __call__(self, x: tf.Tensor) -> tf.Tensor:
@@ -53,9 +56,9 @@ class StyleGANDiscriminator(Discriminator):
     """Images at 2**level → one score each; `fade` blends in the downscaled image's lower-level path."""
 
     def __init__(self, model: StyleGANConfig, resolution: int, num_channels: int = 3,
-                 name: str | None = None) -> None:
-        super().__init__(model, resolution, num_channels, name)
-        self.blocks = [DiscriminatorBlock(level, model, num_channels)
+                 name: str | None = None, *, aspect: Aspect = SQUARE) -> None:
+        super().__init__(model, resolution, num_channels, name, aspect=aspect)
+        self.blocks = [DiscriminatorBlock(level, model, num_channels, aspect=aspect)
                        for level in range(2, self.resolution_log2 + 1)]
 
     def __call__(self, images: tf.Tensor, level: int | None = None,

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
+from stylegan_exp.aspect import SQUARE, Aspect
 from stylegan_exp.models.stylegan.config import StyleGANConfig
 from stylegan_exp.nets.generator import Generator, Mapping
 from stylegan_exp.nets.layers import Conv2D, LayerEpilogue, blur2d, lerp, no_fade, upscale2d
@@ -13,19 +14,21 @@ from stylegan_exp.resolution import log2_int
 
 
 class SynthesisBlock(tf.Module):
-    """One resolution of the synthesis network: (upscale) conv + epilogue, conv + epilogue."""
+    """One resolution of the synthesis network: (upscale) conv + epilogue, conv + epilogue; the 4×4 block's
+    constant (and every noise map) has the network's aspect."""
 
-    def __init__(self, level: int, model: StyleGANConfig, num_channels: int, name: str | None = None) -> None:
+    def __init__(self, level: int, model: StyleGANConfig, num_channels: int, name: str | None = None,
+                 aspect: Aspect = SQUARE) -> None:
         super().__init__(name=name)
         self.level = level
-        res = 2**level
+        res = aspect.shape(2**level)
         fmaps = model.nf(level - 1)
         if level == 2:
-            self.const = tf.Variable(tf.ones([1, 4, 4, fmaps]), name="const")
+            self.const = tf.Variable(tf.ones([1, *res, fmaps]), name="const")
             self.conv0 = None
         else:
             self.conv0 = Conv2D(model.nf(level - 2), fmaps, 3, scaling="up",
-                                upscale_first=res < model.fused_scale_min_res)
+                                upscale_first=2**level < model.fused_scale_min_res)
         self.epi0 = LayerEpilogue(fmaps, res, model.dlatent_size, model.use_noise)
         self.conv1 = Conv2D(fmaps, fmaps, 3)
         self.epi1 = LayerEpilogue(fmaps, res, model.dlatent_size, model.use_noise)
@@ -43,9 +46,9 @@ class Synthesis(tf.Module):
     """w per layer → image, grown progressively: `level` picks the output resolution 2**level."""
 
     def __init__(self, model: StyleGANConfig, resolution: int, num_channels: int = 3,
-                 name: str | None = None) -> None:
+                 name: str | None = None, aspect: Aspect = SQUARE) -> None:
         super().__init__(name=name)
-        self.blocks = [SynthesisBlock(level, model, num_channels)
+        self.blocks = [SynthesisBlock(level, model, num_channels, aspect=aspect)
                        for level in range(2, log2_int(resolution) + 1)]
 
     def __call__(self, dlatents: tf.Tensor, level: int, fade: tf.Tensor | float = 0.0,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from stylegan_exp.aspect import SQUARE, Aspect
 from stylegan_exp.models.stylegan2.config import StyleGAN2Config, Topology
 from stylegan_exp.models.stylegan2.generator import RESIDUAL_SCALE
 from stylegan_exp.models.stylegan2.layers import FIRConv2D, clamp, lrelu_gain
@@ -46,9 +47,11 @@ class StyleGAN2DiscriminatorBlock(tf.Module):
 
 
 class StyleGAN2DiscriminatorOutput(tf.Module):
-    """4×4: (fromRGB for 'skip'), minibatch stddev, 3×3 conv, dense, and the 1-unit output layer."""
+    """4×4 (4×8 at 1:2 …): (fromRGB for 'skip'), minibatch stddev, 3×3 conv, dense, and the 1-unit output
+    layer."""
 
-    def __init__(self, model: StyleGAN2Config, num_channels: int, name: str | None = None) -> None:
+    def __init__(self, model: StyleGAN2Config, num_channels: int, name: str | None = None,
+                 aspect: Aspect = SQUARE) -> None:
         super().__init__(name=name)
         taps, self.conv_clamp = model.resample_kernel, model.conv_clamp
         self.mbstd_group_size, self.mbstd_num_features = model.mbstd_group_size, model.mbstd_num_features
@@ -56,7 +59,7 @@ class StyleGAN2DiscriminatorOutput(tf.Module):
                         if Topology(model.d_architecture) == Topology.skip else None)
         extra = model.mbstd_num_features if model.mbstd_group_size > 1 else 0
         self.conv = FIRConv2D(model.nf(1) + extra, model.nf(1), 3, taps=taps)
-        self.dense0 = Dense(model.nf(1) * 16, model.nf(0), gain=1.0)
+        self.dense0 = Dense(model.nf(1) * 16 * aspect.width * aspect.height, model.nf(0), gain=1.0)
         self.output = Dense(model.nf(0), 1, gain=1.0)
 
     def __call__(self, x: tf.Tensor | None, y: tf.Tensor) -> tf.Tensor:
@@ -75,12 +78,12 @@ class StyleGAN2Discriminator(Discriminator):
     4×4 output block), as in StyleGAN's D."""
 
     def __init__(self, model: StyleGAN2Config, resolution: int, num_channels: int = 3,
-                 name: str | None = None) -> None:
-        super().__init__(model, resolution, num_channels, name)
+                 name: str | None = None, *, aspect: Aspect = SQUARE) -> None:
+        super().__init__(model, resolution, num_channels, name, aspect=aspect)
         top = self.resolution_log2
         if top < 3 and Topology(model.d_architecture) == Topology.resnet:
             raise ValueError("StyleGAN2's resnet discriminator needs a resolution of at least 8")
-        self.blocks = [StyleGAN2DiscriminatorOutput(model, num_channels)]
+        self.blocks = [StyleGAN2DiscriminatorOutput(model, num_channels, aspect=aspect)]
         self.blocks += [StyleGAN2DiscriminatorBlock(level, model, num_channels, level == top)
                         for level in range(3, top + 1)]
 

@@ -7,6 +7,7 @@ import math
 
 import tensorflow as tf
 
+from stylegan_exp.aspect import SQUARE, Aspect
 from stylegan_exp.models.stylegan2.config import StyleGAN2Config, Topology
 from stylegan_exp.models.stylegan2.layers import FIRConv2D, SynthesisLayer, ToRGB
 from stylegan_exp.nets.fir import upsample2d
@@ -37,14 +38,15 @@ class StyleGAN2SynthesisBlock(tf.Module):
     upsampling shortcut), then, for 'skip' (or at the output resolution), this resolution's toRGB."""
 
     def __init__(self, level: int, model: StyleGAN2Config, num_channels: int, last: bool,
-                 name: str | None = None) -> None:
+                 name: str | None = None, aspect: Aspect = SQUARE) -> None:
         super().__init__(name=name)
         self.level = level
         self.arch = Topology(model.g_architecture)
-        size, fmaps, dl, taps = 2**level, model.nf(level - 1), model.dlatent_size, model.resample_kernel
+        size, fmaps, dl = aspect.shape(2**level), model.nf(level - 1), model.dlatent_size
+        taps = model.resample_kernel
         clamp = model.conv_clamp
         if level == 2:
-            self.const = tf.Variable(tf.random.normal([1, 4, 4, fmaps]), name="const")
+            self.const = tf.Variable(tf.random.normal([1, *size, fmaps]), name="const")
             self.conv = SynthesisLayer(dl, fmaps, fmaps, size, use_noise=model.use_noise, taps=taps,
                                        conv_clamp=clamp)
         else:
@@ -84,10 +86,11 @@ class StyleGAN2Synthesis(tf.Module):
     """w per layer [N, 2·log2(res) - 2, dlatent] → image at the full resolution (no progressive growing)."""
 
     def __init__(self, model: StyleGAN2Config, resolution: int, num_channels: int = 3,
-                 name: str | None = None) -> None:
+                 name: str | None = None, aspect: Aspect = SQUARE) -> None:
         super().__init__(name=name)
         self.level_max = log2_int(resolution)
-        self.blocks = [StyleGAN2SynthesisBlock(level, model, num_channels, level == self.level_max)
+        self.blocks = [StyleGAN2SynthesisBlock(level, model, num_channels, level == self.level_max,
+                                               aspect=aspect)
                        for level in range(2, self.level_max + 1)]
 
     def __call__(self, dlatents: tf.Tensor, level: int | None = None, fade: tf.Tensor | float = 0.0,

@@ -13,6 +13,7 @@ run's start (checkpointed), so that a resumed run equals the uninterrupted one.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterator
 
 import tensorflow as tf
@@ -127,9 +128,10 @@ class StyleGAN2Steps(LazyR1Steps):
 
     def _g_reg_step(self, batch: tf.Tensor, level: int) -> dict[str, tf.Tensor]:
         """Path-length step on `batch` fresh latents (a multiple of the replicas × accumulation)."""
-        res, channels = self.G.resolution, self.G.num_channels
+        (height, width), channels = self.G.aspect.shape(self.G.resolution), self.G.num_channels
         z = self.share(self.rng.normal([batch, self.G.latent_size]), level)
-        y = self.share(self.rng.normal([batch, res, res, channels]) / res, level)  # N(0, 1/(H·W)) per pixel
+        # N(0, 1/(H·W)) per pixel
+        y = self.share(self.rng.normal([batch, height, width, channels]) / math.sqrt(height * width), level)
         return self.apply_gradients(self._pl_grads, (z, y), batch, level, tf.constant(0.0), self.G_opt,
                                     self.G_scale, self.G.trainable_variables, combine=self.pl_combine)
 

@@ -67,7 +67,8 @@ def settings(cfg: SampleConfig, snap: Snapshot, explorer: Explorer) -> dict[str,
             "mixing_columns": list(task.mixing_columns), "mixing_range": task.mixing_range,
             "interpolation_seeds": list(task.interpolation_seeds),
             "interpolation_steps": task.interpolation_steps, "batch_size": cfg.batch_size,
-            "max_images": task.max_images}
+            "max_images": task.max_images,
+            "size": "×".join(map(str, explorer.Gs.aspect.size(snap.resolution)))}
 
 
 def explorer_of(cfg: SampleConfig, snap: Snapshot) -> Explorer:

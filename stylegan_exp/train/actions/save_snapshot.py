@@ -36,7 +36,7 @@ class SaveSnapshot:
         gs = self.networks["Gs"]
         arrays = snapshot_arrays({k: weights_of(net) for k, net in self.networks.items()}, model=self.model,
                                  resolution=gs.resolution, num_channels=gs.num_channels, kimg=self.state.kimg,
-                                 lod=lod)
+                                 lod=lod, aspect=str(gs.aspect))
         path = self.run_dir / self.names.snapshot(self.state.nimg, interrupted)
         self.last = path
         if self.writer:

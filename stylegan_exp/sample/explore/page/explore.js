@@ -121,7 +121,7 @@ function fromHash() {
 
 async function start() {
   info = await (await fetch("api/info")).json();
-  $("about").textContent = `${info.snapshot} — ${info.arch}, ${info.resolution}², kimg ${info.kimg}; ` +
+  $("about").textContent = `${info.snapshot} — ${info.arch}, ${info.size}, kimg ${info.kimg}; ` +
     `${info.num_layers} style layers`;
   $("seed").value = info.seed;
   $("psi").value = info.psi;
