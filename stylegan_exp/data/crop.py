@@ -1,4 +1,5 @@
-"""Stage 2, crop: square anime-face crops found by lbpcascade_animeface (OpenCV, CPU only).
+"""Stage 2, crop: square anime-face crops found by lbpcascade_animeface (OpenCV, CPU only), or crops at
+`crop.aspect` (e.g. 1:2 portraits: the face's square grown downwards over the shoulders).
 
 Detection follows the cascade's reference recipe (grayscale, equalizeHist, scaleFactor 1.1,
 minNeighbors 5) on the upright image (EXIF orientation applied, transparency composited). The
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from stylegan_exp.aspect import Aspect, AspectError, parse_aspect
 from stylegan_exp.atomic import write_atomic
 from stylegan_exp.data.images import encode_image, load_image
 from stylegan_exp.data.manifest import (
@@ -140,6 +142,22 @@ def square_box(
     return left, top, side
 
 
+def aspect_box(
+    box: tuple[int, int, int, int], margin: float, width: int, height: int, aspect: Aspect
+) -> tuple[int, int, int, int]:
+    """(x, y, w, h) of the `aspect` rectangle around a face box: its margin-widened square (side s) grown to
+    s·aspect (a portrait below the face, so the face sits in its top square; a landscape to both sides),
+    shrunk if the image is too small for it and shifted to lie inside the image, never padded."""
+    x, y, w, h = box
+    side = round(max(w, h) * (1 + 2 * margin))
+    unit = max(1, min(side, width // aspect.width, height // aspect.height))
+    out_w, out_h = unit * aspect.width, unit * aspect.height
+    cx, cy = x + w / 2, y + h / 2
+    left = int(min(max(round(cx - out_w / 2), 0), width - out_w))
+    top = int(min(max(round(cy - unit / 2), 0), height - out_h))  # the face in the top unit square
+    return left, top, out_w, out_h
+
+
 def crop_file(key: str, path: Path, cascade: str, cfg: CropConfig) -> list[Outcome]:
     rgb = load_image(path, channels=3, background=tuple(cfg.background), max_pixels=cfg.max_pixels)
     boxes = detect_faces(rgb, cascade, cfg)
@@ -149,7 +167,14 @@ def crop_file(key: str, path: Path, cascade: str, cfg: CropConfig) -> list[Outco
             return [Outcome(None, False, "face-too-small", extra={"face": side})]
         return [Outcome(None, False, "no-face")]
     outcomes = []
+    aspect = parse_aspect(cfg.aspect, "crop.aspect")
     for i, box in enumerate(boxes):
+        if not aspect.square:
+            x, y, w, h = aspect_box(box, cfg.margin, rgb.shape[1], rgb.shape[0], aspect)
+            data = encode_image(np.ascontiguousarray(rgb[y : y + h, x : x + w]), cfg.image_format)
+            outcomes.append(Outcome(output_name(key, cfg.image_format, f"_face{i}"), True, "face", data,
+                                    {"box": [x, y, w, h]}))
+            continue
         x, y, side = square_box(box, cfg.margin, rgb.shape[1], rgb.shape[0])
         data = encode_image(np.ascontiguousarray(rgb[y : y + side, x : x + side]), cfg.image_format)
         outcomes.append(Outcome(output_name(key, cfg.image_format, f"_face{i}"), True, "face", data,
@@ -159,12 +184,16 @@ def crop_file(key: str, path: Path, cascade: str, cfg: CropConfig) -> list[Outco
 
 def run(src: str | os.PathLike, dst: str | os.PathLike, cfg: CropConfig, options: RunOptions) -> StageResult:
     """Crop every face of SRC's images into DST (one file per face; images without one are dropped)."""
+    try:
+        square = parse_aspect(cfg.aspect, "crop.aspect").square
+    except AspectError as exc:
+        raise StageError(str(exc)) from None
     cascade = str(cascade_file(cfg.cascade))
     detector(cascade)  # Fail on a bad cascade now, not in every worker.
     items = resolve_inputs(src)
     # The cascade by its content: the downloaded one and the same file given as a path make the same crops.
     made_by = dataclasses.replace(cfg, cascade=f"sha256:{_sha256(Path(cascade).read_bytes())}")
-    settings = stage_settings("crop", made_by, src)
+    settings = stage_settings("crop", made_by, src, ["aspect"] if square else [])  # squares: as before
     work = partial(crop_file, cascade=cascade, cfg=cfg)
     return run_stage("crop", items, dst, work, options, settings=settings)
 

@@ -18,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+from stylegan_exp.aspect import AspectError, parse_aspect
 from stylegan_exp.data.manifest import (
     MANIFEST,
     Manifest,
@@ -63,6 +64,8 @@ def pack_settings(cfg: PackConfig, sources: list[PackSource]) -> dict:
     its path; under `sources[i].` when there are several)."""
     own = {"pack.image_format": cfg.image_format, "pack.jpeg_quality": cfg.jpeg_quality,
            "pack.shard_size": cfg.shard_size, "pack.weights": [s.weight for s in sources]}
+    if cfg.aspect != "1:1":  # squares' settings as before
+        own["pack.aspect"] = cfg.aspect
     if len(sources) == 1:
         return combine(own, input_settings(sources[0].path))
     return combine(own, {f"sources[{i}].{k}": v
@@ -81,6 +84,10 @@ def run(
         fmt = check_format(cfg.image_format)
     except DatasetError as exc:
         raise StageError(f"pack {exc}") from exc
+    try:
+        aspect = parse_aspect(cfg.aspect, "pack.aspect")
+    except AspectError as exc:
+        raise StageError(str(exc)) from None
     sources = list(cfg.sources) or parse_sources(str(src))
     if not sources:
         raise StageError("pack needs at least one source folder")
@@ -130,6 +137,7 @@ def run(
             meta=meta,
             progress=options.progress,
             extra_files=manifest,
+            aspect=aspect,
         )
     except DatasetError as exc:
         raise StageError(f"pack {dst}: {exc}") from exc

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from stylegan_exp.aspect import AspectError, parse_aspect
 from stylegan_exp.data import augment, clean, crop, dedupe, resize, select
 from stylegan_exp.data.dataset_format import INFO_FILE
 from stylegan_exp.data.manifest import (
@@ -48,6 +49,10 @@ def check_config(cfg: PrepareConfig) -> None:
     if order != sorted(set(order)):
         raise StageError(f"stages {list(cfg.stages)} are repeated or out of order ({', '.join(STAGES)})")
     check_options(cfg.run)
+    try:
+        parse_aspect(cfg.aspect, "aspect")
+    except AspectError as exc:
+        raise StageError(str(exc)) from None
     if "pack" in cfg.stages and cfg.run.shard_count > 1:
         raise StageError("pack writes one dataset and cannot be sharded; run it without run.shard_count")
     for stage in cfg.stages:

@@ -46,7 +46,9 @@ class CropConfig:
     """lbpcascade_animeface settings; `cascade` is a local XML path or null to download and cache
     it. No kept face is smaller than `min_face_size`; an image whose faces all are is dropped as
     face-too-small (looked for on a copy downscaled to `small_face_scan` px), one without any as
-    no-face. `margin` widens the detected box by that fraction on each side before squaring it.
+    no-face. `margin` widens the detected box by that fraction on each side before squaring it; at a
+    rectangular `aspect` (width:height, e.g. 1:2) the square is grown to that aspect, the face in its top
+    square for a portrait (shoulders below), centred otherwise, shrunk to fit inside the image.
     Images over `max_pixels` are dropped as too-large from their header; transparency is composited
     on `background` (prepare.py uses clean's settings for both)."""
 
@@ -59,6 +61,7 @@ class CropConfig:
     max_pixels: int = 50_000_000
     background: list[int] = field(default_factory=lambda: [255, 255, 255])
     image_format: str = "png"
+    aspect: str = "1:1"
 
 
 @dataclass
@@ -104,7 +107,7 @@ class ResizeConfig:
     `.[upscale]` extra: `waifu2x_model`, `waifu2x_noise` -1..3, `waifu2x_gpuid` -1 = CPU, threads and
     tile size per worker); `upscale_command`, a template with {input}, {output} and {scale}, replaces
     it with an external program. Images needing more than `max_upscale` are dropped. `policy`: crop
-    or pad."""
+    or pad (letterbox on `background`) to the `aspect` (width:height; `resolution` is the short side)."""
 
     resolution: int = 256
     policy: str = "crop"
@@ -118,6 +121,7 @@ class ResizeConfig:
     upscale_command: str | None = None
     background: list[int] = field(default_factory=lambda: [255, 255, 255])
     image_format: str = "png"
+    aspect: str = "1:1"
 
 
 @dataclass
@@ -145,20 +149,23 @@ class PackSource:
 
 @dataclass
 class PackConfig:
-    """`sources` empty = the previous stage's output with weight 1."""
+    """`sources` empty = the previous stage's output with weight 1; `aspect` every image must have."""
 
     sources: list[PackSource] = field(default_factory=list)
     image_format: str = "jpeg"
     jpeg_quality: int = 95
     shard_size: int = 2000
+    aspect: str = "1:1"
 
 
 @dataclass
 class PrepareConfig:
     """`source` feeds the first stage; each stage writes `work_dir/<stage>/` and the next stage reads
-    it; the packed dataset goes to `dataset_dir`."""
+    it; the packed dataset goes to `dataset_dir`. `aspect` (width:height, stylegan_exp/aspect.py) is what
+    crop, resize and pack make (prepare.yaml hands it to them)."""
 
     name: str = "faces"
+    aspect: str = "1:1"
     stages: list[str] = field(default_factory=lambda: list(STAGES))
     source: str | None = None
     work_dir: str = MISSING

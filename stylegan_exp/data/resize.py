@@ -1,6 +1,7 @@
-"""Stage 5, resize: every image to one square power-of-two resolution.
+"""Stage 5, resize: every image to one square power-of-two resolution, or to `aspect` (width:height, e.g.
+1:2) with that resolution as its short side.
 
-Non-square images are centre-cropped or padded (`policy`); downscaling is Lanczos; upscaling is
+Images of another shape are centre-cropped or padded (`policy`); downscaling is Lanczos; upscaling is
 Lanczos, waifu2x (data/waifu2x.py) or an external upscaler run from a command template with {input},
 {output} and {scale}, whose result is then brought to the exact size with Lanczos.
 CLI: ``python -m stylegan_exp.data.resize SRC DST [--resolution 256] [--policy crop|pad] …``.
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from stylegan_exp.aspect import Aspect, AspectError, parse_aspect
 from stylegan_exp.data.images import ImageError, encode_image, load_image, resample, save_image
 from stylegan_exp.data.manifest import (
     Outcome,
@@ -54,6 +56,32 @@ def make_square(rgb: np.ndarray, policy: str, background: list[int]) -> np.ndarr
     return out
 
 
+def make_aspect(rgb: np.ndarray, policy: str, background: list[int], aspect: Aspect) -> np.ndarray:
+    """The largest centred `aspect` rectangle inside the image (crop), or the smallest around it with the
+    image centred on `background` (pad, a letterbox)."""
+    height, width = rgb.shape[:2]
+    if policy == "crop":
+        unit = max(1, min(width // aspect.width, height // aspect.height))
+    else:
+        unit = max(-(-width // aspect.width), -(-height // aspect.height))
+    out_w, out_h = unit * aspect.width, unit * aspect.height
+    if policy == "crop":
+        top, left = (height - out_h) // 2, (width - out_w) // 2
+        return rgb[top : top + out_h, left : left + out_w]
+    out = np.empty((out_h, out_w, 3), np.uint8)
+    out[:] = np.asarray(background, np.uint8)
+    top, left = (out_h - height) // 2, (out_w - width) // 2
+    out[top : top + height, left : left + width] = rgb
+    return out
+
+
+def _fitted(rgb: np.ndarray, cfg: ResizeConfig) -> np.ndarray:
+    aspect = parse_aspect(cfg.aspect, "resize.aspect")
+    if aspect.square:
+        return make_square(rgb, cfg.policy, cfg.background)
+    return make_aspect(rgb, cfg.policy, cfg.background, aspect)
+
+
 def _external_upscale(rgb: np.ndarray, command: str, scale: int) -> np.ndarray:
     with tempfile.TemporaryDirectory(prefix="upscale-") as tmp:
         src, dst = Path(tmp) / "in.png", Path(tmp) / "out.png"
@@ -67,9 +95,9 @@ def _external_upscale(rgb: np.ndarray, command: str, scale: int) -> np.ndarray:
 
 
 def resize_image(rgb: np.ndarray, cfg: ResizeConfig) -> np.ndarray:
-    """Square, then scale to cfg.resolution (see the module docstring)."""
-    square = make_square(rgb, cfg.policy, cfg.background)
-    side = square.shape[0]
+    """Square (or `aspect`), then scale to cfg.resolution (see the module docstring)."""
+    square = _fitted(rgb, cfg)
+    side = min(square.shape[:2])
     factor = 2 ** math.ceil(math.log2(cfg.resolution / side)) if side < cfg.resolution else 1
     if factor > 1 and cfg.upscale_command:
         square = _external_upscale(square, cfg.upscale_command, factor)
@@ -77,20 +105,25 @@ def resize_image(rgb: np.ndarray, cfg: ResizeConfig) -> np.ndarray:
         from stylegan_exp.data import waifu2x
 
         square = waifu2x.upscale(square, factor, cfg)
-    if square.shape[0] == cfg.resolution:
+    size = parse_aspect(cfg.aspect).size(cfg.resolution)
+    if square.shape[1::-1] == size:
         return np.ascontiguousarray(square)
-    return resample(square, cfg.resolution, cfg.resolution)
+    return resample(square, *size)
 
 
 def unused_settings(cfg: ResizeConfig) -> list[str]:
     """Fields that cannot change the outputs: waifu2x's threads, and its every knob when it does not run."""
     waifu2x = [f.name for f in dataclasses.fields(cfg) if f.name.startswith("waifu2x_")]
-    return waifu2x if cfg.upscale_command or cfg.upscaler != "waifu2x" else ["waifu2x_threads"]
+    square = ["aspect"] if parse_aspect(cfg.aspect).square else []  # squares' settings as before
+    return square + (waifu2x if cfg.upscale_command or cfg.upscaler != "waifu2x" else ["waifu2x_threads"])
 
 
 def resize_file(key: str, path: Path, cfg: ResizeConfig) -> list[Outcome]:
     rgb = load_image(path, channels=3)
-    side = min(rgb.shape[:2]) if cfg.policy == "crop" else max(rgb.shape[:2])
+    if parse_aspect(cfg.aspect).square:
+        side = min(rgb.shape[:2]) if cfg.policy == "crop" else max(rgb.shape[:2])
+    else:
+        side = min(_fitted(rgb, cfg).shape[:2])
     if side * cfg.max_upscale < cfg.resolution:
         return [Outcome(None, False, "too-small", extra={"size": [rgb.shape[1], rgb.shape[0]]})]
     try:
@@ -109,6 +142,10 @@ def run(
         raise StageError(
             f"resize resolution must be a power of two >= {MIN_RESOLUTION}, got {cfg.resolution}"
         )
+    try:
+        parse_aspect(cfg.aspect, "resize.aspect")
+    except AspectError as exc:
+        raise StageError(str(exc)) from None
     if cfg.policy not in POLICIES:
         raise StageError(f"resize policy must be one of {', '.join(POLICIES)}, got {cfg.policy!r}")
     if cfg.upscaler not in UPSCALERS:
