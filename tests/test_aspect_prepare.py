@@ -47,7 +47,8 @@ def test_resize_crops_or_letterboxes_to_the_aspect():
 
 def test_bad_aspect_is_one_line_before_any_work(tmp_path):
     with pytest.raises(StageError, match=r"^aspect=3:4 is not supported \(supported: 1:1, 1:2"):
-        run_prepare(compose_config("prepare", "aspect=3:4", f"source={tmp_path}", f"work_dir={tmp_path / 'w'}"))
+        run_prepare(compose_config("prepare", "aspect=3:4", f"source={tmp_path}",
+                                   f"work_dir={tmp_path / 'w'}"))
 
 
 @pytest.mark.slow
