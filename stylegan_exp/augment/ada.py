@@ -8,6 +8,11 @@ fractional shift) as one anti-aliased warp, then one colour matrix (brightness, 
 saturation). The original routes the blits through the warp too, which blurs them slightly; remapping
 them exactly gives the same transforms without it. Rotation is applied before and after the anisotropic
 scale, each with probability 1 - √(1 - p), so that one of them happens with probability p.
+
+On a rectangle the quarter turns are half turns (0° or 180°, from the same draws): a quarter turn does not
+map a portrait onto itself (reflected borders fill it), so unlike the rectangle's own symmetries (flips,
+half turns) it is no invertible transform of the data and G could learn it (a leak). Every other transform
+works in pixels along each axis, as on a square.
 """
 
 from __future__ import annotations
@@ -135,7 +140,8 @@ class ADA(Augmentation):
             steps.append(warp.scale(1 - 2 * _gated(u[:, 0], p, tf.floor(u[:, 1] * 2), 0), 1.0))
         if T.rotate90 in self.transforms:
             u, _ = self._take(draws, T.rotate90)
-            steps.append(warp.rotate(math.pi / 2 * _gated(u[:, 0], p, tf.floor(u[:, 1] * 4), 0)))
+            turns = tf.floor(u[:, 1] * 4) if height == width else 2 * tf.floor(u[:, 1] * 2)
+            steps.append(warp.rotate(math.pi / 2 * _gated(u[:, 0], p, turns, 0)))
         if T.xint in self.transforms:
             u, _ = self._take(draws, T.xint)
             shift = _gated(u[:, :1], p, (u[:, 1:3] * 2 - 1) * self.strengths.xint_max, 0)

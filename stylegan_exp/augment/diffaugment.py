@@ -25,7 +25,8 @@ def _shift(images: tf.Tensor, shift: tf.Tensor, axis: int) -> tf.Tensor:
 class DiffAugment(Augmentation):
     """The `policy` ops in order: color = brightness ± 0.5, saturation × U(0, 2), contrast × U(0.5, 1.5);
     translation = whole-pixel shifts up to `translation` of the size, zero-filled; cutout = a zeroed square
-    of side `cutout` of the size centred anywhere (clipped at the border)."""
+    of side `cutout` of the size centred anywhere (clipped at the border). On a rectangle each axis takes its
+    own side, as the original (a cut-out of `cutout` × each side)."""
 
     enabled = True
 
@@ -40,7 +41,7 @@ class DiffAugment(Augmentation):
     def __call__(self, images: tf.Tensor, draws: Draws) -> tf.Tensor:
         x = tf.cast(images, tf.float32)
         u = draws["uniform"]
-        size = x.shape[1]
+        sizes = tf.constant([x.shape[2], x.shape[1]], tf.float32)  # (width, height)
 
         def column(i: int) -> tf.Tensor:
             return tf.reshape(u[:, i], [-1, 1, 1, 1])
@@ -53,15 +54,17 @@ class DiffAugment(Augmentation):
                 mean = tf.reduce_mean(x, axis=[1, 2, 3], keepdims=True)
                 x = (x - mean) * (column(2) + 0.5) + mean
             elif op == DiffAugmentOp.translation:
-                reach = int(size * self.translation + 0.5)
-                shifts = tf.cast(tf.floor(u[:, 3:5] * (2 * reach + 1)), tf.int32) - reach
+                reach = [int(x.shape[axis] * self.translation + 0.5) for axis in (2, 1)]
+                shifts = tf.cast(tf.floor(u[:, 3:5] * [2 * r + 1 for r in reach]), tf.int32) - reach
                 x = _shift(_shift(x, shifts[:, 0], axis=2), shifts[:, 1], axis=1)
             else:
-                side = int(size * self.cutout + 0.5)
-                centre = tf.floor(u[:, 5:7] * (size + 1 - side % 2)) - side // 2  # first zeroed pixel
-                pixels = tf.range(size, dtype=tf.float32)[None, :]
-                cut_x = (pixels >= centre[:, :1]) & (pixels < centre[:, :1] + side)
-                cut_y = (pixels >= centre[:, 1:]) & (pixels < centre[:, 1:] + side)
+                side = [int(x.shape[axis] * self.cutout + 0.5) for axis in (2, 1)]
+                odd = tf.constant([s % 2 for s in side], tf.float32)
+                centre = tf.floor(u[:, 5:7] * (sizes + 1 - odd)) - [s // 2 for s in side]  # first zeroed
+                columns = tf.range(x.shape[2], dtype=tf.float32)[None, :]
+                rows = tf.range(x.shape[1], dtype=tf.float32)[None, :]
+                cut_x = (columns >= centre[:, :1]) & (columns < centre[:, :1] + side[0])
+                cut_y = (rows >= centre[:, 1:]) & (rows < centre[:, 1:] + side[1])
                 keep = ~(cut_y[:, :, None] & cut_x[:, None, :])
                 x = x * tf.cast(keep, x.dtype)[..., None]
         return x
