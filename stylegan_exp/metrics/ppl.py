@@ -42,11 +42,12 @@ def slerp(a: tf.Tensor, b: tf.Tensor, t: tf.Tensor) -> tf.Tensor:
 
 
 def face_region(images: tf.Tensor, crop: bool) -> tf.Tensor:
-    """The original's crop (rows 3/8…7/8, columns 2/8…6/8), then a box filter down to at most 256²."""
+    """The original's crop (rows 3/8…7/8, columns 2/8…6/8 — of each side on a rectangle), then a box filter
+    down to at most 256² (the long side)."""
     if crop:
-        c = images.shape[1] // 8
-        images = images[:, 3 * c:7 * c, 2 * c:6 * c, :]
-    size = images.shape[1]
+        ch, cw = images.shape[1] // 8, images.shape[2] // 8
+        images = images[:, 3 * ch:7 * ch, 2 * cw:6 * cw, :]
+    size = max(images.shape[1:3])
     if size > _MAX_SIZE:
         f = size // _MAX_SIZE
         n, h, w, ch = images.shape

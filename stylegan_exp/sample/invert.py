@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from stylegan_exp.aspect import SQUARE, Aspect
 from stylegan_exp.atomic import atomic_open
 from stylegan_exp.config import InversionConfig, InvertTask, SampleConfig
 from stylegan_exp.data.images import IMAGE_SUFFIXES
@@ -32,15 +33,17 @@ ENCODER_FMAPS = 64
 
 
 class Encoder(tf.Module):
-    """image [N, R, R, C] → w [N, dlatent]: 3×3 convs with 2× box downscaling to 4×4, then two dense."""
+    """image [N, R, R, C] → w [N, dlatent]: 3×3 convs with 2× box downscaling to 4×4 (4×8 … at the
+    network's aspect), then two dense."""
 
     def __init__(self, resolution: int, channels: int, dlatent_size: int, fmaps: int = ENCODER_FMAPS,
-                 name: str | None = None) -> None:
+                 name: str | None = None, aspect: Aspect = SQUARE) -> None:
         super().__init__(name=name)
         self.resolution, self.channels, self.dlatent_size = resolution, channels, dlatent_size
+        self.aspect = aspect
         self.fromrgb = Conv2D(channels, fmaps, 1, use_bias=True)
         self.convs = [Conv2D(fmaps, fmaps, 3, use_bias=True) for _ in range(int(np.log2(resolution)) - 2)]
-        self.dense0 = Dense(fmaps * 16, fmaps * 4)
+        self.dense0 = Dense(fmaps * 16 * aspect.width * aspect.height, fmaps * 4)
         self.dense1 = Dense(fmaps * 4, dlatent_size, gain=1.0)
 
     def __call__(self, images: tf.Tensor) -> tf.Tensor:
@@ -53,7 +56,7 @@ class Encoder(tf.Module):
 def train_encoder(Gs: Generator, cfg: InversionConfig, psi: float, seed: int = 0) -> Encoder:
     """Fit the encoder to w from the mapping network and the images they make, w truncated by `psi` on every
     layer whatever the snapshot's cutoff: the encoder predicts one w for all layers."""
-    encoder = Encoder(Gs.resolution, Gs.num_channels, int(Gs.w_avg.shape[0]))
+    encoder = Encoder(Gs.resolution, Gs.num_channels, int(Gs.w_avg.shape[0]), aspect=Gs.aspect)
     params = list(encoder.trainable_variables)
     opt = Adam(params, lr=cfg.encoder_lr, beta1=0.9, beta2=0.999)
     rng = tf.random.Generator.from_seed(seed)
@@ -77,7 +80,10 @@ def train_encoder(Gs: Generator, cfg: InversionConfig, psi: float, seed: int = 0
 
 def save_encoder(encoder: Encoder, path: Path) -> Path:
     arrays = {k: v.numpy() for k, v in variables_by_path(encoder).items()}
-    arrays["__shape__"] = np.array([encoder.resolution, encoder.channels, encoder.dlatent_size])
+    shape = [encoder.resolution, encoder.channels, encoder.dlatent_size]
+    if not encoder.aspect.square:  # square encoders' files stay as they were
+        shape += [encoder.aspect.width, encoder.aspect.height]
+    arrays["__shape__"] = np.array(shape)
     with atomic_open(path) as f:
         np.savez(f, **arrays)
     return path
@@ -89,8 +95,8 @@ def load_encoder(path: str | Path) -> Encoder:
         raise SnapshotError(f"encoder not found: {path}")
     with np.load(path) as data:
         weights = {k: data[k] for k in data.files if k != "__shape__"}
-        resolution, channels, dlatent = (int(x) for x in data["__shape__"])
-    encoder = Encoder(resolution, channels, dlatent)
+        resolution, channels, dlatent, *aspect = (int(x) for x in data["__shape__"])
+    encoder = Encoder(resolution, channels, dlatent, aspect=Aspect(*aspect) if aspect else SQUARE)
     assign_weights(encoder, weights, str(path))
     return encoder
 
@@ -201,7 +207,7 @@ def invert_paths(Gs: Generator, D: Discriminator, paths: list[Path], cfg: Invers
     inverter = Inverter(Gs, encoder, cfg, D)
     results = []
     for path in progress_bar(paths, desc="inverting", unit="image"):
-        results.append(inverter(load_for_network(path, Gs.resolution, Gs.num_channels)))
+        results.append(inverter(load_for_network(path, Gs.resolution, Gs.num_channels, Gs.aspect)))
         log.info("%s: mse %.4f → %.4f", path.name, results[-1].initial_mse, results[-1].final_mse)
     return results
 

@@ -11,8 +11,10 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from stylegan_exp.aspect import SQUARE, Aspect
 from stylegan_exp.config import RankTask, SampleConfig
 from stylegan_exp.data.images import IMAGE_SUFFIXES, ImageError, load_image, resample
+from stylegan_exp.data.resize import make_aspect
 from stylegan_exp.grid import save_grid
 from stylegan_exp.models import network
 from stylegan_exp.nets.compiled import compiled, padded_batches
@@ -36,9 +38,15 @@ def list_images(folder: str | Path) -> list[Path]:
     return files
 
 
-def load_for_network(path: Path, resolution: int, channels: int) -> np.ndarray:
-    """Centre-crop to square, resize to the snapshot resolution and map to the network's [-1, 1]."""
+def load_for_network(path: Path, resolution: int, channels: int, aspect: Aspect = SQUARE) -> np.ndarray:
+    """Centre-crop to square (or the network's aspect), resize to the snapshot resolution (its short side)
+    and map to the network's [-1, 1]."""
     image = load_image(path, channels=channels)
+    if not aspect.square:
+        image = make_aspect(image, "crop", [], aspect)
+        if image.shape[:2] != aspect.shape(resolution):
+            image = resample(image, *aspect.size(resolution))
+        return image.astype(np.float32) / 127.5 - 1.0
     h, w = image.shape[:2]
     side = min(h, w)
     top, left = (h - side) // 2, (w - side) // 2
@@ -73,7 +81,7 @@ def rank(cfg: SampleConfig, snap: Snapshot, run_dir: Path) -> list[Path]:
     images, kept = [], []
     for path in progress_bar(files, desc="loading", unit="image"):
         try:
-            images.append(load_for_network(path, resolution, channels))
+            images.append(load_for_network(path, resolution, channels, D.aspect))
             kept.append(path)
         except ImageError as exc:
             log.warning("skipping %s", exc)
