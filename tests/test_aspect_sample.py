@@ -56,7 +56,8 @@ def test_figures_and_video_are_portraits(portrait_snapshot, tmp_path):
     snapshot, _ = portrait_snapshot
     outputs = run_task(snapshot, tmp_path / "figures", "task=figures", "task.kinds=[uncurated,style_mixing]",
                        "task.uncurated_seeds=[0,1,2]", "task.uncurated_width=3",
-                       "task.mixing_ranges=[coarse]", "task.mixing_sources=[1,2]", "task.mixing_destinations=[3]")
+                       "task.mixing_ranges=[coarse]", "task.mixing_sources=[1,2]",
+                       "task.mixing_destinations=[3]")
     sizes = {p.name: size_of(p) for p in outputs}
     assert sizes["uncurated.png"] == (3 * 16, 1 * 32)
     assert sizes["style-mixing-coarse.png"] == (2 * 16, 3 * 32)  # destinations + 1 across, sources + 1 down
