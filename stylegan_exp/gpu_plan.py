@@ -12,6 +12,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from stylegan_exp.aspect import parse_aspect
 from stylegan_exp.config import ConfigError, Precision, Strategy, TrainConfig
 from stylegan_exp.data.reader import load_info
 from stylegan_exp.devices import gpu_memory_bytes, gpu_name, host_memory_bytes, visible_gpus
@@ -113,7 +114,7 @@ def make_plan(cfg: TrainConfig, machine: Machine) -> list[ResolutionPlan]:
     devices."""
     resolution, channels = dataset_shape(cfg)
     resolutions = trained_resolutions(cfg, resolution)
-    costs = network_costs(cfg.model, resolution, channels, resolutions)
+    costs = network_costs(cfg.model, resolution, channels, resolutions, parse_aspect(cfg.dataset.aspect))
     g, size = cfg.gpus, element_bytes(Precision(cfg.model.precision), machine.gpus)
     return [plan_resolution(r, g.minibatch_dict.get(r, g.minibatch_base), machine.devices,
                             machine.memory_bytes, costs[r], element_bytes=size,

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 
 import tensorflow as tf
 
+from stylegan_exp.aspect import SQUARE, Aspect
 from stylegan_exp.config import ModelConfig
 from stylegan_exp.memory_plan import NetworkCost
 from stylegan_exp.models import build_discriminator, build_generator
@@ -39,19 +40,19 @@ def per_image(graph: tf.Graph, fn: Callable[[tf.Tensor], tf.Tensor], shape: Sequ
 
 
 def network_costs(model: ModelConfig, resolution: int, channels: int,
-                  resolutions: Sequence[int]) -> dict[int, NetworkCost]:
-    """The cost of training at each of `resolutions` (levels of a `resolution` network)."""
+                  resolutions: Sequence[int], aspect: Aspect = SQUARE) -> dict[int, NetworkCost]:
+    """The cost of training at each of `resolutions` (levels of a `resolution` network of `aspect`)."""
     costs = {}
     graph = tf.Graph()
     with graph.as_default():
-        G = build_generator(model, resolution, channels)
-        D = build_discriminator(model, resolution, channels)
+        G = build_generator(model, resolution, channels, aspect)
+        D = build_discriminator(model, resolution, channels, aspect)
         params_G = sum(v.shape.num_elements() for v in G.trainable_variables)
         params_D = sum(v.shape.num_elements() for v in D.trainable_variables)
         for res in resolutions:
             level = res.bit_length() - 1
             act_G = per_image(graph, lambda z, lv=level: G.synthesis(G.map(z), lv, 0.0, False),
                               [G.latent_size])
-            act_D = per_image(graph, lambda x, lv=level: D(x, lv, 0.0), [res, res, channels])
+            act_D = per_image(graph, lambda x, lv=level: D(x, lv, 0.0), [*aspect.shape(res), channels])
             costs[res] = NetworkCost(params_G, params_D, act_G, act_D)
     return costs

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 
+from stylegan_exp.aspect import parse_aspect
 from stylegan_exp.config import ConfigError, TrainConfig
 from stylegan_exp.gpu_plan import (
     Machine,
@@ -36,7 +37,7 @@ def preset_plan(cfg: TrainConfig, machine: Machine) -> list[ResolutionPlan]:
     devices."""
     resolution, channels = dataset_shape(cfg)
     resolutions = trained_resolutions(cfg, resolution)
-    costs = network_costs(cfg.model, resolution, channels, resolutions)
+    costs = network_costs(cfg.model, resolution, channels, resolutions, parse_aspect(cfg.dataset.aspect))
     g = cfg.gpus
     size = element_bytes(cfg.model.precision, g.num_gpus if g.gpu else 0)
     return [split_plan(r, g.minibatch_dict.get(r, g.minibatch_base), g.num_gpus, machine.memory_bytes,
