@@ -100,10 +100,10 @@ def square_crops(portrait_dir: Path, root: Path, resolution: int) -> Path:
 def train(data: Path, aspect: str, run_dir: Path, kimg: float, *overrides: str) -> Path:
     from stylegan_exp.train.loop import Trainer
 
-    cfg = compose("+experiment=tiny", "dataset=folder", f"dataset.path={data}",
-                  f"dataset.aspect={aspect}", "dataset.resolution=null", "logger=none", "model.precision=float32",
-                  f"schedule.total_kimg={kimg}",
-                  "schedule.network_snapshot_ticks=1000", "run.checkpoint_kimg=1000", *overrides)
+    cfg = compose("+experiment=tiny", "dataset=folder", f"dataset.path={data}", f"dataset.aspect={aspect}",
+                  "dataset.resolution=null", "logger=none", "model.precision=float32",
+                  f"schedule.total_kimg={kimg}", "schedule.network_snapshot_ticks=1000",
+                  "run.checkpoint_kimg=1000", *overrides)
     Trainer(cfg, run_dir).run()
     return run_dir
 
@@ -117,7 +117,8 @@ def swd_of(run_dir: Path, data: Path, resolution: int, n: int, crop: bool = Fals
     Gs = network(load_snapshot(sorted(run_dir.glob("network-snapshot-*.npz"))[-1]), "Gs")
     swd = SWD(resolution, SWDConfig(), seed=0)
     fakes = (top_squares(b) if crop else b for b in fake_batches(Gs, n, 32))
-    return swd.distance(swd.descriptors(real_batches(data, resolution, n, 32)), swd.descriptors(fakes))["swd_mean"]
+    reals = swd.descriptors(real_batches(data, resolution, n, 32))
+    return swd.distance(reals, swd.descriptors(fakes))["swd_mean"]
 
 
 def speed(root: Path, name: str, data: Path, aspect: str, resolution: int, kimg: float) -> float:
