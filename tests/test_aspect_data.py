@@ -121,3 +121,12 @@ def test_pack_folder_square_default_refuses_rectangles(tmp_path):
     save_image(_portraits(1)[0], src / "p.png")
     with pytest.raises(DatasetError, match=r"p\.png is 16x32 \(not square\)"):
         pack_folder(src, tmp_path / "out")
+
+
+@pytest.mark.parametrize("overrides", [["dataset.aspect=1:2"], ["dataset=synthetic_portrait"]])
+def test_the_demo_composes_at_1_2_into_its_own_synthetic_folder(overrides):
+    cfg = to_object(compose_config("train", "+experiment=demo", *overrides))
+    check_values(cfg)
+    assert cfg.dataset.aspect == "1:2" and cfg.dataset.path == "datasets/synthetic-64-1x2-n4000-seed0"
+    assert to_object(compose_config("train", "+experiment=demo")).dataset.path == (
+        "datasets/synthetic-64-n4000-seed0")
