@@ -105,8 +105,8 @@ def train(data: Path, aspect: str, run_dir: Path, kimg: float, *overrides: str, 
           ) -> Path:
     from stylegan_exp.train.loop import Trainer
 
-    cfg = compose(f"+experiment={experiment}", "dataset=folder", f"dataset.path={data}", f"dataset.aspect={aspect}",
-                  "dataset.resolution=null", "logger=none", "model.precision=float32",
+    cfg = compose(f"+experiment={experiment}", "dataset=folder", f"dataset.path={data}",
+                  f"dataset.aspect={aspect}", "dataset.resolution=null", "logger=none", "model.precision=float32",
                   f"schedule.total_kimg={kimg}", "schedule.network_snapshot_ticks=1000",
                   "run.checkpoint_kimg=1000", *overrides)
     Trainer(cfg, run_dir).run()
