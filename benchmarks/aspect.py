@@ -106,9 +106,9 @@ def train(data: Path, aspect: str, run_dir: Path, kimg: float, *overrides: str, 
     from stylegan_exp.train.loop import Trainer
 
     cfg = compose(f"+experiment={experiment}", "dataset=folder", f"dataset.path={data}",
-                  f"dataset.aspect={aspect}", "dataset.resolution=null", "logger=none", "model.precision=float32",
-                  f"schedule.total_kimg={kimg}", "schedule.network_snapshot_ticks=1000",
-                  "run.checkpoint_kimg=1000", *overrides)
+                  f"dataset.aspect={aspect}", "dataset.resolution=null", "logger=none",
+                  "model.precision=float32", f"schedule.total_kimg={kimg}",
+                  "schedule.network_snapshot_ticks=1000", "run.checkpoint_kimg=1000", *overrides)
     Trainer(cfg, run_dir).run()
     return run_dir
 
@@ -141,9 +141,8 @@ def speed(root: Path, name: str, data: Path, aspect: str, resolution: int, args:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     from stylegan_exp.aspect import parse_aspect
-    from stylegan_exp.data.synthetic import ensure_synthetic_dataset
-
     from stylegan_exp.data.reader import load_info
+    from stylegan_exp.data.synthetic import ensure_synthetic_dataset
 
     r = args.resolution
     with tempfile.TemporaryDirectory(prefix="aspect-bench-") as tmp:
