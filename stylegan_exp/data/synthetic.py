@@ -37,22 +37,23 @@ MOUTH_STYLES = ("smile", "open", "small_o", "flat", "cat")
 RGB = tuple[int, int, int]
 Points = list[tuple[float, float]]
 
-# (hue in degrees, saturation, value): named hair colours, including the unusual anime ones.
-_HAIR_PALETTE = (
-    (20, 0.35, 0.16),  # black
-    (25, 0.60, 0.38),  # dark brown
-    (24, 0.62, 0.60),  # chestnut
-    (46, 0.55, 0.96),  # blonde
-    (24, 0.80, 0.95),  # orange
-    (356, 0.78, 0.80),  # red
-    (330, 0.42, 1.00),  # pink
-    (275, 0.50, 0.72),  # purple
-    (220, 0.70, 0.82),  # blue
-    (195, 0.45, 1.00),  # light blue
-    (140, 0.50, 0.68),  # green
-    (175, 0.60, 0.70),  # teal
-    (220, 0.07, 0.88),  # silver
-)
+# Named hair colours, including the unusual anime ones: (hue in degrees, saturation, value).
+HAIR_PALETTE: dict[str, tuple[float, float, float]] = {
+    "black": (20, 0.35, 0.16),
+    "dark_brown": (25, 0.60, 0.38),
+    "chestnut": (24, 0.62, 0.60),
+    "blonde": (46, 0.55, 0.96),
+    "orange": (24, 0.80, 0.95),
+    "red": (356, 0.78, 0.80),
+    "pink": (330, 0.42, 1.00),
+    "purple": (275, 0.50, 0.72),
+    "blue": (220, 0.70, 0.82),
+    "light_blue": (195, 0.45, 1.00),
+    "green": (140, 0.50, 0.68),
+    "teal": (175, 0.60, 0.70),
+    "silver": (220, 0.07, 0.88),
+}
+HAIR_COLORS = tuple(HAIR_PALETTE)
 _EYE_HUES = (215, 190, 130, 355, 280, 40, 25, 330, 160)
 
 
@@ -61,6 +62,8 @@ class FaceParams:
     """Everything that varies between faces; rendering is a pure function of these."""
 
     hair_color: RGB
+    hair_color_name: str
+    """The HAIR_PALETTE entry `hair_color` was drawn around."""
     hair_style: str
     bangs_style: str
     eye_color: RGB
@@ -97,7 +100,8 @@ def _shade(c: RGB, f: float) -> RGB:
 
 def sample_face_params(rng: np.random.Generator) -> FaceParams:
     """Draw one random face; all randomness of a face comes from ``rng``."""
-    h, s, v = _HAIR_PALETTE[rng.integers(len(_HAIR_PALETTE))]
+    hair_name = HAIR_COLORS[rng.integers(len(HAIR_COLORS))]
+    h, s, v = HAIR_PALETTE[hair_name]
     hair = _hsv(h + rng.uniform(-8, 8), s + rng.uniform(-0.08, 0.08), v + rng.uniform(-0.07, 0.05))
     eye_h = _EYE_HUES[rng.integers(len(_EYE_HUES))] + rng.uniform(-10, 10)
     eye = _hsv(eye_h, rng.uniform(0.55, 0.85), rng.uniform(0.6, 0.95))
@@ -108,6 +112,7 @@ def sample_face_params(rng: np.random.Generator) -> FaceParams:
     bg_bottom = _hsv(bg_h + rng.uniform(-40, 40), bg_s + rng.uniform(-0.05, 0.2), bg_v - rng.uniform(0, 0.3))
     return FaceParams(
         hair_color=hair,
+        hair_color_name=hair_name,
         hair_style=HAIR_STYLES[rng.integers(len(HAIR_STYLES))],
         bangs_style=BANGS_STYLES[rng.integers(len(BANGS_STYLES))],
         eye_color=eye,
