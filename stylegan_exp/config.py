@@ -431,6 +431,8 @@ class TrainConfig:
     run: RunConfig = field(default_factory=RunConfig)
     grid: GridConfig = field(default_factory=GridConfig)
     outputs_root: str = "outputs"
+    dry_run: bool = False
+    """Print the memory plan (as `python -m stylegan_exp.plan`) and exit without training."""
 
 
 class FigureKind(StrEnum):
