@@ -93,6 +93,7 @@ class ScheduleConfig:
     tick_kimg_base: float = 160.0
     tick_kimg_dict: dict[int, float] = field(default_factory=dict)  # schedule/default.yaml: the original's
     G_smoothing_kimg: float = 10.0
+    G_smoothing_rampup: float | None = None  # Gs half-life ≤ rampup × images shown (None: no ramp-up)
     D_repeats: int = 1
     minibatch_repeats: int = 4
     accumulate: int = 1  # micro-batches per step: same update as one step on the whole minibatch

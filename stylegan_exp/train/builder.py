@@ -171,9 +171,14 @@ def adopt_snapshot(cfg: TrainConfig, snap: Snapshot, data: Dataset, explicit: Co
         lines.append(f"transfer.resume_kimg={kimg:g}: {snap.path} was saved while growing (lod "
                      f"{snap.lod:.3f}), where this schedule reaches it (set transfer.resume_kimg to start "
                      "elsewhere)")
+    schedule = cfg.schedule
+    if schedule.G_smoothing_rampup is not None and "schedule.G_smoothing_rampup" not in explicit:
+        schedule = dataclasses.replace(schedule, G_smoothing_rampup=None)
+        lines.append(f"schedule.G_smoothing_rampup=null: Gs starts from {snap.path}'s trained weights, so "
+                     "its half-life does not ramp up (as the original's resume; set it to keep the ramp-up)")
     for line in lines:
         log.info("%s", line)
-    return dataclasses.replace(cfg, model=model, transfer=transfer) if lines else cfg
+    return dataclasses.replace(cfg, model=model, transfer=transfer, schedule=schedule) if lines else cfg
 
 
 def _restore(checkpoint: TrainCheckpoint, where: Path, model: object) -> str:
