@@ -19,7 +19,7 @@ from stylegan_exp.config import ConfigError, ModelConfig, TrainConfig, to_object
 from stylegan_exp.config_checks import check_values
 from stylegan_exp.data.dataset_format import DatasetError
 from stylegan_exp.data.images import ImageError
-from stylegan_exp.gpu_plan import resolve_gpus
+from stylegan_exp.gpu_plan import plan_lines, resolve_gpus
 from stylegan_exp.metrics import MetricError
 from stylegan_exp.snapshot import SnapshotError
 from stylegan_exp.tracking import TrackingError
@@ -163,8 +163,6 @@ def start_training(cfg: DictConfig, run_dir: str) -> Path | None:
 
 def _dry_run(cfg: TrainConfig) -> None:
     """The plan on stdout, exit 1 when a resolution does not fit (as the plan command)."""
-    from stylegan_exp.plan import plan_lines
-
     lines = plan_lines(cfg)
     print("\n".join(lines))
     if lines[-1].startswith("error:"):
