@@ -93,8 +93,8 @@ def test_csv_sidecar_with_tags_and_with_classes(tmp_path):
     found = read_sidecar(classes)
     assert found.tags == {"a.png": ["cat"], "b.png": ["dog"], "c.png": ["cat"]}
     assert found.groups == {"class": ["cat", "dog"]}
-    assert label_images([found.tags[k] for k in ("a.png", "b.png", "c.png")], Vocabulary(groups=found.groups)).vectors == [
-        (1, 0), (0, 1), (1, 0)]
+    tag_sets = [found.tags[k] for k in ("a.png", "b.png", "c.png")]
+    assert label_images(tag_sets, Vocabulary(groups=found.groups)).vectors == [(1, 0), (0, 1), (1, 0)]
 
 
 def test_json_sidecar_with_tags_and_with_classes(tmp_path):
