@@ -24,6 +24,7 @@ from stylegan_exp.data.manifest import (
     printable,
     resolve_inputs,
 )
+from stylegan_exp.data.pack import check_labels
 from stylegan_exp.data.prepare_config import STAGES, PrepareConfig
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ def check_config(cfg: PrepareConfig) -> None:
             check_output_dir(Path(cfg.work_dir) / stage)
     if "pack" in cfg.stages:
         _check_dataset_dir(Path(cfg.dataset_dir))
+        check_labels(cfg.pack)
     first = cfg.stages[0] if cfg.stages else None
     if first == "pack" and cfg.pack.sources:
         for source in cfg.pack.sources:

@@ -1,10 +1,12 @@
 """Stage 1, select: pick Danbooru posts by rating, tags, score and size, and find their files.
 
-Metadata is JSON lines (one post per line: id, rating, tags [{name}], file_ext, image_width,
-image_height, score; numbers may be strings as in the Danbooru2017+ dumps), given as a file or a
-folder of files. Files are looked up as ``SRC/{variant}/{id % 1000:04d}/{id}.{ext}`` (the 512px
-variant is always .jpg). Without metadata, SRC is a plain folder or list file and every existing
-image is selected. The manifest's kept outputs are absolute paths, the next stage's input.
+Metadata is JSON lines (one post per line: id, rating, tags [{name}] or tag_string, file_ext,
+image_width, image_height, score; numbers may be strings as in the Danbooru2017+ dumps), given as a
+file or a folder of files. Each selected post's tags go into the manifest, and every later stage
+carries them to what it makes from the post, for a labelled pack (pack.labels=tags). Files are
+looked up as ``SRC/{variant}/{id % 1000:04d}/{id}.{ext}`` (the 512px variant is always .jpg).
+Without metadata, SRC is a plain folder or list file and every existing image is selected. The
+manifest's kept outputs are absolute paths, the next stage's input.
 CLI: ``python -m stylegan_exp.data.select SRC DST --metadata META [--ratings s] …``.
 """
 
@@ -51,10 +53,17 @@ def post_path(root: Path, post: dict, variant: str) -> Path:
     return root / variant / f"{post_id % 1000:04d}" / f"{post_id}.{ext}"
 
 
+def post_tags(post: dict) -> list[str]:
+    """A post's tag names: `tags` as [{name}, …] or names, else the space-separated `tag_string`."""
+    if "tags" in post:
+        return [t["name"] if isinstance(t, dict) else str(t) for t in post["tags"]]
+    return str(post.get("tag_string", "")).split()
+
+
 def judge(post: dict, cfg: SelectConfig) -> str | None:
     """Why a post is not wanted, or None."""
     try:
-        tags = {t["name"] if isinstance(t, dict) else str(t) for t in post.get("tags", [])}
+        tags = set(post_tags(post))
         score = int(post.get("score", 0))
         width, height = int(post.get("image_width", 0)), int(post.get("image_height", 0))
     except (KeyError, TypeError, ValueError):
@@ -98,7 +107,7 @@ def run(
             return [Outcome(None, False, reason)]
         if not path.is_file():
             return [Outcome(None, False, "missing-file", extra={"path": str(path)})]
-        return [Outcome(str(path.resolve()), True, "selected")]
+        return [Outcome(str(path.resolve()), True, "selected", extra={"tags": post_tags(posts[key])})]
 
     return run_stage("select", items, dst, check, options, settings=settings)
 
