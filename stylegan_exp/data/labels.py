@@ -11,6 +11,7 @@ checks and stores the vectors.
 
 from __future__ import annotations
 
+import argparse
 import csv
 import io
 import json
@@ -46,6 +47,14 @@ class Labelled:
     space: LabelSpace
     vectors: list[tuple[float, ...] | None]
     problems: list[str | None]
+
+
+def parse_group(text: str) -> tuple[str, list[str]]:
+    """A command line's categorical group, `NAME=TAG,TAG,…`."""
+    name, sep, members = text.partition("=")
+    if not sep or not name or not members:
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAME=TAG,TAG,…")
+    return name, [m for m in members.split(",") if m]
 
 
 def _listed(names: Iterable[str]) -> str:
@@ -206,3 +215,31 @@ def missing_text(found: FolderTags) -> str:
     if found.origin.startswith("the sub-folders"):
         return "is not in a sub-folder (its class)"
     return f"has no entry in {Path(found.origin).name}"
+
+
+def folder_tags(
+    folder: Path, keys: Collection[str], source: str, label_file: str | None = None
+) -> FolderTags:
+    """A plain folder's tags by file from its sidecar (`source` sidecar; checked against `keys`, the
+    files' paths relative to the folder) or its sub-folder names (`source` folders)."""
+    if source == "folders":
+        return folder_classes(keys, folder)
+    found = read_sidecar(find_sidecar(folder, label_file))
+    check_files(found, set(keys), folder)
+    return found
+
+
+def label_files(keys: Sequence[str], found: FolderTags, vocabulary: Vocabulary) -> Labelled:
+    """Every file's vector, refusing (one line naming each file) when any has none: the dataset tool's
+    rule. The groups of `found` (a class) join the vocabulary's."""
+    groups = {**found.groups, **vocabulary.groups}
+    labelled = label_images([found.tags.get(k) for k in keys], Vocabulary(
+        vocabulary.tags, vocabulary.top_k, vocabulary.min_count, vocabulary.exclude, groups))
+    problems = [f"{k} {missing_text(found) if p == 'has no tags' else p}"
+                for k, p in zip(keys, labelled.problems, strict=True) if p]
+    if problems:
+        shown = "; ".join(problems[:_SHOWN]) + (f"; and {len(problems) - _SHOWN} more"
+                                                  if len(problems) > _SHOWN else "")
+        raise DatasetError(f"{len(problems)} image{'s' if len(problems) > 1 else ''} cannot be labelled: "
+                           f"{shown}")
+    return labelled

@@ -35,6 +35,7 @@ from stylegan_exp.data.images import (
     save_image,
     suffix_for,
 )
+from stylegan_exp.data.labels import parse_group
 from stylegan_exp.data.prepare_config import RunOptions
 from stylegan_exp.data.settings import claim
 from stylegan_exp.progress import progress_bar
@@ -428,15 +429,8 @@ def _arg_type(annotation: str) -> tuple[type, dict]:
         inner = {"int": int, "float": float, "str": str}.get(base[5:-1])
         return list, ({"nargs": "*", "type": inner} if inner else {})
     if base == "dict[str, list[str]]":  # NAME=a,b,c … (pack's label groups)
-        return dict, {"nargs": "*", "type": _named_list}
+        return dict, {"nargs": "*", "type": parse_group}
     return {"int": int, "float": float, "str": str}.get(base, str), {}
-
-
-def _named_list(text: str) -> tuple[str, list[str]]:
-    name, sep, values = text.partition("=")
-    if not sep or not name or not values:
-        raise argparse.ArgumentTypeError(f"{text!r} is not NAME=a,b,c")
-    return name, [v for v in values.split(",") if v]
 
 
 def stage_cli(

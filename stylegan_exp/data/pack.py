@@ -27,12 +27,10 @@ from stylegan_exp.data.dataset_format import INFO_FILE, DatasetError, LabelSpace
 from stylegan_exp.data.labels import (
     SOURCES,
     Vocabulary,
-    check_files,
     find_sidecar,
-    folder_classes,
+    folder_tags,
     label_images,
     missing_text,
-    read_sidecar,
 )
 from stylegan_exp.data.manifest import (
     MANIFEST,
@@ -111,11 +109,7 @@ def _source_tags(
                 "folders made before tags were carried have none: rerun prepare with another name)")
         return tags, {}, "has no tags (none were kept for its post)"
     try:
-        if cfg.labels == "folders":
-            found = folder_classes(keys, folder)
-        else:
-            found = read_sidecar(find_sidecar(folder, cfg.label_file))
-            check_files(found, set(keys), folder)
+        found = folder_tags(folder, keys, cfg.labels, cfg.label_file)
     except DatasetError as exc:
         raise StageError(f"pack.labels={cfg.labels}: {exc}") from exc
     return found.tags, found.groups, missing_text(found)
