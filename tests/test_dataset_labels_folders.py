@@ -121,3 +121,36 @@ def test_pack_cli_sub_folder_classes_and_bad_source(tmp_path, shared_data, capsy
     assert load_info(tmp_path / "ds").labels.groups == {"class": ["c0", "c1"]}
     with pytest.raises(StageError, match="pack.labels=sidecar: .*src has neither of labels.csv"):
         pack.run(str(src), tmp_path / "ds2", pack.PackConfig(labels="sidecar"), pack.RunOptions())
+
+
+def _chain(folder: Path, tmp_path: Path, *extra: str):
+    return compose_config("prepare", f"source={folder}", f"work_dir={tmp_path / 'w'}",
+                          f"dataset_dir={tmp_path / 'ds'}", "stages=[select,resize,augment,pack]",
+                          "resize.resolution=32", "augment.copies=1", "run.workers=1", "run.progress=false",
+                          "run.contact_sheet=false", *extra)
+
+
+def test_a_sidecar_given_to_select_travels_to_pack(folder, tmp_path):
+    cfg = _chain(folder, tmp_path, f"select.label_file={folder / 'labels.csv'}", "pack.labels=tags",
+                 "pack.vocabulary=[smile]", "+pack.label_groups.hair=[blonde_hair,red_hair]")
+    run_prepare(cfg)
+    augmented = [e for e in Manifest.read(tmp_path / "w" / "augment" / "manifest.jsonl") if e["kept"]]
+    assert {e["output"]: e["tags"] for e in augmented}["c_aug0.png"] == ["smile", "red_hair"]
+    # a, a_aug0, b, b_aug0 … e, e_aug0 (names sorted), each the vector of its file's row.
+    rows = {"a": [1, 0, 1], "b": [1, 0, 0], "c": [0, 1, 1], "d": [0, 1, 0], "e": [1, 0, 1]}
+    np.testing.assert_array_equal(_stored(tmp_path / "ds"), [rows[k] for k in "abcde" for _ in range(2)])
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["select.label_file=SIDE", "pack.labels=sidecar"], "pack.labels=sidecar reads a folder's labels.csv, "
+     "but pack reads the previous stage's outputs: give the sidecar to select"),
+    (["select.label_file=GONE", "pack.labels=tags"],
+     "select.label_file: .*gone.csv names 1 file not in .*faces: not_there.jpg"),
+])
+def test_sidecar_in_a_chain_bad_uses_are_one_line(folder, tmp_path, extra, message):
+    (folder / "gone.csv").write_text("file,tags\na.jpg,x\nnot_there.jpg,y\n")
+    extra = [e.replace("SIDE", str(folder / "labels.csv")).replace("GONE", str(folder / "gone.csv"))
+             for e in extra]
+    with pytest.raises(StageError, match=message) as caught:
+        run_prepare(_chain(folder, tmp_path, *extra))
+    assert "\n" not in str(caught.value) and not (tmp_path / "w").exists() and not (tmp_path / "ds").exists()

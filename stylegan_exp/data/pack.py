@@ -107,7 +107,7 @@ def _source_tags(
                 f"pack.labels=tags: no image of {printable(folder)} carries tags (select keeps them from "
                 "Danbooru metadata; a folder of images needs pack.labels=sidecar or folders, and stage "
                 "folders made before tags were carried have none: rerun prepare with another name)")
-        return tags, {}, "has no tags (none were kept for its post)"
+        return tags, {}, "has no tags (select kept none for its source)"
     try:
         found = folder_tags(folder, keys, cfg.labels, cfg.label_file)
     except DatasetError as exc:

@@ -30,9 +30,11 @@ class RunOptions:
 @dataclass
 class SelectConfig:
     """Danbooru metadata (JSON lines, or a folder of them) under `metadata`; images under the
-    source root in the `{variant}/{id % 1000:04d}/{id}.{ext}` layout."""
+    source root in the `{variant}/{id % 1000:04d}/{id}.{ext}` layout. Each post's tags are kept (for
+    pack.labels=tags); without metadata, `label_file` (a labels.csv/labels.json sidecar) gives them."""
 
     metadata: str | None = None
+    label_file: str | None = None
     variant: str = "512px"
     ratings: list[str] = field(default_factory=lambda: ["s"])
     required_tags: list[str] = field(default_factory=list)

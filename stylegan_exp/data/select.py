@@ -18,6 +18,8 @@ import os
 import sys
 from pathlib import Path
 
+from stylegan_exp.data.dataset_format import DatasetError, file_sha256
+from stylegan_exp.data.labels import FolderTags, check_files, read_sidecar
 from stylegan_exp.data.manifest import Outcome, StageError, StageResult, resolve_inputs, run_stage, stage_cli
 from stylegan_exp.data.prepare_config import RunOptions, SelectConfig
 from stylegan_exp.data.settings import stage_settings
@@ -86,13 +88,22 @@ def run(
 ) -> StageResult:
     """Select posts (or all files of a folder / list) into DST's manifest."""
     options = dataclasses.replace(options, workers=1)  # Metadata checks are cheap; no pool needed.
-    settings = stage_settings("select", cfg, src)
-
-    def keep_existing(key: str, path: Path) -> list[Outcome]:
-        return [Outcome(str(path.resolve()), True, "selected")]
+    # A folder selected without a sidecar keeps the settings it was made with before sidecars existed.
+    settings = stage_settings("select", cfg, src, [] if cfg.label_file else ["label_file"])
 
     if not cfg.metadata:
-        return run_stage("select", resolve_inputs(src), dst, keep_existing, options, settings=settings)
+        items = resolve_inputs(src)
+        found = _sidecar(cfg.label_file, [key for key, _ in items], src) if cfg.label_file else None
+        if found is not None:
+            settings["select.label_file_sha256"] = file_sha256(cfg.label_file)
+
+        def keep_existing(key: str, path: Path) -> list[Outcome]:
+            tags = {} if found is None or key not in found.tags else {"tags": found.tags[key]}
+            return [Outcome(str(path.resolve()), True, "selected", extra=tags)]
+
+        return run_stage("select", items, dst, keep_existing, options, settings=settings)
+    if cfg.label_file:
+        raise StageError("select.label_file is for a folder without metadata; posts bring their own tags")
     if cfg.variant not in VARIANTS:
         raise StageError(f"select variant must be one of {', '.join(VARIANTS)}, got {cfg.variant!r}")
     root = Path(src)
@@ -110,6 +121,15 @@ def run(
         return [Outcome(str(path.resolve()), True, "selected", extra={"tags": post_tags(posts[key])})]
 
     return run_stage("select", items, dst, check, options, settings=settings)
+
+
+def _sidecar(label_file: str, keys: list[str], src: str | os.PathLike) -> FolderTags:
+    try:
+        found = read_sidecar(Path(label_file))
+        check_files(found, set(keys), Path(src))
+    except (DatasetError, OSError) as exc:
+        raise StageError(f"select.label_file: {exc}") from exc
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:
