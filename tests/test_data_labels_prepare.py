@@ -67,7 +67,7 @@ def _post_of(name: str) -> int:
     return int(Path(name).name.split("_")[0])
 
 
-def _stored_labels(dataset: Path) -> np.ndarray:
+def _stored(dataset: Path) -> np.ndarray:
     info = load_info(dataset)
     rows = []
     for raw in tf.data.TFRecordDataset([str(dataset / s.file) for s in info.shards]):
@@ -107,7 +107,7 @@ def test_pack_stores_each_image_vector_over_the_vocabulary(prepared):
     # 102, 103, 104 and both faces of 106, each as the resized face and its augmented copy.
     assert sorted(posts) == [102, 102, 103, 103, 104, 104, 106, 106, 106, 106]
     expected = np.array([EXPECTED[p] for p in posts], np.float32)
-    np.testing.assert_array_equal(_stored_labels(dataset), expected)  # records in manifest order
+    np.testing.assert_array_equal(_stored(dataset), expected)  # records in manifest order
     assert info.labels.counts == expected.sum(axis=0).astype(int).tolist() == [2, 2, 6, 8]
     assert packed[0]["labels"] == [n for n, v in zip(info.labels.names, expected[0], strict=True) if v]
     skipped = {_post_of(e["source"]): e["error"] for e in entries if e["reason"] == "labels"}
@@ -155,3 +155,34 @@ def test_tags_need_metadata(shared_data, tmp_path):
     with pytest.raises(StageError, match="pack.labels=tags: no image of .* carries tags \\(select "
                                          "keeps them from Danbooru metadata; a folder of images needs"):
         run_prepare(cfg)
+
+
+def test_tag_string_posts_and_a_post_without_tags(shared_data, tmp_path):
+    root = tmp_path / "danbooru"
+    posts = [{"id": "201", "rating": "s", "tag_string": "1girl smile blonde_hair"},
+             {"id": "202", "rating": "s"},  # no tags at all: unknown, not "none of them"
+             {"id": "203", "rating": "s", "tags": []}]
+    for post, portrait in zip(posts, ["r2c0", "r2c1", "r2c2"], strict=True):
+        path = post_path(root, post, "original")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(shared_data / "anime_full" / "tadne_hysts" / f"tadne_{portrait}.jpg", path)
+    (root / "meta.json").write_text("".join(json.dumps(p) + "\n" for p in posts))
+    cfg = compose_config("prepare", f"source={root}", f"select.metadata={root / 'meta.json'}",
+                         "select.variant=original", f"work_dir={tmp_path / 'w'}",
+                         f"dataset_dir={tmp_path / 'ds'}", "stages=[select,pack]", "pack.labels=tags",
+                         "pack.vocabulary=[smile]", "run.progress=false", "run.contact_sheet=false")
+    run_prepare(cfg)
+    entries = {Path(e["source"]).stem: e for e in Manifest.read(tmp_path / "ds" / "manifest.jsonl")}
+    assert entries["202"]["error"] == "has no tags (select kept none for its source)"
+    assert entries["201"]["labels"] == ["smile"] and entries["203"]["labels"] == []
+    np.testing.assert_array_equal(_stored(tmp_path / "ds"), [[1], [0]])
+
+
+def test_danbooru_tags_preset_and_bad_numbers_fail_before_any_stage(tmp_path):
+    cfg = compose_config("prepare", "prepare/pack=danbooru_tags")
+    assert cfg.pack.labels == "tags" and len(cfg.pack.label_groups.hair_color) == 13
+    assert cfg.pack.image_format == "jpeg"
+    with pytest.raises(StageError, match="pack.min_count >= 1, got 64 and 0"):
+        run_prepare(compose_config("prepare", f"source={tmp_path}", f"work_dir={tmp_path / 'w'}",
+                                   "pack.labels=tags", "pack.min_count=0"))
+    assert not (tmp_path / "w").exists()

@@ -75,8 +75,12 @@ def copies(key: str, weight: float) -> int:
 
 
 def check_labels(cfg: PackConfig) -> None:
+    """The label options, checked before any stage runs."""
     if cfg.labels not in SOURCES:
         raise StageError(f"pack.labels must be one of {', '.join(SOURCES)}, got {cfg.labels!r}")
+    if cfg.top_k < 0 or cfg.min_count < 1:
+        raise StageError(f"pack.top_k must be >= 0 and pack.min_count >= 1, got {cfg.top_k} and "
+                         f"{cfg.min_count}")
 
 
 def _label_settings(cfg: PackConfig, sources: list[PackSource]) -> dict:

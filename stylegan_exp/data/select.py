@@ -55,17 +55,20 @@ def post_path(root: Path, post: dict, variant: str) -> Path:
     return root / variant / f"{post_id % 1000:04d}" / f"{post_id}.{ext}"
 
 
-def post_tags(post: dict) -> list[str]:
-    """A post's tag names: `tags` as [{name}, …] or names, else the space-separated `tag_string`."""
+def post_tags(post: dict) -> list[str] | None:
+    """A post's tag names: `tags` as [{name}, …] or names, else the space-separated `tag_string`; None
+    when it has neither (unknown, not "no tags")."""
     if "tags" in post:
         return [t["name"] if isinstance(t, dict) else str(t) for t in post["tags"]]
-    return str(post.get("tag_string", "")).split()
+    if "tag_string" in post:
+        return str(post["tag_string"]).split()
+    return None
 
 
 def judge(post: dict, cfg: SelectConfig) -> str | None:
     """Why a post is not wanted, or None."""
     try:
-        tags = set(post_tags(post))
+        tags = set(post_tags(post) or ())
         score = int(post.get("score", 0))
         width, height = int(post.get("image_width", 0)), int(post.get("image_height", 0))
     except (KeyError, TypeError, ValueError):
@@ -118,7 +121,8 @@ def run(
             return [Outcome(None, False, reason)]
         if not path.is_file():
             return [Outcome(None, False, "missing-file", extra={"path": str(path)})]
-        return [Outcome(str(path.resolve()), True, "selected", extra={"tags": post_tags(posts[key])})]
+        tags = post_tags(posts[key])
+        return [Outcome(str(path.resolve()), True, "selected", extra={} if tags is None else {"tags": tags})]
 
     return run_stage("select", items, dst, check, options, settings=settings)
 
