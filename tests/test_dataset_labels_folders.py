@@ -154,3 +154,11 @@ def test_sidecar_in_a_chain_bad_uses_are_one_line(folder, tmp_path, extra, messa
     with pytest.raises(StageError, match=message) as caught:
         run_prepare(_chain(folder, tmp_path, *extra))
     assert "\n" not in str(caught.value) and not (tmp_path / "w").exists() and not (tmp_path / "ds").exists()
+
+
+def test_images_a_weight_leaves_out_stay_weight_not_labels(folder, tmp_path):
+    assert pack.main([f"{folder}:0.5", str(tmp_path / "ds"), "--labels", "sidecar", "--min-count", "1",
+                      "--no-progress", "--no-contact-sheet"]) == 0
+    reasons = [e["reason"] for e in Manifest.read(tmp_path / "ds" / "manifest.jsonl")]
+    assert sorted(set(reasons)) == ["packed", "weight"]
+    assert load_info(tmp_path / "ds").count == reasons.count("packed")

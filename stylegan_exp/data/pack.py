@@ -181,15 +181,15 @@ def run(
     entries: list[dict] = []
 
     def manifest(problems: list) -> dict[str, bytes]:
-        for item, weight, problem in zip(items, weights, problems, strict=True):
+        for index, (item, weight, problem) in enumerate(zip(items, weights, problems, strict=True)):
             line = {"source": os.path.abspath(item.path), "output": None, "kept": False, "weight": weight}
-            if problem is not None:
+            if problem is not None and not (problem.reason == "labels" and item.copies == 0):
                 line["reason"] = problem.reason
                 if problem.reason in ("unreadable", "corrupt"):
                     line["error"] = problem.text
                 elif problem.reason == "labels":
-                    line["error"] = label_problems[len(entries)]
-            elif item.copies == 0:
+                    line["error"] = label_problems[index]
+            elif item.copies == 0:  # not labelled either: only images used are
                 line["reason"] = "weight"
             else:
                 line.update(kept=True, reason="packed", copies=item.copies, output=str(dst))
