@@ -101,8 +101,13 @@ def test_json_sidecar_with_tags_and_with_classes(tmp_path):
     path = tmp_path / "labels.json"
     path.write_text(json.dumps({"a.png": ["smile"], "b.png": []}))
     assert read_sidecar(path).tags == {"a.png": ["smile"], "b.png": []}
-    path.write_text(json.dumps({"a.png": 0, "b.png": 3}))
-    assert read_sidecar(path).groups == {"class": ["0", "3"]}
+    path.write_text(json.dumps({"a.png": 0, "b.png": 10, "c.png": 3}))
+    assert read_sidecar(path).groups == {"class": ["0", "3", "10"]}  # numbers in numeric order
+    ada = tmp_path / "dataset.json"  # stylegan2-ada's dataset tool's labels
+    ada.write_text(json.dumps({"labels": [["00000/img00000000.png", 6], ["00000/img00000001.png", 1]]}))
+    found = read_sidecar(ada)
+    assert found.tags == {"00000/img00000000.png": ["6"], "00000/img00000001.png": ["1"]}
+    assert found.groups == {"class": ["1", "6"]}
 
 
 @pytest.mark.parametrize(("name", "text", "message"), [

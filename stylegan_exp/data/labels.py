@@ -147,13 +147,14 @@ def find_sidecar(folder: Path, label_file: str | None = None) -> Path:
 
 
 def _class_tags(classes: dict[str, str], origin: str) -> FolderTags:
-    values = sorted(set(classes.values()))
+    values = sorted(set(classes.values()), key=lambda v: (0, int(v), "") if v.isdigit() else (1, 0, v))
     return FolderTags({k: [v] for k, v in classes.items()}, {CLASS_GROUP: values}, origin)
 
 
 def read_sidecar(path: Path) -> FolderTags:
     """labels.csv (a header `file,tags` with space-separated tags, or `file,class`) or labels.json
-    (file → list of tags, or file → class); any other shape is one line naming the file and entry."""
+    (file → list of tags, or file → class; or stylegan2-ada's dataset.json, {"labels": [[file, class],
+    …]}); any other shape is one line naming the file and entry."""
     text = path.read_text(encoding="utf-8")
     if path.suffix.lower() == ".json":
         try:
@@ -162,6 +163,12 @@ def read_sidecar(path: Path) -> FolderTags:
             raise DatasetError(f"{path} is not JSON ({exc})") from exc
         if not isinstance(document, dict) or not document:
             raise DatasetError(f"{path} must map each file to its tags (a list) or its class (a string)")
+        pairs = document.get("labels") if list(document) == ["labels"] else None
+        if isinstance(pairs, list) and pairs and all(
+            isinstance(p, list) and len(p) == 2 and isinstance(p[0], str) and isinstance(p[1], int | str)
+            for p in pairs
+        ):
+            return _class_tags({p[0]: str(p[1]) for p in pairs}, str(path))
         kinds = {type(v) for v in document.values()}
         if kinds == {list} and all(isinstance(t, str) for v in document.values() for t in v):
             return FolderTags({str(k): list(v) for k, v in document.items()}, {}, str(path))
