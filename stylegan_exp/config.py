@@ -28,11 +28,14 @@ class ConfigError(ValueError):
 
 @dataclass
 class SyntheticConfig:
-    """Parameters of the embedded procedurally drawn face dataset (generated when missing)."""
+    """Parameters of the embedded procedurally drawn face dataset (generated when missing); `labels`
+    stores those true attributes as label vectors (data/synthetic.py LABELS: hair_color, hair_style,
+    bangs, mouth as categorical groups; smile, blush as tags)."""
 
     count: int = 4000
     resolution: int = 64
     seed: int = 0
+    labels: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -21,7 +21,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from stylegan_exp.data.dataset_format import DatasetError, LabelSpace
 from stylegan_exp.data.images import resample
+from stylegan_exp.data.labels import label_vector
 from stylegan_exp.progress import progress_bar
 
 log = logging.getLogger(__name__)
@@ -55,6 +57,17 @@ HAIR_PALETTE: dict[str, tuple[float, float, float]] = {
 }
 HAIR_COLORS = tuple(HAIR_PALETTE)
 _EYE_HUES = (215, 190, 130, 355, 280, 40, 25, 330, 160)
+
+# A face's true attributes as Danbooru-style tags: the categorical groups (one tag each per face) and
+# the tags a face has or not. `labels` names which of them a labelled dataset stores.
+LABEL_GROUPS: dict[str, tuple[str, ...]] = {
+    "hair_color": tuple(f"{name}_hair" for name in HAIR_COLORS),
+    "hair_style": ("bob_cut", "long_hair", "twintails", "ponytail", "spiky_hair"),
+    "bangs": tuple(f"{name}_bangs" for name in BANGS_STYLES),
+    "mouth": ("smile", "open_mouth", "small_o_mouth", "closed_mouth", "cat_mouth"),
+}
+LABEL_TAGS = ("smile", "blush")
+LABELS = (*LABEL_GROUPS, *LABEL_TAGS)
 
 
 @dataclass(frozen=True)
@@ -129,6 +142,39 @@ def sample_face_params(rng: np.random.Generator) -> FaceParams:
         accent_color=_hsv(rng.uniform(0, 360), rng.uniform(0.6, 0.9), rng.uniform(0.8, 1.0)),
         tail_side=int(rng.choice((-1, 1))),
     )
+
+
+def face_tags(p: FaceParams) -> list[str]:
+    """Every true attribute of a face as a tag (one per group, plus blush when it has it)."""
+    tags = [
+        LABEL_GROUPS["hair_color"][HAIR_COLORS.index(p.hair_color_name)],
+        LABEL_GROUPS["hair_style"][HAIR_STYLES.index(p.hair_style)],
+        LABEL_GROUPS["bangs"][BANGS_STYLES.index(p.bangs_style)],
+        LABEL_GROUPS["mouth"][MOUTH_STYLES.index(p.mouth_style)],
+    ]
+    return tags + (["blush"] if p.blush else [])
+
+
+def label_space(labels: Sequence[str]) -> LabelSpace:
+    """The columns for `labels` (names from LABELS): each group's tags, each listed tag."""
+    unknown = [name for name in labels if name not in LABELS]
+    if unknown:
+        raise DatasetError(f"unknown synthetic label {', '.join(map(repr, unknown))} (choose from "
+                           f"{', '.join(LABELS)})")
+    groups = {name: list(LABEL_GROUPS[name]) for name in labels if name in LABEL_GROUPS}
+    names = [tag for name in labels for tag in (LABEL_GROUPS.get(name) or (name,))]
+    space = LabelSpace(names, groups)
+    space.check()
+    return space
+
+
+def face_labels(count: int, seed: int, space: LabelSpace) -> list[tuple[float, ...]]:
+    """Face i's vector over `space` (from the same draws render_faces makes, without drawing)."""
+    rows = []
+    for i in range(count):
+        vector, _ = label_vector(face_tags(sample_face_params(np.random.default_rng([seed, i]))), space)
+        rows.append(vector)
+    return rows
 
 
 class _Canvas:
@@ -321,22 +367,32 @@ def render_faces(count: int, resolution: int, seed: int, *, progress: bool = Tru
 
 
 def ensure_synthetic_dataset(
-    out_dir: str | Path, *, count: int, resolution: int, seed: int, image_format: str = "png"
+    out_dir: str | Path,
+    *,
+    count: int,
+    resolution: int,
+    seed: int,
+    image_format: str = "png",
+    labels: Sequence[str] = (),
 ) -> Path:
-    """Render and pack the dataset once; later runs with the same request reuse it.
+    """Render and pack the dataset once; later runs with the same request reuse it. With `labels`
+    (names from LABELS) every face carries its true attributes as a label vector.
 
     A directory made with other parameters is never silently overwritten or reused, since that would
-    train on data the config does not describe.
+    train on data the config does not describe; nor is one without the requested labels (one with
+    labels serves an unlabelled request: the images are the same).
     """
     # Imported here so drawing faces does not need TensorFlow.
-    from stylegan_exp.data.dataset_format import INFO_FILE, DatasetError
+    from stylegan_exp.data.dataset_format import INFO_FILE
     from stylegan_exp.data.reader import load_info
     from stylegan_exp.data.writer import pack_arrays
 
     out_dir = Path(out_dir)
+    space = label_space(labels) if labels else None
     wanted = {"count": count, "resolution": resolution, "seed": seed, "generator_version": GENERATOR_VERSION}
     if (out_dir / INFO_FILE).is_file():
-        found = load_info(out_dir).meta.get("synthetic")
+        info = load_info(out_dir)
+        found = info.meta.get("synthetic")
         if not isinstance(found, dict):
             raise DatasetError(f"{out_dir} holds a dataset that is not synthetic; set another dataset.path")
         diff = [f"{k}={found.get(k)!r} (requested {v!r})" for k, v in wanted.items() if found.get(k) != v]
@@ -345,11 +401,20 @@ def ensure_synthetic_dataset(
                 f"synthetic dataset at {out_dir} was made with {', '.join(diff)}; "
                 "delete that directory or choose another dataset.path"
             )
+        if space is not None and (info.labels is None or (info.labels.names, info.labels.groups)
+                                  != (space.names, space.groups)):
+            made = f"labels {found['labels']}" if found.get("labels") else "no labels"
+            raise DatasetError(
+                f"synthetic dataset at {out_dir} was made with {made} (requested labels {list(labels)}); "
+                "delete that directory or choose another dataset.path"
+            )
         log.info("reusing synthetic dataset at %s (%d faces, %dx%d)", out_dir, count, resolution, resolution)
         return out_dir
     log.info("drawing %d synthetic faces at %dx%d into %s", count, resolution, resolution, out_dir)
     images = render_faces(count, resolution, seed)
-    pack_arrays(images, out_dir, image_format=image_format, meta={"synthetic": wanted})
+    meta = {"synthetic": {**wanted, "labels": list(labels)} if labels else wanted}
+    pack_arrays(images, out_dir, image_format=image_format, meta=meta, label_space=space,
+                labels=face_labels(count, seed, space) if space else None)
     return out_dir
 
 
@@ -374,12 +439,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--image-format", default="png", help="passed to writer.pack_arrays")
     parser.add_argument("--sheet", type=Path, help="also write an 8x8 contact sheet of the first faces here")
+    parser.add_argument("--labels", nargs="*", default=[], metavar="NAME",
+                        help=f"store these true attributes as labels ({', '.join(LABELS)})")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         ensure_synthetic_dataset(
             args.out, count=args.count, resolution=args.resolution, seed=args.seed,
-            image_format=args.image_format,
+            image_format=args.image_format, labels=args.labels,
         )
     except ValueError as exc:  # a mismatched or foreign directory: one line for the user, no traceback
         sys.exit(f"error: {exc}")

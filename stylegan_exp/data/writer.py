@@ -365,13 +365,18 @@ def pack_folder(
     jpeg_quality: int = 95,
     shard_size: int = 2000,
     meta: dict | None = None,
+    labeller: Callable[[list[PackItem]], tuple[list[PackItem], LabelSpace]] | None = None,
 ) -> DatasetInfo:
     """Pack a folder of square, power-of-two, equal-size images (recursive, sorted) into a dataset,
-    refusing (and writing nothing) when any image does not fit."""
+    refusing (and writing nothing) when any image does not fit; `labeller(items)` gives them their
+    label vectors and the space (data/records.py: from a sidecar or sub-folder names)."""
     src = Path(src)
     check_format(image_format)
     _check_output(Path(out_dir))
     items = [PackItem(path, path.relative_to(src).as_posix()) for path in _scan(src)]
+    space = None
+    if labeller is not None:
+        items, space = labeller(items)
     info, _ = pack_files(
         items,
         out_dir,
@@ -379,6 +384,7 @@ def pack_folder(
         jpeg_quality=jpeg_quality,
         shard_size=shard_size,
         meta=meta,
+        labels=space,
     )
     return info
 

@@ -119,12 +119,13 @@ def resolve_dataset(cfg: TrainConfig, workers: WorkerGroup | None = None) -> Dat
     if cfg.dataset.synthetic is not None:
         syn = cfg.dataset.synthetic
         chief = workers is None or workers.is_chief
+        request = dict(count=syn.count, resolution=syn.resolution, seed=syn.seed, labels=list(syn.labels))
         if chief:
-            ensure_synthetic_dataset(path, count=syn.count, resolution=syn.resolution, seed=syn.seed)
+            ensure_synthetic_dataset(path, **request)
         if workers is not None and workers.count > 1:
             workers.barrier()
             if not chief:
-                ensure_synthetic_dataset(path, count=syn.count, resolution=syn.resolution, seed=syn.seed)
+                ensure_synthetic_dataset(path, **request)
     info = load_info(path)
     resolution = cfg.dataset.resolution or info.resolution
     try:
