@@ -11,7 +11,8 @@ Both readers are fixed functions of the drawing in `synthetic.py`, nothing is tr
 
 Measured on 200 faces drawn by the sampler (tests/test_face_attributes.py): hair colour is right for
 all of them at 16², 32² and 64²; smile vs not is right for 87–92% at 32² (a smile's curve is under a pixel
-there: half to 60% of smiles are found, no other mouth is taken for one) and 97–99% at 64²; at 16² it is chance.
+there: half to 60% of smiles are found, no other mouth is taken for one) and 97–99% at 64²; at 16² it
+is chance.
 """
 
 from __future__ import annotations

@@ -46,7 +46,7 @@ def needs_inversion(folder: str | Path) -> bool:
 
 
 def check_edit_task(task: EditTask) -> None:
-    """Either two groups or a tag with its dataset, said in one line before any work."""
+    """Either two groups or a tag with its dataset, said in one line before the snapshot is opened."""
     if task.tag is None:
         if task.group_a is None or task.group_b is None:
             raise SampleError("task=edit needs task.group_a and task.group_b (image folders or invert run "
@@ -143,7 +143,6 @@ def edit(cfg: SampleConfig, snap: Snapshot, run_dir: Path) -> list[Path]:
     """direction.npy, and edit.png: rows = seeds, columns = w + strength × direction; with a tag also
     edit.json (the probe's held-out accuracy and its mean score of the edited seeds per strength)."""
     task: EditTask = cfg.task
-    check_edit_task(task)
     Gs, D = network(snap, "Gs"), network(snap, "D")
     probe, report = None, {}
     if task.tag is not None:
