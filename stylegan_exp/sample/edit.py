@@ -107,13 +107,11 @@ def train_probe(D: Discriminator, x: np.ndarray, y: np.ndarray, task: EditTask,
     features = d_features(D, x, batch_size)
     train, test = held_out_split(y, task.held_out)
     probe = fit_probe(features[train], y[train], l2=task.probe_l2)
-    majority = max(y[test].mean(), 1 - y[test].mean())
     report = {"reals_with_tag": int(y.sum()), "reals_without_tag": int((~y).sum()),
               "probe_held_out_images": len(test),
-              "probe_held_out_accuracy": probe.accuracy(features[test], y[test]),
-              "probe_held_out_majority_share": float(majority)}
-    log.info("probe on D's features: held-out accuracy %.3f over %d reals (always the majority answer: %.3f)",
-             report["probe_held_out_accuracy"], len(test), majority)
+              "probe_held_out_balanced_accuracy": probe.balanced_accuracy(features[test], y[test])}
+    log.info("probe on D's features: held-out balanced accuracy %.3f (chance 0.5) on %d reals, %d tagged",
+             report["probe_held_out_balanced_accuracy"], len(test), int(y[test].sum()))
     return probe, report
 
 

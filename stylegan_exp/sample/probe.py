@@ -23,29 +23,34 @@ class LinearProbe:
     def probability(self, x: np.ndarray) -> np.ndarray:
         return 1.0 / (1.0 + np.exp(-self.logits(x)))
 
-    def accuracy(self, x: np.ndarray, y: np.ndarray) -> float:
-        return float(np.mean((self.logits(x) > 0) == np.asarray(y, bool)))
+    def balanced_accuracy(self, x: np.ndarray, y: np.ndarray) -> float:
+        """The mean of the accuracies on images with and without the tag: 0.5 is chance however rare it is."""
+        y = np.asarray(y, bool)
+        right = (self.logits(x) > 0) == y
+        return float((right[y].mean() + right[~y].mean()) / 2)
 
 
 def fit_probe(x: np.ndarray, y: np.ndarray, *, l2: float = 1e-2, steps: int = 500) -> LinearProbe:
-    """Logistic regression on standardised features by accelerated gradient descent (the loss is convex, so
-    a step of 1/Lipschitz converges from zero without tuning); features need not be fewer than samples."""
+    """Logistic regression on standardised features, both classes weighted equally (a rare tag is not
+    learnt as "never"), by accelerated gradient descent: the loss is convex, so a step of 1/Lipschitz
+    converges from zero without tuning; features need not be fewer than samples."""
     x = np.asarray(x, np.float64)
     y = np.asarray(y, np.float64)
     mean = x.mean(axis=0)
     scale = np.where(x.std(axis=0) > 1e-8, x.std(axis=0), 1.0)
     z = np.concatenate([(x - mean) / scale, np.ones((len(x), 1))], axis=1)  # last column: the bias
     n = len(z)
+    weight = np.where(y > 0.5, n / (2 * max(y.sum(), 1)), n / (2 * max(n - y.sum(), 1)))
     v = np.ones(z.shape[1]) / np.sqrt(z.shape[1])
     for _ in range(30):  # power iteration: the largest eigenvalue of zᵀz
         v = z.T @ (z @ v)
         v /= np.linalg.norm(v)
-    step = 1.0 / (np.linalg.norm(z @ v) ** 2 / (4 * n) + l2)
+    step = 1.0 / (weight.max() * np.linalg.norm(z @ v) ** 2 / (4 * n) + l2)
     theta = previous = np.zeros(z.shape[1])
     for k in range(1, steps + 1):
         look = theta + (k - 1) / (k + 2) * (theta - previous)
         p = 1.0 / (1.0 + np.exp(-(z @ look)))
-        grad = z.T @ (p - y) / n + l2 * np.concatenate([look[:-1], [0.0]])
+        grad = z.T @ (weight * (p - y)) / n + l2 * np.concatenate([look[:-1], [0.0]])
         previous, theta = theta, look - step * grad
     return LinearProbe(mean, scale, theta[:-1], float(theta[-1]))
 
