@@ -86,8 +86,9 @@ def labelled_reals(dataset: str | Path, tag: str, task: EditTask, resolution: in
                            f"pack the dataset at {resolution}² (or a power-of-two multiple)")
     if info.channels != channels:
         raise DatasetError(f"{info.path} holds {info.channels}-channel images; the snapshot makes {channels}")
-    ds = make_dataset(info.path, resolution, 1, labels=True, repeat=False, shuffle_buffer=info.count,
-                      seed=0, cache=False).take(task.real_images).unbatch().batch(256)
+    shuffle = min(info.count, 10_000)  # encoded records: a sample of a large dataset in bounded memory
+    ds = make_dataset(info.path, resolution, 1, labels=True, repeat=False, shuffle_buffer=shuffle, seed=0,
+                      cache=False).take(task.real_images).unbatch().batch(256)
     images, labels = [], []
     for x, c in progress_bar(ds, desc="reading reals", unit="batch"):
         images.append(x.numpy())
