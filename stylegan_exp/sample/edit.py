@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -77,43 +78,59 @@ def d_features(D: Discriminator, images: np.ndarray, batch_size: int) -> np.ndar
     return run_batched(compiled(D, _features), np.asarray(images, np.float32), batch_size)
 
 
-def labelled_reals(dataset: str | Path, tag: str, task: EditTask, resolution: int,
-                   channels: int) -> tuple[np.ndarray, np.ndarray]:
-    """Up to `task.real_images` reals in [-1, 1] at the snapshot's resolution, and whether each has `tag`."""
+@dataclass
+class LabelledReals:
+    """What the edit keeps of the labelled reals: D's features of each, whether it has the tag, and the
+    first `keep` images on each side (for inversion); the images themselves are not all held in memory."""
+
+    features: np.ndarray
+    tagged: np.ndarray
+    kept: dict[bool, list[np.ndarray]]
+
+
+def read_labelled_reals(dataset: str | Path, tag: str, task: EditTask, D: Discriminator, batch_size: int,
+                        keep: int = 0) -> LabelledReals:
+    """Up to `task.real_images` reals (a seeded shuffle) at D's resolution: features and tag; one line on a
+    dataset without labels or `tag`, stored below D's resolution, or with too few images on either side."""
     info = load_info(dataset)
     if info.labels is None:
         raise DatasetError(f"{info.path} has no labels: pack it with tags to learn a tag direction")
     column = info.labels.index(tag)
+    resolution = D.resolution
     if info.resolution < resolution or not is_resolution(info.resolution):
         raise DatasetError(f"{info.path} holds {info.resolution}² images; this snapshot makes {resolution}²: "
                            f"pack the dataset at {resolution}² (or a power-of-two multiple)")
-    if info.channels != channels:
-        raise DatasetError(f"{info.path} holds {info.channels}-channel images; the snapshot makes {channels}")
+    if info.channels != D.num_channels:
+        raise DatasetError(f"{info.path} holds {info.channels}-channel images; the snapshot makes "
+                           f"{D.num_channels}")
     shuffle = min(info.count, 10_000)  # encoded records: a sample of a large dataset in bounded memory
     ds = make_dataset(info.path, resolution, 1, labels=True, repeat=False, shuffle_buffer=shuffle, seed=0,
                       cache=False).take(task.real_images).unbatch().batch(256)
-    images, labels = [], []
+    features, tagged, kept = [], [], {True: [], False: []}
     for x, c in progress_bar(ds, desc="reading reals", unit="batch"):
-        images.append(x.numpy())
-        labels.append(c.numpy()[:, column] > 0.5)
-    x, y = np.concatenate(images), np.concatenate(labels)
+        x, y = x.numpy(), c.numpy()[:, column] > 0.5
+        features.append(d_features(D, x, batch_size))
+        tagged.append(y)
+        for image, side in zip(x, y, strict=True):
+            if len(kept[bool(side)]) < keep:
+                kept[bool(side)].append(image)
+    y = np.concatenate(tagged)
     with_tag = int(y.sum())
     if min(with_tag, len(y) - with_tag) < task.min_images:
         raise DatasetError(
             f"tag {tag!r} is on {with_tag} and missing from {len(y) - with_tag} of the {len(y)} images read "
             f"from {info.path}; at least {task.min_images} of each are needed (task.min_images)")
-    return x, y
+    return LabelledReals(np.concatenate(features), y, kept)
 
 
-def train_probe(D: Discriminator, x: np.ndarray, y: np.ndarray, task: EditTask,
-                batch_size: int) -> tuple[LinearProbe, dict]:
-    """The probe on D's features of the reals, and its accuracy on the held-out share."""
-    features = d_features(D, x, batch_size)
+def train_probe(reals: LabelledReals, task: EditTask) -> tuple[LinearProbe, dict]:
+    """The probe on D's features of the reals, and its balanced accuracy on the held-out share."""
+    x, y = reals.features, reals.tagged
     train, test = held_out_split(y, task.held_out)
-    probe = fit_probe(features[train], y[train], l2=task.probe_l2)
+    probe = fit_probe(x[train], y[train], l2=task.probe_l2)
     report = {"reals_with_tag": int(y.sum()), "reals_without_tag": int((~y).sum()),
               "probe_held_out_images": len(test),
-              "probe_held_out_balanced_accuracy": probe.balanced_accuracy(features[test], y[test])}
+              "probe_held_out_balanced_accuracy": probe.balanced_accuracy(x[test], y[test])}
     log.info("probe on D's features: held-out balanced accuracy %.3f (chance 0.5) on %d reals, %d tagged",
              report["probe_held_out_balanced_accuracy"], len(test), int(y[test].sum()))
     return probe, report
@@ -129,15 +146,13 @@ def probe_direction(Gs: Generator, D: Discriminator, probe: LinearProbe, task: E
     return top_bottom_direction(w, scores, task.probe_fraction)
 
 
-def inverted_direction(Gs: Generator, D: Discriminator, x: np.ndarray, y: np.ndarray, task: EditTask,
+def inverted_direction(Gs: Generator, D: Discriminator, reals: LabelledReals, task: EditTask,
                        run_dir: Path, psi: float) -> np.ndarray:
-    """Mean w of `invert_images` inverted reals with the tag − as many without."""
+    """Mean w of the kept reals with the tag, inverted, − that of those without."""
     inverter = Inverter(Gs, get_encoder(Gs, task.inversion, run_dir, psi), task.inversion, D)
-    means = []
-    for side in (True, False):
-        picked = np.flatnonzero(y == side)[: task.invert_images]
-        means.append(np.mean([inverter(x[i]).w for i in progress_bar(picked, desc="inverting", unit="image")],
-                             axis=0))
+    means = [np.mean([inverter(image).w for image in progress_bar(reals.kept[side], desc="inverting",
+                                                                     unit="image")], axis=0)
+             for side in (True, False)]
     return means[0] - means[1]
 
 
@@ -148,12 +163,13 @@ def edit(cfg: SampleConfig, snap: Snapshot, run_dir: Path) -> list[Path]:
     Gs, D = network(snap, "Gs"), network(snap, "D")
     probe, report = None, {}
     if task.tag is not None:
-        x, y = labelled_reals(task.dataset, task.tag, task, D.resolution, D.num_channels)
-        probe, report = train_probe(D, x, y, task, cfg.batch_size)
+        keep = task.invert_images if task.method == EditMethod.invert else 0
+        reals = read_labelled_reals(task.dataset, task.tag, task, D, cfg.batch_size, keep)
+        probe, report = train_probe(reals, task)
         if task.method == EditMethod.probe:
             direction = probe_direction(Gs, D, probe, task, cfg.batch_size)
         else:
-            direction = inverted_direction(Gs, D, x, y, task, run_dir, cfg.truncation_psi)
+            direction = inverted_direction(Gs, D, reals, task, run_dir, cfg.truncation_psi)
     else:
         direction = group_direction(Gs, D, task, run_dir, cfg.truncation_psi)
     np.save(run_dir / "direction.npy", direction)
