@@ -43,7 +43,13 @@ def snapshot(random_snapshots) -> Path:
     return random_snapshots("stylegan", 16)
 
 
-def test_probe_direction_raises_the_tag_score(snapshot, labelled, tmp_path):
+@pytest.fixture(scope="module", params=["stylegan", "stylegan2"])
+def any_snapshot(request, random_snapshots) -> Path:
+    return random_snapshots(request.param, 16)
+
+
+def test_probe_direction_raises_the_tag_score(any_snapshot, labelled, tmp_path):
+    snapshot = any_snapshot
     direction, grid, report_path = run_task(
         snapshot, tmp_path / "out", "task=edit", "task.tag=black_hair", f"task.dataset={labelled}",
         "task.probe_samples=64", "task.seeds=[0,1,2]", "task.strengths=[-3,0,3]", "task.min_images=5")
