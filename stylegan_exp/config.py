@@ -29,11 +29,14 @@ class ConfigError(ValueError):
 
 @dataclass
 class SyntheticConfig:
-    """Parameters of the embedded procedurally drawn face dataset (generated when missing)."""
+    """Parameters of the embedded procedurally drawn face dataset (generated when missing); `labels`
+    stores those true attributes as label vectors (data/synthetic.py LABELS: hair_color, hair_style,
+    bangs, mouth as categorical groups; smile, blush as tags)."""
 
     count: int = 4000
     resolution: int = 64
     seed: int = 0
+    labels: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -95,6 +98,7 @@ class ScheduleConfig:
     tick_kimg_base: float = 160.0
     tick_kimg_dict: dict[int, float] = field(default_factory=dict)  # schedule/default.yaml: the original's
     G_smoothing_kimg: float = 10.0
+    G_smoothing_rampup: float | None = None  # Gs half-life ≤ rampup × images shown (None: no ramp-up)
     D_repeats: int = 1
     minibatch_repeats: int = 4
     accumulate: int = 1  # micro-batches per step: same update as one step on the whole minibatch
@@ -433,6 +437,8 @@ class TrainConfig:
     run: RunConfig = field(default_factory=RunConfig)
     grid: GridConfig = field(default_factory=GridConfig)
     outputs_root: str = "outputs"
+    dry_run: bool = False
+    """Print the memory plan (as `python -m stylegan_exp.plan`) and exit without training."""
 
 
 class FigureKind(StrEnum):
@@ -526,13 +532,29 @@ class InvertTask(TaskConfig):
     inversion: InversionConfig = field(default_factory=InversionConfig)
 
 
+class EditMethod(StrEnum):
+    probe = "probe"  # a linear probe on D's features of the labelled reals scores generated images
+    invert = "invert"  # mean w of inverted reals with the tag − without
+
+
 @dataclass
 class EditTask(TaskConfig):
-    """Direction = mean w(`group_b`) − mean w(`group_a`): folders of images, or invert run dirs (*/w.npy)."""
+    """Direction = mean w(`group_b`) − mean w(`group_a`) (folders of images, or invert run dirs), or, with
+    `tag`, a direction for that tag learnt from the labelled packed `dataset` by `method`."""
 
     name: str = "edit"
-    group_a: str = MISSING
-    group_b: str = MISSING
+    group_a: str | None = None
+    group_b: str | None = None
+    tag: str | None = None
+    dataset: str | None = None
+    method: EditMethod = EditMethod.probe
+    real_images: int = 2000  # labelled reals read from `dataset` (a seeded shuffle)
+    min_images: int = 10  # reals needed with and without the tag
+    held_out: float = 0.2  # share of the reals kept from the probe to measure its accuracy
+    probe_l2: float = 0.01
+    probe_samples: int = 1000  # generated images (seeds 0 …) the probe scores
+    probe_fraction: float = 0.2  # direction = mean w of the top-scored share − the bottom-scored share
+    invert_images: int = 16  # method=invert: reals inverted on each side
     seeds: list[int] = field(default_factory=lambda: list(range(4)))
     strengths: list[float] = field(default_factory=lambda: [-1.0, -0.5, 0.0, 0.5, 1.0])
     inversion: InversionConfig = field(default_factory=InversionConfig)

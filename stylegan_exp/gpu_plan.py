@@ -16,8 +16,9 @@ from stylegan_exp.aspect import parse_aspect
 from stylegan_exp.config import ConfigError, Precision, Strategy, TrainConfig
 from stylegan_exp.data.reader import load_info
 from stylegan_exp.devices import gpu_memory_bytes, gpu_name, host_memory_bytes, visible_gpus
-from stylegan_exp.memory_plan import GIB, ResolutionPlan, plan_resolution, plan_table
+from stylegan_exp.memory_plan import GIB, ResolutionPlan, plan_resolution, plan_table, split_plan
 from stylegan_exp.network_cost import network_costs
+from stylegan_exp.schedule import accumulation
 from stylegan_exp.steps.precision import cpu_has_bf16
 
 log = logging.getLogger(__name__)
@@ -159,3 +160,37 @@ def resolve_gpus(cfg: TrainConfig) -> TrainConfig:
         accumulate_dict={**cfg.gpus.accumulate_dict, **{p.resolution: p.accumulate for p in plans}},
         memory_gb=round(machine.memory_bytes / GIB, 2))
     return dataclasses.replace(cfg, gpus=gpus)
+
+
+def preset_plan(cfg: TrainConfig, machine: Machine) -> list[ResolutionPlan]:
+    """A fixed preset's split (its num_gpus and accumulation) against the memory of one of `machine`'s
+    devices."""
+    resolution, channels = dataset_shape(cfg)
+    resolutions = trained_resolutions(cfg, resolution)
+    costs = network_costs(cfg.model, resolution, channels, resolutions, parse_aspect(cfg.dataset.aspect))
+    g = cfg.gpus
+    size = element_bytes(cfg.model.precision, g.num_gpus if g.gpu else 0)
+    return [split_plan(r, g.minibatch_dict.get(r, g.minibatch_base), g.num_gpus, machine.memory_bytes,
+                       costs[r], accumulation(r, cfg.schedule, g), element_bytes=size) for r in resolutions]
+
+
+def plan_lines(cfg: TrainConfig) -> list[str]:
+    """What `plan` prints: which devices, then the table; a ConfigError when a resolution does not fit."""
+    machine = this_machine(cfg.gpus.memory_gb)
+    lines = []
+    if not machine.gpus:
+        lines.append(f"TensorFlow sees no GPU: planning for the CPU ({machine.memory_bytes / GIB:.1f} GB of "
+                     "memory)")
+    if cfg.gpus.auto:
+        plans = make_plan(cfg, machine)
+        lines.append(f"gpus=auto: {describe(machine)}, {machine.strategy} strategy")
+    else:
+        plans = preset_plan(cfg, machine)
+        lines.append(f"gpus={cfg.gpus.name}: {cfg.gpus.num_gpus} device(s), "
+                     f"{machine.memory_bytes / GIB:.1f} GB each (gpus.memory_gb to plan for another size)")
+    lines.append(plan_table(plans, machine.kind))
+    try:
+        check_fits(plans, machine, cfg.gpus.name)
+    except ConfigError as exc:
+        lines.append(f"error: {exc}")
+    return lines

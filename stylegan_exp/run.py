@@ -19,7 +19,7 @@ from stylegan_exp.config import ConfigError, ModelConfig, TrainConfig, to_object
 from stylegan_exp.config_checks import check_values
 from stylegan_exp.data.dataset_format import DatasetError
 from stylegan_exp.data.images import ImageError
-from stylegan_exp.gpu_plan import resolve_gpus
+from stylegan_exp.gpu_plan import plan_lines, resolve_gpus
 from stylegan_exp.metrics import MetricError
 from stylegan_exp.snapshot import SnapshotError
 from stylegan_exp.tracking import TrackingError
@@ -133,6 +133,9 @@ def start_training(cfg: DictConfig, run_dir: str) -> Path | None:
     own_dir = Path(run_dir)
     try:
         typed, target = training_config(cfg, _default_composition(), _command_line())
+        if typed.dry_run:
+            discard_unstarted(own_dir, cfg)
+            return _dry_run(typed)
         typed = resolve_gpus(_grouped_by_sweep(typed))
         workers = connect(typed)
         run_path = Path(workers.from_chief(run_dir))
@@ -156,6 +159,14 @@ def start_training(cfg: DictConfig, run_dir: str) -> Path | None:
     if trainer.stop_signal is not None:
         raise SystemExit(128 + trainer.stop_signal)
     return snapshot
+
+
+def _dry_run(cfg: TrainConfig) -> None:
+    """The plan on stdout, exit 1 when a resolution does not fit (as the plan command)."""
+    lines = plan_lines(cfg)
+    print("\n".join(lines))
+    if lines[-1].startswith("error:"):
+        raise SystemExit(1)
 
 
 def start_sampling(cfg: DictConfig, run_dir: str) -> list[Path]:

@@ -110,8 +110,13 @@ def lod_changed(prev_lod: float, lod: float) -> bool:
     return math.floor(prev_lod) != math.floor(lod) or math.ceil(prev_lod) != math.ceil(lod)
 
 
-def gs_beta(minibatch: int, G_smoothing_kimg: float) -> float:
-    """EMA decay of Gs per step: weights half-decay every `G_smoothing_kimg` thousand images."""
-    if G_smoothing_kimg <= 0:
+def gs_beta(minibatch: int, G_smoothing_kimg: float, rampup: float | None = None, nimg: int = 0) -> float:
+    """EMA decay of Gs per step: weights half-decay every `G_smoothing_kimg` thousand images or, with
+    `rampup` (stylegan2-ada's and StyleGAN3's ema_rampup), every `rampup × nimg` images while that is
+    shorter, `nimg` being the images shown before this step (so Gs copies G at the first step)."""
+    half_life = G_smoothing_kimg * 1000.0
+    if rampup is not None:
+        half_life = min(half_life, nimg * rampup)
+    if half_life <= 0:
         return 0.0
-    return 0.5 ** (minibatch / (G_smoothing_kimg * 1000.0))
+    return 0.5 ** (minibatch / half_life)

@@ -13,6 +13,7 @@ from conftest import TINY, compose_config, run_task, size_of, ticks_of
 
 from stylegan_exp.aspect import parse_aspect
 from stylegan_exp.config import ConfigError
+from stylegan_exp.data.dataset_format import DatasetError
 from stylegan_exp.data.synthetic import ensure_synthetic_dataset
 from stylegan_exp.models import build_discriminator, build_generator, load_snapshot, network
 from stylegan_exp.nets.weights import weights_of
@@ -125,7 +126,11 @@ def test_a_portrait_snapshot_does_not_continue_into_squares(tmp_path, portraits,
 
 
 def test_dataset_of_another_aspect_is_one_line(tmp_path, portraits):
-    cfg, _ = training_config(compose_config("train", *TINY, f"dataset.path={portraits}", "logger=none"))
+    cfg, _ = training_config(compose_config("train", *TINY, "dataset=folder", f"dataset.path={portraits}",
+                                            "logger=none"))
     with pytest.raises(ConfigError, match=r"dataset.aspect=1:1 but .* holds 1:2 images .*: set "
                                           r"dataset.aspect=1:2"):
         Trainer(cfg, tmp_path / "run")
+    cfg, _ = training_config(compose_config("train", *TINY, f"dataset.path={portraits}", "logger=none"))
+    with pytest.raises(DatasetError, match=r"was made with aspect='1:2' \(requested '1:1'\)"):
+        Trainer(cfg, tmp_path / "run2")

@@ -87,6 +87,12 @@ def test_gs_beta_half_life():
     assert gs_beta(32, 0) == 0.0
 
 
+def test_gs_beta_ramps_up_its_half_life_with_the_images_shown():
+    assert gs_beta(32, 10, 0.05, nimg=0) == 0.0  # Gs copies G at the first step
+    assert gs_beta(32, 10, 0.05, nimg=100_000) == pytest.approx(0.5 ** (32 / 5000))
+    assert gs_beta(32, 10, 0.05, nimg=200_000) == gs_beta(32, 10, 0.05, nimg=10**7) == gs_beta(32, 10)
+
+
 @pytest.mark.parametrize("bad", [0, 2, 3, 48, 100])
 def test_log2_int_rejects_non_powers(bad):
     with pytest.raises(ValueError, match=str(bad)):

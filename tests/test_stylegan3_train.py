@@ -4,16 +4,17 @@ config-R run through the house's loop whose checkpoint resumes its state and who
 
 from __future__ import annotations
 
+import logging
 import math
 
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import compose_config
-from test_resume import ticks_of
+from conftest import compose_config, ticks_of
 
 from stylegan_exp.config import ConfigError, to_object, typed_model
 from stylegan_exp.models import build_discriminator, build_generator, load_snapshot
+from stylegan_exp.models.stylegan3 import training as sg3_training
 from stylegan_exp.models.stylegan3.config import StyleGAN3Config
 from stylegan_exp.models.stylegan3.generator import magnitude_ema_beta
 from stylegan_exp.models.stylegan3.training import StyleGAN3Steps, blur_images, blur_sigma_at, lazy_ratio
@@ -21,6 +22,7 @@ from stylegan_exp.nets.weights import weights_of
 from stylegan_exp.train.loop import Trainer
 
 TINY = ["+experiment=tiny_stylegan3", "logger=none"]
+sg3_training_beta = sg3_training.gs_beta
 
 
 def tiny_cfg(tmp_path, *overrides: str):
@@ -97,12 +99,16 @@ def test_style_mixing_cuts_anywhere_among_stylegan3s_style_layers(tmp_path):
 
 
 @pytest.mark.slow
-def test_tiny_config_r_run_resumes_and_transfers(tmp_path):
+def test_tiny_config_r_run_resumes_and_transfers(tmp_path, monkeypatch, caplog):
     quick = ("schedule.tick_kimg_base=0.1", "model=stylegan3_r")
     first = Trainer(tiny_cfg(tmp_path, *quick, "schedule.total_kimg=0.1", "model.blur_fade_kimg=0.05"),
                     tmp_path / "first")
+    betas = []
+    monkeypatch.setattr(sg3_training, "gs_beta", lambda *args: betas.append(args) or sg3_training_beta(*args))
     snapshot = first.run()
     (tick,) = ticks_of(tmp_path / "first")
+    # Gs's half-life ramps up with the images shown before each step, as the original's ema_rampup 0.05
+    assert betas == [(8, 10.0, 0.05, nimg) for nimg in range(0, round(tick["kimg"] * 1000), 8)]
     assert tick["resolution"] == 16 and all(math.isfinite(tick[k]) for k in ("loss/G", "loss/D", "loss/R1"))
     minibatches = float(first.steps.minibatches)
     assert minibatches == tick["kimg"] * 1000 / 8 and float(first.steps.blur_sigma) == 0.0  # faded at 0.05
@@ -120,8 +126,11 @@ def test_tiny_config_r_run_resumes_and_transfers(tmp_path):
     assert resumed.state.nimg == tick["kimg"] * 1000
 
     # transfer: the composed config T adopts the snapshot's config R and starts from its weights
-    transfer = Trainer(tiny_cfg(tmp_path, "transfer=snapshot", f"transfer.source={snapshot}"),
-                       tmp_path / "transfer")
+    with caplog.at_level(logging.INFO):
+        transfer = Trainer(tiny_cfg(tmp_path, "transfer=snapshot", f"transfer.source={snapshot}"),
+                           tmp_path / "transfer")
+    assert first.cfg.schedule.G_smoothing_rampup == 0.05 and transfer.cfg.schedule.G_smoothing_rampup is None
+    assert "schedule.G_smoothing_rampup=null: Gs starts from" in caplog.text
     assert transfer.cfg.model.use_radial_filters and transfer.cfg.model.conv_kernel == 1
     ours, theirs = weights_of(transfer.Gs), snap.subset("Gs")
     assert ours.keys() == theirs.keys() and all(np.array_equal(ours[k], theirs[k]) for k in ours)

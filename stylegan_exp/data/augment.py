@@ -20,6 +20,7 @@ from stylegan_exp.data.manifest import (
     Outcome,
     StageError,
     StageResult,
+    input_tags,
     output_name,
     resolve_inputs,
     run_stage,
@@ -69,7 +70,7 @@ def run(
     if cfg.copies < 0:
         raise StageError(f"augment copies must be >= 0, got {cfg.copies}")
     return run_stage("augment", resolve_inputs(src), dst, partial(augment_file, cfg=cfg), options,
-                     settings=stage_settings("augment", cfg, src))
+                     settings=stage_settings("augment", cfg, src), tags=input_tags(src))
 
 
 def main(argv: list[str] | None = None) -> int:

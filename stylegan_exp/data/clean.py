@@ -27,6 +27,7 @@ from stylegan_exp.data.manifest import (
     StageError,
     StageResult,
     error_text,
+    input_tags,
     output_name,
     resolve_inputs,
     run_stage,
@@ -187,7 +188,8 @@ def run(src: str | os.PathLike, dst: str | os.PathLike, cfg: CleanConfig, option
         photo_detector(name)  # Fail on a bad cascade now, not in every worker.
     items = resolve_inputs(src)
     return run_stage("clean", items, dst, partial(check_file, cfg=cfg), options,
-                     settings=stage_settings("clean", cfg, src), decide=_Duplicates(cfg))
+                     settings=stage_settings("clean", cfg, src), decide=_Duplicates(cfg),
+                     tags=input_tags(src))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -29,6 +29,7 @@ from stylegan_exp.data.manifest import (
     Outcome,
     StageError,
     StageResult,
+    input_tags,
     output_name,
     resolve_inputs,
     run_stage,
@@ -195,7 +196,7 @@ def run(src: str | os.PathLike, dst: str | os.PathLike, cfg: CropConfig, options
     made_by = dataclasses.replace(cfg, cascade=f"sha256:{_sha256(Path(cascade).read_bytes())}")
     settings = stage_settings("crop", made_by, src, ["aspect"] if square else [])  # squares: as before
     work = partial(crop_file, cascade=cascade, cfg=cfg)
-    return run_stage("crop", items, dst, work, options, settings=settings)
+    return run_stage("crop", items, dst, work, options, settings=settings, tags=input_tags(src))
 
 
 def main(argv: list[str] | None = None) -> int:

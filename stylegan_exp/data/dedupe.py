@@ -35,6 +35,7 @@ from stylegan_exp.data.manifest import (
     Outcome,
     StageError,
     StageResult,
+    input_tags,
     manifest_path,
     printable,
     resolve_inputs,
@@ -324,7 +325,7 @@ def run(
         return outcomes
 
     return run_stage("dedupe", items, dst, copy_file, dataclasses.replace(options, workers=1),
-                     settings=settings, decide=decide)
+                     settings=settings, decide=decide, tags=input_tags(src))
 
 
 def main(argv: list[str] | None = None) -> int:

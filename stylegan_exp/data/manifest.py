@@ -19,7 +19,7 @@ import re
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +35,7 @@ from stylegan_exp.data.images import (
     save_image,
     suffix_for,
 )
+from stylegan_exp.data.labels import parse_group
 from stylegan_exp.data.prepare_config import RunOptions
 from stylegan_exp.data.settings import claim
 from stylegan_exp.progress import progress_bar
@@ -92,6 +93,24 @@ def _entries(folder: Path) -> list[dict]:
     return [e for path in sorted(folder.glob(f"{MANIFEST}*.jsonl")) for e in Manifest.read(path)]
 
 
+def _is_stage_folder(src: Path) -> bool:
+    return src.is_dir() and any(src.glob(f"{MANIFEST}*.jsonl"))
+
+
+def _input_key(entry: dict) -> str:
+    """The key the next stage reads a kept output under: an absolute output (select's) keeps the key it
+    had, so equal names in different folders stay apart."""
+    return entry["output"] if not Path(entry["output"]).is_absolute() else entry["source"]
+
+
+def input_tags(src: str | os.PathLike) -> dict[str, list[str]]:
+    """The tags a previous stage's kept outputs carry, by input key (none for a plain folder or list)."""
+    src = Path(src)
+    if not _is_stage_folder(src):
+        return {}
+    return {_input_key(e): e["tags"] for e in _entries(src) if e["kept"] and e["output"] and "tags" in e}
+
+
 def resolve_inputs(src: str | os.PathLike) -> list[tuple[str, Path]]:
     """(key, path) of every input, sorted by key: a previous stage's folder (its kept outputs), a list
     file (one path a line, relative to the file) or a plain folder of images (recursive; links are
@@ -102,14 +121,8 @@ def resolve_inputs(src: str | os.PathLike) -> list[tuple[str, Path]]:
         paths = [src.parent / line for line in lines if line and not line.startswith("#")]
         items = [(p.name if p.is_absolute() else p.relative_to(src.parent).as_posix(), p) for p in paths]
         what = "lists no images"
-    elif src.is_dir() and any(src.glob(f"{MANIFEST}*.jsonl")):
-        items = []
-        for e in _entries(src):
-            if e["kept"] and e["output"]:
-                path = src / e["output"]
-                # An absolute output (select's) keeps the key it had, so equal names in different
-                # folders stay apart.
-                items.append((e["output"] if not Path(e["output"]).is_absolute() else e["source"], path))
+    elif _is_stage_folder(src):
+        items = [(_input_key(e), src / e["output"]) for e in _entries(src) if e["kept"] and e["output"]]
         what = "has no kept outputs"
     elif src.is_dir():
         items = [
@@ -308,11 +321,14 @@ def run_stage(
     *,
     settings: dict,
     decide: Callable[[str, list[Outcome], list[dict]], list[Outcome]] | None = None,
+    tags: Mapping[str, list[str]] | None = None,
 ) -> StageResult:
     """Run `work` over the items of this shard not yet in the manifest (at most `options.limit`), in a
     folder made with `settings` (data/settings.py: one made with others is moved aside first).
     `decide(key, outcomes, entries so far)` runs in order in this process, for choices that depend
-    on earlier items (exact duplicates), and so stays deterministic with any number of workers."""
+    on earlier items (exact duplicates), and so stays deterministic with any number of workers.
+    `tags` (input_tags of the stage's input) go with every kept output of their item: a crop inherits
+    its source's tags, an augmented copy its original's."""
     check_options(options)
     dst = Path(dst)
     check_output_dir(dst)
@@ -332,6 +348,10 @@ def run_stage(
         for key, outcomes in _results(work, todo, workers):
             if decide is not None:
                 outcomes = decide(key, outcomes, manifest.entries)
+            if tags and key in tags:
+                for o in outcomes:
+                    if o.kept:
+                        o.extra["tags"] = tags[key]
             for o in outcomes:
                 if o.kept and o.data is not None:
                     write_atomic(dst / o.output, o.data)
@@ -408,6 +428,8 @@ def _arg_type(annotation: str) -> tuple[type, dict]:
     if base.startswith("list["):
         inner = {"int": int, "float": float, "str": str}.get(base[5:-1])
         return list, ({"nargs": "*", "type": inner} if inner else {})
+    if base == "dict[str, list[str]]":  # NAME=a,b,c … (pack's label groups)
+        return dict, {"nargs": "*", "type": parse_group}
     return {"int": int, "float": float, "str": str}.get(base, str), {}
 
 
@@ -439,7 +461,7 @@ def stage_cli(
         for f in dataclasses.fields(cls):
             value = args.get(f"{cls.__name__}.{f.name}")
             if value is not None:
-                values[name][f.name] = value
+                values[name][f.name] = dict(value) if str(f.type).startswith("dict[") else value
     try:
         result = run(args["src"], args["dst"], config_cls(**values["stage"]), RunOptions(**values["run"]))
     except (StageError, OSError) as exc:

@@ -25,6 +25,7 @@ from stylegan_exp.data.manifest import (
     printable,
     resolve_inputs,
 )
+from stylegan_exp.data.pack import check_labels
 from stylegan_exp.data.prepare_config import STAGES, PrepareConfig
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,12 @@ def check_config(cfg: PrepareConfig) -> None:
             check_output_dir(Path(cfg.work_dir) / stage)
     if "pack" in cfg.stages:
         _check_dataset_dir(Path(cfg.dataset_dir))
+        check_labels(cfg.pack)
     first = cfg.stages[0] if cfg.stages else None
+    if "pack" in cfg.stages and first != "pack" and cfg.pack.labels == "sidecar" and not cfg.pack.sources:
+        raise StageError("pack.labels=sidecar reads a folder's labels.csv, but pack reads the previous "
+                         "stage's outputs: give the sidecar to select (select.label_file=PATH) and use "
+                         "pack.labels=tags")
     if first == "pack" and cfg.pack.sources:
         for source in cfg.pack.sources:
             resolve_inputs(source.path)

@@ -30,9 +30,11 @@ class RunOptions:
 @dataclass
 class SelectConfig:
     """Danbooru metadata (JSON lines, or a folder of them) under `metadata`; images under the
-    source root in the `{variant}/{id % 1000:04d}/{id}.{ext}` layout."""
+    source root in the `{variant}/{id % 1000:04d}/{id}.{ext}` layout. Each post's tags are kept (for
+    pack.labels=tags); without metadata, `label_file` (a labels.csv/labels.json sidecar) gives them."""
 
     metadata: str | None = None
+    label_file: str | None = None
     variant: str = "512px"
     ratings: list[str] = field(default_factory=lambda: ["s"])
     required_tags: list[str] = field(default_factory=list)
@@ -149,12 +151,25 @@ class PackSource:
 
 @dataclass
 class PackConfig:
-    """`sources` empty = the previous stage's output with weight 1; `aspect` every image must have."""
+    """`sources` empty = the previous stage's output with weight 1; `aspect` every image must have.
+
+    `labels`: none (an unlabelled dataset), tags (those select kept from Danbooru metadata, carried by
+    every stage), sidecar (a plain folder's labels.csv/labels.json, or `label_file`) or folders (a plain
+    folder's sub-folder names, one class each). The stored tags are `vocabulary` or, when empty, the
+    `top_k` most common on at least `min_count` images less `exclude_tags`, plus the categorical
+    `label_groups` (name → member tags; each image has exactly one of a group's tags)."""
 
     sources: list[PackSource] = field(default_factory=list)
     image_format: str = "jpeg"
     jpeg_quality: int = 95
     shard_size: int = 2000
+    labels: str = "none"
+    label_file: str | None = None
+    vocabulary: list[str] = field(default_factory=list)
+    top_k: int = 64
+    min_count: int = 10
+    exclude_tags: list[str] = field(default_factory=list)
+    label_groups: dict[str, list[str]] = field(default_factory=dict)
     aspect: str = "1:1"
 
 

@@ -22,6 +22,7 @@ from stylegan_exp.data.dataset_format import (
     DatasetInfo,
     ShardInfo,
     file_sha256,
+    label_space_from_json,
 )
 from stylegan_exp.nets.layers import downscale2d
 from stylegan_exp.resolution import is_resolution
@@ -54,10 +55,13 @@ def load_info(dataset_dir: str | os.PathLike) -> DatasetInfo:
             shards,
             dict(document.get("meta") or {}),
             int(document.get("source_bytes", 0)),
+            label_space_from_json(document.get("labels")),
             str(parse_aspect(document.get("aspect", "1:1"), f"{path}: aspect")),
         )
     except AspectError as exc:
         raise DatasetError(str(exc)) from exc
+    except DatasetError as exc:
+        raise DatasetError(f"{path} has invalid labels: {exc}") from exc
     except (KeyError, TypeError, ValueError) as exc:
         raise DatasetError(f"{path} is invalid ({type(exc).__name__}: {exc})") from exc
 
@@ -76,8 +80,7 @@ def verify_dataset(dataset_dir: str | os.PathLike) -> DatasetInfo:
 
 def _decode_record(serialized: tf.Tensor, channels: int, stored: int, factor: int,
                    aspect: Aspect = SQUARE) -> tf.Tensor:
-    example = tf.io.parse_single_example(serialized, {"image": tf.io.FixedLenFeature([], tf.string)})
-    data = example["image"]
+    data = tf.io.parse_single_example(serialized, {"image": tf.io.FixedLenFeature([], tf.string)})["image"]
     # decode_image would use libjpeg's fast integer DCT; the accurate one matches Pillow exactly.
     image = tf.cond(
         tf.io.is_jpeg(data),
@@ -107,9 +110,11 @@ def make_dataset(
     keep: Sequence[int] | None = None,
     skip: int = 0,
     num_parallel_calls: int = tf.data.AUTOTUNE,
+    labels: bool = False,
 ) -> tf.data.Dataset:
     """Batches of float32 NHWC reals in [-1, 1] at `resolution` (a power of two <= the stored one; the
-    short side of a rectangular dataset, served at its aspect).
+    short side of a rectangular dataset, served at its aspect), with `labels` as (reals, float32 label
+    vectors [N, dim]) pairs, the labels untouched by mirroring.
 
     Shuffling and random left-right mirroring are deterministic for a given seed. With `cache` every
     image is decoded and box-filtered once and kept in memory; without it the shuffle buffer holds the
@@ -125,26 +130,37 @@ def make_dataset(
             f"resolution {resolution} is not a power of two <= {info.resolution}, "
             f"the resolution stored in {info.path}"
         )
+    if labels and info.labels is None:
+        raise DatasetError(f"{info.path} has no labels: a conditional model needs a dataset packed with them")
     factor = info.resolution // resolution
     aspect = parse_aspect(info.aspect)
     rows = None if keep is None else tf.constant(np.asarray(keep), tf.int64)
+    label_feature = {"labels": tf.io.FixedLenFeature([info.labels.dim], tf.float32)} if labels else {}
 
     def decode(serialized: tf.Tensor) -> tf.Tensor:
         return _decode_record(serialized, info.channels, info.resolution, factor, aspect)
 
+    def decode_with_labels(serialized: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        return decode(serialized), tf.io.parse_single_example(serialized, label_feature)["labels"]
+
     files = [str(info.path / shard.file) for shard in info.shards]
     ds = tf.data.TFRecordDataset(files)
     if cache:
-        ds = ds.map(decode, num_parallel_calls=num_parallel_calls).cache()
+        ds = ds.map(decode_with_labels if labels else decode, num_parallel_calls=num_parallel_calls).cache()
     if shuffle_buffer > 1:
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     if repeat:
         ds = ds.repeat()
     ds = ds.batch(batch_size, drop_remainder=True)
 
-    def to_float(index: tf.Tensor, batch: tf.Tensor) -> tf.Tensor:
+    def to_float(index: tf.Tensor, batch: tf.Tensor | tuple[tf.Tensor, tf.Tensor]):
+        batch, c = batch if labels and cache else (batch, None)
         if rows is not None:
             batch = tf.gather(batch, rows)
+        if labels and not cache:
+            c = tf.io.parse_example(batch, label_feature)["labels"]
+        elif labels and rows is not None:
+            c = tf.gather(c, rows)
         if not cache:
             spec = tf.TensorSpec([*aspect.shape(resolution), info.channels], tf.uint8)
             batch = tf.map_fn(decode, batch, fn_output_signature=spec)
@@ -156,7 +172,7 @@ def make_dataset(
             if rows is not None:
                 flip = tf.gather(flip, rows)
             x = tf.where(flip < 0.5, x, tf.reverse(x, axis=[2]))
-        return x
+        return (x, c) if labels else x
 
     ds = ds.enumerate().skip(skip).map(to_float, num_parallel_calls=num_parallel_calls)
     return ds.prefetch(tf.data.AUTOTUNE)

@@ -27,6 +27,7 @@ from stylegan_exp.data.manifest import (
     Outcome,
     StageError,
     StageResult,
+    input_tags,
     output_name,
     resolve_inputs,
     run_stage,
@@ -157,7 +158,7 @@ def run(
 
         waifu2x.check(cfg)
     return run_stage("resize", resolve_inputs(src), dst, partial(resize_file, cfg=cfg), options,
-                     settings=stage_settings("resize", cfg, src, unused_settings(cfg)))
+                     settings=stage_settings("resize", cfg, src, unused_settings(cfg)), tags=input_tags(src))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,7 +24,9 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from stylegan_exp.aspect import SQUARE, Aspect, parse_aspect
+from stylegan_exp.data.dataset_format import DatasetError, LabelSpace
 from stylegan_exp.data.images import resample
+from stylegan_exp.data.labels import label_vector
 from stylegan_exp.progress import progress_bar
 
 log = logging.getLogger(__name__)
@@ -40,23 +42,35 @@ MOUTH_STYLES = ("smile", "open", "small_o", "flat", "cat")
 RGB = tuple[int, int, int]
 Points = list[tuple[float, float]]
 
-# (hue in degrees, saturation, value): named hair colours, including the unusual anime ones.
-_HAIR_PALETTE = (
-    (20, 0.35, 0.16),  # black
-    (25, 0.60, 0.38),  # dark brown
-    (24, 0.62, 0.60),  # chestnut
-    (46, 0.55, 0.96),  # blonde
-    (24, 0.80, 0.95),  # orange
-    (356, 0.78, 0.80),  # red
-    (330, 0.42, 1.00),  # pink
-    (275, 0.50, 0.72),  # purple
-    (220, 0.70, 0.82),  # blue
-    (195, 0.45, 1.00),  # light blue
-    (140, 0.50, 0.68),  # green
-    (175, 0.60, 0.70),  # teal
-    (220, 0.07, 0.88),  # silver
-)
+# Named hair colours, including the unusual anime ones: (hue in degrees, saturation, value).
+HAIR_PALETTE: dict[str, tuple[float, float, float]] = {
+    "black": (20, 0.35, 0.16),
+    "dark_brown": (25, 0.60, 0.38),
+    "chestnut": (24, 0.62, 0.60),
+    "blonde": (46, 0.55, 0.96),
+    "orange": (24, 0.80, 0.95),
+    "red": (356, 0.78, 0.80),
+    "pink": (330, 0.42, 1.00),
+    "purple": (275, 0.50, 0.72),
+    "blue": (220, 0.70, 0.82),
+    "light_blue": (195, 0.45, 1.00),
+    "green": (140, 0.50, 0.68),
+    "teal": (175, 0.60, 0.70),
+    "silver": (220, 0.07, 0.88),
+}
+HAIR_COLORS = tuple(HAIR_PALETTE)
 _EYE_HUES = (215, 190, 130, 355, 280, 40, 25, 330, 160)
+
+# A face's true attributes as Danbooru-style tags: the categorical groups (one tag each per face) and
+# the tags a face has or not. `labels` names which of them a labelled dataset stores.
+LABEL_GROUPS: dict[str, tuple[str, ...]] = {
+    "hair_color": tuple(f"{name}_hair" for name in HAIR_COLORS),
+    "hair_style": ("bob_cut", "long_hair", "twintails", "ponytail", "spiky_hair"),
+    "bangs": tuple(f"{name}_bangs" for name in BANGS_STYLES),
+    "mouth": ("smile", "open_mouth", "small_o_mouth", "closed_mouth", "cat_mouth"),
+}
+LABEL_TAGS = ("smile", "blush")
+LABELS = (*LABEL_GROUPS, *LABEL_TAGS)
 
 
 @dataclass(frozen=True)
@@ -64,6 +78,8 @@ class FaceParams:
     """Everything that varies between faces; rendering is a pure function of these."""
 
     hair_color: RGB
+    hair_color_name: str
+    """The HAIR_PALETTE entry `hair_color` was drawn around."""
     hair_style: str
     bangs_style: str
     eye_color: RGB
@@ -100,7 +116,8 @@ def _shade(c: RGB, f: float) -> RGB:
 
 def sample_face_params(rng: np.random.Generator) -> FaceParams:
     """Draw one random face; all randomness of a face comes from ``rng``."""
-    h, s, v = _HAIR_PALETTE[rng.integers(len(_HAIR_PALETTE))]
+    hair_name = HAIR_COLORS[rng.integers(len(HAIR_COLORS))]
+    h, s, v = HAIR_PALETTE[hair_name]
     hair = _hsv(h + rng.uniform(-8, 8), s + rng.uniform(-0.08, 0.08), v + rng.uniform(-0.07, 0.05))
     eye_h = _EYE_HUES[rng.integers(len(_EYE_HUES))] + rng.uniform(-10, 10)
     eye = _hsv(eye_h, rng.uniform(0.55, 0.85), rng.uniform(0.6, 0.95))
@@ -111,6 +128,7 @@ def sample_face_params(rng: np.random.Generator) -> FaceParams:
     bg_bottom = _hsv(bg_h + rng.uniform(-40, 40), bg_s + rng.uniform(-0.05, 0.2), bg_v - rng.uniform(0, 0.3))
     return FaceParams(
         hair_color=hair,
+        hair_color_name=hair_name,
         hair_style=HAIR_STYLES[rng.integers(len(HAIR_STYLES))],
         bangs_style=BANGS_STYLES[rng.integers(len(BANGS_STYLES))],
         eye_color=eye,
@@ -127,6 +145,39 @@ def sample_face_params(rng: np.random.Generator) -> FaceParams:
         accent_color=_hsv(rng.uniform(0, 360), rng.uniform(0.6, 0.9), rng.uniform(0.8, 1.0)),
         tail_side=int(rng.choice((-1, 1))),
     )
+
+
+def face_tags(p: FaceParams) -> list[str]:
+    """Every true attribute of a face as a tag (one per group, plus blush when it has it)."""
+    tags = [
+        LABEL_GROUPS["hair_color"][HAIR_COLORS.index(p.hair_color_name)],
+        LABEL_GROUPS["hair_style"][HAIR_STYLES.index(p.hair_style)],
+        LABEL_GROUPS["bangs"][BANGS_STYLES.index(p.bangs_style)],
+        LABEL_GROUPS["mouth"][MOUTH_STYLES.index(p.mouth_style)],
+    ]
+    return tags + (["blush"] if p.blush else [])
+
+
+def label_space(labels: Sequence[str]) -> LabelSpace:
+    """The columns for `labels` (names from LABELS): each group's tags, each listed tag."""
+    unknown = [name for name in labels if name not in LABELS]
+    if unknown:
+        raise DatasetError(f"unknown synthetic label {', '.join(map(repr, unknown))} (choose from "
+                           f"{', '.join(LABELS)})")
+    groups = {name: list(LABEL_GROUPS[name]) for name in labels if name in LABEL_GROUPS}
+    names = [tag for name in labels for tag in (LABEL_GROUPS.get(name) or (name,))]
+    space = LabelSpace(names, groups)
+    space.check()
+    return space
+
+
+def face_labels(count: int, seed: int, space: LabelSpace) -> list[tuple[float, ...]]:
+    """Face i's vector over `space` (from the same draws render_faces makes, without drawing)."""
+    rows = []
+    for i in range(count):
+        vector, _ = label_vector(face_tags(sample_face_params(np.random.default_rng([seed, i]))), space)
+        rows.append(vector)
+    return rows
 
 
 class _Canvas:
@@ -335,31 +386,50 @@ def render_faces(count: int, resolution: int, seed: int, *, progress: bool = Tru
 
 
 def ensure_synthetic_dataset(
-    out_dir: str | Path, *, count: int, resolution: int, seed: int, image_format: str = "png",
+    out_dir: str | Path,
+    *,
+    count: int,
+    resolution: int,
+    seed: int,
+    image_format: str = "png",
+    labels: Sequence[str] = (),
     aspect: Aspect = SQUARE,
 ) -> Path:
-    """Render and pack the dataset once; later runs with the same request reuse it.
+    """Render and pack the dataset once; later runs with the same request reuse it. With `labels`
+    (names from LABELS) every face carries its true attributes as a label vector.
 
     A directory made with other parameters is never silently overwritten or reused, since that would
-    train on data the config does not describe.
+    train on data the config does not describe; nor is one without the requested labels (one with
+    labels serves an unlabelled request: the images are the same).
     """
     # Imported here so drawing faces does not need TensorFlow.
-    from stylegan_exp.data.dataset_format import INFO_FILE, DatasetError
+    from stylegan_exp.data.dataset_format import INFO_FILE
     from stylegan_exp.data.reader import load_info
     from stylegan_exp.data.writer import pack_arrays
 
     out_dir = Path(out_dir)
+    space = label_space(labels) if labels else None
     wanted = {"count": count, "resolution": resolution, "seed": seed, "generator_version": GENERATOR_VERSION}
     if not aspect.square:  # square sets are recorded as they always were
         wanted["aspect"] = str(aspect)
     if (out_dir / INFO_FILE).is_file():
-        found = load_info(out_dir).meta.get("synthetic")
+        info = load_info(out_dir)
+        found = info.meta.get("synthetic")
         if not isinstance(found, dict):
             raise DatasetError(f"{out_dir} holds a dataset that is not synthetic; set another dataset.path")
         diff = [f"{k}={found.get(k)!r} (requested {v!r})" for k, v in wanted.items() if found.get(k) != v]
+        if aspect.square and "aspect" in found:
+            diff.append(f"aspect={found['aspect']!r} (requested '1:1')")
         if diff:
             raise DatasetError(
                 f"synthetic dataset at {out_dir} was made with {', '.join(diff)}; "
+                "delete that directory or choose another dataset.path"
+            )
+        if space is not None and (info.labels is None or (info.labels.names, info.labels.groups)
+                                  != (space.names, space.groups)):
+            made = f"labels {found['labels']}" if found.get("labels") else "no labels"
+            raise DatasetError(
+                f"synthetic dataset at {out_dir} was made with {made} (requested labels {list(labels)}); "
                 "delete that directory or choose another dataset.path"
             )
         log.info("reusing synthetic dataset at %s (%d faces, %dx%d)", out_dir, count,
@@ -367,7 +437,9 @@ def ensure_synthetic_dataset(
         return out_dir
     log.info("drawing %d synthetic faces at %dx%d into %s", count, *aspect.size(resolution), out_dir)
     images = render_faces(count, resolution, seed, aspect=aspect)
-    pack_arrays(images, out_dir, image_format=image_format, meta={"synthetic": wanted}, aspect=aspect)
+    meta = {"synthetic": {**wanted, "labels": list(labels)} if labels else wanted}
+    pack_arrays(images, out_dir, image_format=image_format, meta=meta, label_space=space,
+                labels=face_labels(count, seed, space) if space else None, aspect=aspect)
     return out_dir
 
 
@@ -393,13 +465,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--aspect", default="1:1", help="width:height, e.g. 1:2 (resolution: the short side)")
     parser.add_argument("--image-format", default="png", help="passed to writer.pack_arrays")
     parser.add_argument("--sheet", type=Path, help="also write an 8x8 contact sheet of the first faces here")
+    parser.add_argument("--labels", nargs="*", default=[], metavar="NAME",
+                        help=f"store these true attributes as labels ({', '.join(LABELS)})")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         aspect = parse_aspect(args.aspect, "--aspect")
         ensure_synthetic_dataset(
             args.out, count=args.count, resolution=args.resolution, seed=args.seed,
-            image_format=args.image_format, aspect=aspect,
+            image_format=args.image_format, labels=args.labels, aspect=aspect,
         )
     except ValueError as exc:  # a mismatched or foreign directory: one line for the user, no traceback
         sys.exit(f"error: {exc}")

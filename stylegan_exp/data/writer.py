@@ -7,7 +7,9 @@ with a power-of-two short side >= 4, and has the size of most of the others and,
 converts them, their channel count (grayscale or RGB). The dataset
 tool (``python -m stylegan_exp.data.records``, pack_folder) refuses a folder with any offending file,
 naming each; prepare's pack stage (``data/pack.py``) skips them with their reason in its manifest.
-pack_arrays packs in-memory images (the synthetic set) with the same writer.
+pack_arrays packs in-memory images (the synthetic set) with the same writer. Given a LabelSpace, every
+image carries its label vector (PackItem.labels, or pack_arrays' rows) and dataset.json the space with
+per-name counts.
 
 "keep" stores JPEG/PNG file bytes unchanged (no generation loss, ~source size) when tf.data decodes
 them exactly as Pillow does, and re-encodes everything else to PNG; "png"/"jpeg" re-encode everything.
@@ -30,6 +32,7 @@ from stylegan_exp.data.dataset_format import (
     INFO_FILE,
     DatasetError,
     DatasetInfo,
+    LabelSpace,
     ShardInfo,
     file_sha256,
     info_json,
@@ -53,7 +56,7 @@ _KEPT_FORMATS = {"JPEG": "jpeg", "PNG": "png"}
 _KEPT_MODES = ("L", "RGB")
 _CHANNEL_NAMES = {1: "grayscale", 2: "grayscale+alpha", 3: "RGB", 4: "RGBA"}
 
-Record = tuple[bytes, tuple[int, int, int]]
+Record = tuple[bytes, tuple[int, int, int], np.ndarray | None]
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,7 @@ class PackItem:
     path: Path
     name: str
     copies: int = 1
+    labels: tuple[float, ...] | None = None
 
 
 def _size(detail: str) -> Problem:
@@ -94,6 +98,27 @@ def size_problem(width: int, height: int, aspect: Aspect = SQUARE) -> Problem | 
     return None
 
 
+def label_problem(labels: Sequence[float] | None, space: LabelSpace) -> Problem | None:
+    """The label rule for one image: a value in [0, 1] per vocabulary name, exactly one per group."""
+    if labels is None:
+        return Problem("labels", "has no labels")
+    vector = np.asarray(labels, np.float64)
+    if vector.shape != (space.dim,):
+        return Problem("labels", f"has {vector.size} label values (the vocabulary has {space.dim})")
+    if not np.all((vector >= 0) & (vector <= 1)):
+        return Problem("labels", "has label values outside [0, 1]")
+    for group, members in space.groups.items():
+        total = sum(vector[space.index(m)] for m in members)
+        if total != 1:
+            return Problem("labels", f"has {total:g} values of group {group!r} (needs exactly one)")
+    return None
+
+
+def _counted(space: LabelSpace, counts: np.ndarray) -> LabelSpace:
+    return LabelSpace(list(space.names), {g: list(m) for g, m in space.groups.items()},
+                      [int(c) for c in counts])
+
+
 def _refusal(problems: list[str], what: str = "image") -> DatasetError:
     """One line naming every offending image (the first few, then a count)."""
     n = len(problems)
@@ -114,19 +139,21 @@ def _check_output(out_dir: Path) -> None:
         raise DatasetError(f"output {out_dir} already exists and is not empty; refusing to overwrite it")
 
 
-def _example(data: bytes, shape: tuple[int, int, int]) -> bytes:
+def _example(data: bytes, shape: tuple[int, int, int], labels: np.ndarray | None) -> bytes:
     feature = {
         "image": tf.train.Feature(bytes_list=tf.train.BytesList(value=[data])),
         "shape": tf.train.Feature(int64_list=tf.train.Int64List(value=list(shape))),
-        # No source has labels yet; -1 means "unlabelled" and keeps the record format stable.
-        "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[-1])),
     }
+    if labels is None:  # -1 = unlabelled, as every record was before labels existed
+        feature["label"] = tf.train.Feature(int64_list=tf.train.Int64List(value=[-1]))
+    else:
+        feature["labels"] = tf.train.Feature(float_list=tf.train.FloatList(value=labels.tolist()))
     # A proto map (the features) serializes in arbitrary order unless asked not to: byte-reproducible shards.
     return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString(deterministic=True)
 
 
 def _write_shards(records: Iterable[Record], directory: Path, shard_size: int) -> list[ShardInfo]:
-    """Stream (encoded image, shape) records into numbered shards."""
+    """Stream (encoded image, shape, labels) records into numbered shards."""
     shards: list[ShardInfo] = []
     writer, path, count = None, None, 0
 
@@ -134,11 +161,11 @@ def _write_shards(records: Iterable[Record], directory: Path, shard_size: int) -
         writer.close()
         shards.append(ShardInfo(path.name, count, file_sha256(path), path.stat().st_size))
 
-    for data, shape in records:
+    for data, shape, labels in records:
         if writer is None:
             path = directory / f"shard-{len(shards):05d}.tfrecord"
             writer, count = tf.io.TFRecordWriter(str(path)), 0
-        writer.write(_example(data, shape))
+        writer.write(_example(data, shape, labels))
         count += 1
         if count == shard_size:
             close()
@@ -253,6 +280,7 @@ def pack_files(
     meta: dict | None = None,
     progress: bool = True,
     extra_files: Callable[[list[Problem | None]], dict[str, bytes]] | None = None,
+    labels: LabelSpace | None = None,
     aspect: Aspect = SQUARE,
 ) -> tuple[DatasetInfo, list[Problem | None]]:
     """Pack image files (each `copies` times, in order) into a dataset; returns it and each item's
@@ -263,6 +291,7 @@ def pack_files(
     channels: None keeps the files' own (one count for all), 1 or 3 converts every image.
     aspect: the width:height every image must have (its short side is the dataset's resolution).
     extra_files(problems) gives files to write into the dataset folder with dataset.json.
+    labels: the vocabulary of every item's `labels` (an item without valid ones is an offending file).
     """
     out_dir = Path(out_dir)
     fmt = check_format(image_format)
@@ -275,6 +304,12 @@ def pack_files(
     geometry, resolution, channels = _geometry_problems(infos, channels, aspect)
     for index, problem in geometry.items():
         problems[index] = problem
+    if labels is not None:
+        labels.check()
+        for index, item in enumerate(items):
+            if problems[index] is None:
+                problems[index] = label_problem(item.labels, labels)
+    counts = np.zeros(labels.dim if labels else 0, np.int64)
     if strict and any(problems):
         raise _refusal([f"{item.name} {p.text}" for item, p in zip(items, problems, strict=True) if p])
     used = [i for i, item in enumerate(items) if problems[i] is None and item.copies > 0]
@@ -298,8 +333,11 @@ def pack_files(
             if not _keeps_bytes(info, fmt, channels):
                 data = encode_image(pixels, _stored_format(info, fmt, channels), jpeg_quality)
             source_bytes += item.path.stat().st_size
+            vector = None if labels is None else np.asarray(item.labels, np.float32)
+            if vector is not None:
+                counts[:] += item.copies * (vector > 0)
             for _ in range(item.copies):
-                yield data, pixels.shape
+                yield data, pixels.shape, vector
         corrupt = [f"{items[i].name} {problems[i].text}" for i in used if problems[i] is not None]
         if strict and corrupt:
             raise _refusal(corrupt)
@@ -309,7 +347,8 @@ def pack_files(
     def describe(shards: list[ShardInfo]) -> DatasetInfo:
         count, formats = sum(shard.count for shard in shards), "+".join(sorted(stored))
         return DatasetInfo(out_dir, resolution, count, channels, formats, shards, dict(meta or {}),
-                           source_bytes, str(aspect))
+                           source_bytes, labels and _counted(labels, counts),
+                           aspect=str(aspect))
 
     info = _write_dataset(
         records(),
@@ -340,14 +379,19 @@ def pack_folder(
     jpeg_quality: int = 95,
     shard_size: int = 2000,
     meta: dict | None = None,
+    labeller: Callable[[list[PackItem]], tuple[list[PackItem], LabelSpace]] | None = None,
     aspect: Aspect = SQUARE,
 ) -> DatasetInfo:
     """Pack a folder of square (or `aspect`), power-of-two, equal-size images (recursive, sorted) into a
-    dataset, refusing (and writing nothing) when any image does not fit."""
+    dataset, refusing (and writing nothing) when any image does not fit; `labeller(items)` gives them their
+    label vectors and the space (data/records.py: from a sidecar or sub-folder names)."""
     src = Path(src)
     check_format(image_format)
     _check_output(Path(out_dir))
     items = [PackItem(path, path.relative_to(src).as_posix()) for path in _scan(src)]
+    space = None
+    if labeller is not None:
+        items, space = labeller(items)
     info, _ = pack_files(
         items,
         out_dir,
@@ -355,6 +399,7 @@ def pack_folder(
         jpeg_quality=jpeg_quality,
         shard_size=shard_size,
         meta=meta,
+        labels=space,
         aspect=aspect,
     )
     return info
@@ -372,13 +417,21 @@ def pack_arrays(
     jpeg_quality: int = 95,
     shard_size: int = 2000,
     meta: dict | None = None,
+    label_space: LabelSpace | None = None,
+    labels: Sequence[Sequence[float]] | None = None,
     aspect: Aspect = SQUARE,
 ) -> DatasetInfo:
     """Pack in-memory uint8 NHWC images (an array or any iterable of HWC arrays, e.g. a generator
-    of synthetic images) with the same writer and rules as pack_files."""
+    of synthetic images) with the same writer and rules as pack_files; with a label_space, `labels`
+    holds each image's label vector, in order."""
     out_dir = Path(out_dir)
     fmt = check_format(image_format, ("png", "jpeg"))
     _check_output(out_dir)
+    if (label_space is None) != (labels is None):
+        raise DatasetError("labelled images need both a label space and one label vector per image")
+    if label_space is not None:
+        label_space.check()
+    counts = np.zeros(label_space.dim if label_space else 0, np.int64)
     shape: tuple[int, ...] | None = None  # Shape of image 0: every other image must match it.
     raw_bytes = 0
 
@@ -389,15 +442,25 @@ def pack_arrays(
             _check_array(image, index, shape, aspect)
             shape = image.shape
             raw_bytes += image.nbytes
-            yield encode_image(image, fmt, jpeg_quality), image.shape
+            vector = None
+            if label_space is not None:
+                if index >= len(labels):
+                    raise DatasetError(f"image {index} has no label vector ({len(labels)} given)")
+                if (problem := label_problem(labels[index], label_space)) is not None:
+                    raise _refusal([f"image {index} {problem.text}"])
+                vector = np.asarray(labels[index], np.float32)
+                counts[:] += vector > 0
+            yield encode_image(image, fmt, jpeg_quality), image.shape, vector
         if shape is None:
             raise DatasetError("no images to pack")
+        if label_space is not None and len(labels) != index + 1:
+            raise DatasetError(f"{len(labels)} label vectors given for {index + 1} images")
 
     def describe(shards: list[ShardInfo]) -> DatasetInfo:
         height, width, channels = shape
         count = sum(shard.count for shard in shards)
         return DatasetInfo(out_dir, min(height, width), count, channels, fmt, shards, dict(meta or {}),
-                           raw_bytes, str(aspect))
+                           raw_bytes, label_space and _counted(label_space, counts), aspect=str(aspect))
 
     return _write_dataset(records(), out_dir, shard_size=shard_size, describe=describe)
 

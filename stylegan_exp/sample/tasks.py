@@ -8,6 +8,7 @@ import logging
 import math
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from stylegan_exp.aspect import parse_aspect
 from stylegan_exp.atomic import write_atomic
@@ -25,7 +26,7 @@ from stylegan_exp.config import (
 )
 from stylegan_exp.models import load_snapshot, network
 from stylegan_exp.resolution import log2_int
-from stylegan_exp.sample.edit import edit
+from stylegan_exp.sample.edit import check_edit_task, edit
 from stylegan_exp.sample.explore import check_installed, explore
 from stylegan_exp.sample.export import export
 from stylegan_exp.sample.figures import figures
@@ -68,14 +69,15 @@ RUNNERS: dict[type, TaskRunner] = {
     ExploreTask: explore,
 }
 # What a task checks before the snapshot is opened (an optional extra it needs).
-PREFLIGHTS: dict[type, Callable[[], None]] = {ExploreTask: check_installed}
+PREFLIGHTS: dict[type, Callable[[Any], None]] = {ExploreTask: lambda task: check_installed(),
+                                                 EditTask: check_edit_task}
 
 
 def preflight(cfg: SampleConfig) -> None:
     """The configured task's own checks that need no snapshot."""
     check = PREFLIGHTS.get(type(cfg.task))
     if check is not None:
-        check()
+        check(cfg.task)
 
 
 def open_snapshot(snapshot: str, outputs_root: str, name: str, full_network: bool) -> Snapshot:

@@ -122,14 +122,14 @@ def resolve_dataset(cfg: TrainConfig, workers: WorkerGroup | None = None) -> Dat
     if cfg.dataset.synthetic is not None:
         syn = cfg.dataset.synthetic
         chief = workers is None or workers.is_chief
+        request = dict(count=syn.count, resolution=syn.resolution, seed=syn.seed, labels=list(syn.labels),
+                       aspect=aspect)
         if chief:
-            ensure_synthetic_dataset(path, count=syn.count, resolution=syn.resolution, seed=syn.seed,
-                                     aspect=aspect)
+            ensure_synthetic_dataset(path, **request)
         if workers is not None and workers.count > 1:
             workers.barrier()
             if not chief:
-                ensure_synthetic_dataset(path, count=syn.count, resolution=syn.resolution, seed=syn.seed,
-                                         aspect=aspect)
+                ensure_synthetic_dataset(path, **request)
     info = load_info(path)
     if info.aspect != str(aspect):
         raise ConfigError(f"dataset.aspect={aspect} but {path} holds {info.aspect} images (width:height): "
@@ -182,9 +182,14 @@ def adopt_snapshot(cfg: TrainConfig, snap: Snapshot, data: Dataset, explicit: Co
         lines.append(f"transfer.resume_kimg={kimg:g}: {snap.path} was saved while growing (lod "
                      f"{snap.lod:.3f}), where this schedule reaches it (set transfer.resume_kimg to start "
                      "elsewhere)")
+    schedule = cfg.schedule
+    if schedule.G_smoothing_rampup is not None and "schedule.G_smoothing_rampup" not in explicit:
+        schedule = dataclasses.replace(schedule, G_smoothing_rampup=None)
+        lines.append(f"schedule.G_smoothing_rampup=null: Gs starts from {snap.path}'s trained weights, so "
+                     "its half-life does not ramp up (as the original's resume; set it to keep the ramp-up)")
     for line in lines:
         log.info("%s", line)
-    return dataclasses.replace(cfg, model=model, transfer=transfer) if lines else cfg
+    return dataclasses.replace(cfg, model=model, transfer=transfer, schedule=schedule) if lines else cfg
 
 
 def fresh_layers(net: str, names: list[str], source: Path) -> str:

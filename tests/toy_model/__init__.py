@@ -81,11 +81,12 @@ class ToySteps(TrainingSteps):
 
     def iteration(self, data: Iterator[tf.Tensor], sched: ScheduleState,
                   schedule: ScheduleConfig) -> tuple[list[dict[str, tf.Tensor]], int]:
-        beta = tf.constant(gs_beta(sched.minibatch, schedule.G_smoothing_kimg), tf.float32)
-        stats = []
-        for _ in range(schedule.minibatch_repeats):
+        start, stats = round(sched.kimg * 1000), []
+        for repeat in range(schedule.minibatch_repeats):
             out = self.d_step(next(data), sched.level, 0.0)
-            self.update_gs(beta)
+            beta = gs_beta(sched.minibatch, schedule.G_smoothing_kimg, schedule.G_smoothing_rampup,
+                           start + repeat * sched.minibatch)
+            self.update_gs(tf.constant(beta, tf.float32))
             out.update(self.g_step(tf.constant(sched.minibatch), sched.level, 0.0))
             stats.append(out)
         return stats, schedule.minibatch_repeats * sched.minibatch

@@ -48,12 +48,13 @@ class StyleGANSteps(TrainingSteps):
         At a stable lod the fade is passed as the Python 0, which traces the steps without the lower
         level's path (a second trace per level, beside the fading one)."""
         fade = tf.constant(sched.fade, tf.float32) if sched.fade else 0.0
-        beta = tf.constant(gs_beta(sched.minibatch, schedule.G_smoothing_kimg), tf.float32)
-        stats, shown = [], 0
+        start, stats, shown = round(sched.kimg * 1000), [], 0
         for _ in range(schedule.minibatch_repeats):
             for _ in range(schedule.D_repeats):
                 out = self.d_step(next(data), sched.level, fade)
-                self.update_gs(beta)
+                beta = gs_beta(sched.minibatch, schedule.G_smoothing_kimg, schedule.G_smoothing_rampup,
+                               start + shown)
+                self.update_gs(tf.constant(beta, tf.float32))
                 shown += sched.minibatch
             out.update(self.g_step(tf.constant(sched.minibatch), sched.level, fade))
             stats.append(out)

@@ -156,7 +156,7 @@ class StyleGAN2Steps(LazyR1Steps):
                      ignored.replace(", ", ", schedule."))
         m, level = self.model, sched.level
         fade = tf.constant(0.0)
-        beta = tf.constant(gs_beta(sched.minibatch, schedule.G_smoothing_kimg), tf.float32)
+        start = round(sched.kimg * 1000)
         pl_batch = tf.constant(pl_batch_size(sched.minibatch, m.pl_batch_shrink, self.parts))
         stats, shown = [], 0
         for _ in range(schedule.minibatch_repeats):
@@ -168,7 +168,9 @@ class StyleGAN2Steps(LazyR1Steps):
                 self.reg_stats.update(self.g_reg_step(pl_batch, level))
             reals = next(data)
             out.update(self.d_step(reals, level, fade))
-            self.update_gs(beta)
+            beta = gs_beta(sched.minibatch, schedule.G_smoothing_kimg, schedule.G_smoothing_rampup,
+                           start + shown)
+            self.update_gs(tf.constant(beta, tf.float32))
             if d_reg:
                 self.reg_stats.update(self.d_reg_step(reals, level))
             out.update(self.reg_stats)

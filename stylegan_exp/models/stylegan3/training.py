@@ -118,7 +118,7 @@ class StyleGAN3Steps(LazyR1Steps):
             log.info("StyleGAN3 trains at full resolution from the first step: schedule.lod_* keys, "
                      "reset_opt_for_new_lod and D_repeats do not apply")
         m, level = self.model, sched.level
-        beta = tf.constant(gs_beta(sched.minibatch, schedule.G_smoothing_kimg), tf.float32)
+        start = round(sched.kimg * 1000)
         self.ema_beta.assign(magnitude_ema_beta(sched.minibatch, m.magnitude_ema_kimg))
         stats, shown = [], 0
         for _ in range(schedule.minibatch_repeats):
@@ -128,7 +128,9 @@ class StyleGAN3Steps(LazyR1Steps):
             out = dict(self.g_step(tf.constant(sched.minibatch), level, 0.0))
             reals = next(data)
             out.update(self.d_step(reals, level, 0.0))
-            self.update_gs(beta)
+            beta = gs_beta(sched.minibatch, schedule.G_smoothing_kimg, schedule.G_smoothing_rampup,
+                           start + shown)
+            self.update_gs(tf.constant(beta, tf.float32))
             if count % m.d_reg_interval == 0:
                 self.r1_stats = self.d_reg_step(reals, level)
             out.update(self.r1_stats)
