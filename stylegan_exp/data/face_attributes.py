@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from types import SimpleNamespace
 
 import numpy as np
 from PIL import Image
@@ -27,18 +26,16 @@ from PIL import Image
 from stylegan_exp.data.images import resample
 from stylegan_exp.data.synthetic import (
     HAIR_COLORS,
-    HAIR_PALETTE,
     MOUTH_STYLES,
     SUPERSAMPLE,
-    _Canvas,
-    _draw_mouth,
-    _hsv,
+    draw_mouth,
+    hair_rgb,
 )
 
 MIN_RESOLUTION = 16
 HAIR_REGION = (0.25, 0.36, 0.30, 0.70)
 """(top, bottom, left, right) as fractions of the image: hair in every face the sampler draws."""
-PALETTE_RGB = np.array([_hsv(*HAIR_PALETTE[name]) for name in HAIR_COLORS], np.float32)
+PALETTE_RGB = np.array([hair_rgb(name) for name in HAIR_COLORS], np.float32)
 
 _SKIN = (240, 214, 196)
 _FACE_SIZES = (0.87, 1.0, 1.13)  # the sampler's range of face_size
@@ -105,9 +102,7 @@ def _mouth_templates(resolution: int) -> tuple[np.ndarray, np.ndarray]:
             for dy in _PHASES:
                 for dx in _PHASES:
                     img = Image.new("RGB", (size, size), _SKIN)
-                    params = SimpleNamespace(face_x=0.5 + dx / resolution, face_y=0.5 + dy / resolution,
-                                             face_size=face_size, mouth_style=style)
-                    _draw_mouth(_Canvas(params, img), params)
+                    draw_mouth(img, style, 0.5 + dx / resolution, 0.5 + dy / resolution, face_size)
                     dark = _darkness(resample(np.asarray(img), resolution, resolution)[None])[0]
                     cy = int(round((0.5 + 0.19 * face_size) * resolution))
                     top, left = cy - h // 2, resolution // 2 - w // 2

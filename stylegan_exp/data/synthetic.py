@@ -19,6 +19,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -300,6 +301,17 @@ def _draw_mouth(c: _Canvas, p: FaceParams) -> None:
     else:  # cat ":3" mouth
         w = [(-0.035, y - 0.01), (-0.018, y + 0.008), (0, y - 0.004), (0.018, y + 0.008), (0.035, y - 0.01)]
         c.lines(w, dark, width=1.5)
+
+
+def draw_mouth(img: Image.Image, style: str, face_x: float, face_y: float, face_size: float) -> None:
+    """Draw one mouth style where a face so placed has it (the face attribute reader's templates)."""
+    params = SimpleNamespace(face_x=face_x, face_y=face_y, face_size=face_size, mouth_style=style)
+    _draw_mouth(_Canvas(params, img), params)
+
+
+def hair_rgb(name: str) -> RGB:
+    """A HAIR_PALETTE colour as drawn before its per-face jitter."""
+    return _hsv(*HAIR_PALETTE[name])
 
 
 def _bangs_edge(p: FaceParams) -> Points:
