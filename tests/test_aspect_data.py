@@ -130,3 +130,10 @@ def test_the_demo_composes_at_1_2_into_its_own_synthetic_folder(overrides):
     assert cfg.dataset.aspect == "1:2" and cfg.dataset.path == "datasets/synthetic-64-1x2-n4000-seed0"
     assert to_object(compose_config("train", "+experiment=demo")).dataset.path == (
         "datasets/synthetic-64-n4000-seed0")
+
+
+def test_labelled_synthetic_portraits_get_their_own_folder():
+    square = to_object(compose_config("train", "dataset=synthetic_tags"))
+    portrait = to_object(compose_config("train", "dataset=synthetic_tags", "dataset.aspect=1:2"))
+    assert square.dataset.path == "datasets/synthetic-64-n4000-seed0-tags"
+    assert portrait.dataset.path == "datasets/synthetic-64-1x2-n4000-seed0-tags"
