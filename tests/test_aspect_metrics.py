@@ -52,3 +52,13 @@ def test_ppl_crop_takes_each_sides_share():
     assert face_region(images, crop=True).shape == (1, 32, 16, 3)
     assert face_region(tf.zeros([1, 64, 64, 3]), crop=True).shape == (1, 32, 32, 3)
 
+
+
+def test_a_dataset_of_another_aspect_is_one_line(tmp_path):
+    from stylegan_exp.metrics import MetricError
+
+    pack_arrays(np.zeros((4, 16, 16, 3), np.uint8), tmp_path / "squares")
+    Gs = build_generator(tiny_model(), 16, 3, PORTRAIT)
+    with pytest.raises(MetricError, match=r"holds 1:1 images but the generator makes 1:2 ones"):
+        evaluate(Gs, tmp_path / "squares", 16, MetricsConfig(name="swd", kinds=["swd"], num_images=4),
+                 tmp_path / "cache")

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from stylegan_exp.aspect import parse_aspect
 from stylegan_exp.config import MetricsConfig
 from stylegan_exp.data.reader import load_info, make_dataset
 from stylegan_exp.metrics import MetricError
@@ -65,7 +66,8 @@ def real_batches(data_dir: Path, resolution: int, num_images: int, batch_size: i
                  seed: int = 0) -> Iterator[np.ndarray]:
     """The first `num_images` reals of a seeded shuffle (the same subset every time), NHWC in [-1, 1]."""
     info = load_info(data_dir)
-    buffer = max(1, min(info.count, _SHUFFLE_BYTES // (resolution * resolution * info.channels)))
+    height, width = parse_aspect(info.aspect).shape(resolution)
+    buffer = max(1, min(info.count, _SHUFFLE_BYTES // (height * width * info.channels)))
     ds = make_dataset(data_dir, resolution, batch_size, seed=seed, shuffle_buffer=buffer, cache=False)
     done = 0
     for batch in ds:
@@ -118,7 +120,8 @@ def evaluate(Gs: Generator, data_dir: Path, resolution: int, cfg: MetricsConfig,
         raise MetricError(f"PPL's VGG16 needs images of at least {min_size(cfg.ppl.crop)}px with "
                           f"ppl.crop={cfg.ppl.crop}, got {resolution}px")
     data_dir, cache_dir = Path(data_dir), Path(cache_dir).expanduser()
-    count = load_info(data_dir).count
+    info = load_info(data_dir)
+    count = info.count
     n = min(cfg.num_images, count)
     need = cfg.pr.k + 1 if "pr" in cfg.kinds else 2
     if n < need:
@@ -128,6 +131,9 @@ def evaluate(Gs: Generator, data_dir: Path, resolution: int, cfg: MetricsConfig,
         log.warning("metrics on %d images: the dataset %s has fewer than metrics.num_images=%d",
                     n, data_dir, cfg.num_images)
     networks = networks or load_networks(cfg, cache_dir)  # before any other work: missing weights fail fast
+    if info.aspect != str(Gs.aspect):
+        raise MetricError(f"{data_dir} holds {info.aspect} images but the generator makes {Gs.aspect} ones "
+                          "(width:height): metrics compare images of one aspect")
     start = time.time()
     results: dict[str, float] = {}
     if "swd" in cfg.kinds:
