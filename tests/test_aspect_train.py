@@ -134,3 +134,18 @@ def test_dataset_of_another_aspect_is_one_line(tmp_path, portraits):
     cfg, _ = training_config(compose_config("train", *TINY, f"dataset.path={portraits}", "logger=none"))
     with pytest.raises(DatasetError, match=r"was made with aspect='1:2' \(requested '1:1'\)"):
         Trainer(cfg, tmp_path / "run2")
+
+
+@pytest.mark.parametrize("text", ["2:1", "1:4", "4:1"])
+def test_every_supported_aspect_builds_and_runs_at_every_level(text):
+    from conftest import tiny_model
+
+    aspect = parse_aspect(text)
+    z = np.random.RandomState(0).randn(4, 16).astype(np.float32)
+    for arch, levels in (("stylegan", (2, 3, 4)), ("stylegan2", (4,))):
+        G = build_generator(tiny_model(arch), 16, 3, aspect)
+        D = build_discriminator(tiny_model(arch), 16, 3, aspect)
+        for level in levels:
+            images = G(z, level, 0.5 if level > 2 else 0.0)
+            assert images.shape == (4, *aspect.shape(2**level), 3)
+            assert D(images, level, 0.5 if level > 2 else 0.0).shape == (4,)
