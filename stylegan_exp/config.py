@@ -249,6 +249,9 @@ class ModelConfig:
     r1_gamma: float = run_owned(10.0)
     precision: Precision = run_owned(Precision.float32)
     jit_compile: bool = run_owned(False)  # XLA for the per-replica forward/backward pass
+    # A label-conditional model (stylegan2-ada's c): the label size is the dataset's LabelSpace's, read when
+    # the networks are built; the run's choice (a transfer from an unconditional snapshot may turn it on).
+    conditional: bool = run_owned(False)
 
     def nf(self, stage: int) -> int:
         """Feature maps of a network stage (stage s works at 2**(s+1) pixels), as the original's `nf`."""

@@ -23,6 +23,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from stylegan_exp.atomic import atomic_open
 from stylegan_exp.config import ConfigError, GpusConfig, ModelConfig, ScheduleConfig
+from stylegan_exp.data.dataset_format import DatasetError, LabelSpace, label_space_from_json
 from stylegan_exp.resolution import log2_int
 from stylegan_exp.schedule import training_schedule
 
@@ -46,6 +47,11 @@ class Snapshot:
     kimg: float
     weights: dict[str, np.ndarray]
     lod: float = 0.0
+    labels: LabelSpace | None = None  # what a conditional model's label vector means (None: unconditional)
+
+    @property
+    def c_dim(self) -> int:
+        return 0 if self.labels is None else self.labels.dim
 
     def __post_init__(self) -> None:
         top = log2_int(self.resolution) - 2
@@ -60,12 +66,15 @@ class Snapshot:
 
 
 def snapshot_arrays(weights: dict[str, dict[str, np.ndarray]], *, model: ModelConfig, resolution: int,
-                    num_channels: int, kimg: float, lod: float = 0.0) -> dict[str, np.ndarray]:
+                    num_channels: int, kimg: float, lod: float = 0.0,
+                    labels: LabelSpace | None = None) -> dict[str, np.ndarray]:
     """The networks' weights ({'G', 'D', 'Gs'} → variable path → array) and what is needed to rebuild
-    them, as the arrays of a snapshot."""
+    them, as the arrays of a snapshot; a conditional model's `labels` (names and groups) too."""
     arrays = {f"{net}/{name}": array for net, found in weights.items() for name, array in found.items()}
     meta = {"arch": model.ARCH, "model": asdict(model), "resolution": resolution,
             "num_channels": num_channels, "kimg": kimg, "lod": lod}
+    if labels is not None:
+        meta["labels"] = {"names": list(labels.names), "groups": dict(labels.groups)}
     arrays[_META_KEY] = np.array(json.dumps(meta))
     return arrays
 
@@ -92,9 +101,13 @@ def read_snapshot(path: Path, model_config: ModelConfigOf) -> Snapshot:
         model = model_config(meta.get("arch", OLDEST_ARCH), meta["model"])
     except (ConfigError, OmegaConfBaseException) as exc:
         raise SnapshotError(f"{path} records a model config this version cannot rebuild ({exc})") from exc
+    try:
+        labels = label_space_from_json(meta.get("labels"))
+    except (DatasetError, KeyError, TypeError) as exc:
+        raise SnapshotError(f"{path} records labels this version cannot read ({exc})") from exc
     resolution, kimg = int(meta["resolution"]), float(meta["kimg"])
     lod = float(meta["lod"]) if "lod" in meta else _lod_from_run(path, kimg, resolution)
-    return Snapshot(path, model, resolution, int(meta.get("num_channels", 3)), kimg, weights, lod)
+    return Snapshot(path, model, resolution, int(meta.get("num_channels", 3)), kimg, weights, lod, labels)
 
 
 def _lod_from_run(path: Path, kimg: float, resolution: int) -> float:

@@ -16,6 +16,7 @@ from typing import Any
 import tensorflow as tf
 
 from stylegan_exp.config import ConfigError, ModelConfig, typed_model
+from stylegan_exp.data.dataset_format import LabelSpace
 from stylegan_exp.legacy import pickles, torch_pickles
 from stylegan_exp.legacy.tables import convert_network
 from stylegan_exp.models import stylegan, stylegan2, stylegan3
@@ -63,29 +64,35 @@ def model_schemas() -> list[type[ModelConfig]]:
     return [a.config for a in ARCHITECTURES.values()]
 
 
-def build_generator(model: ModelConfig, resolution: int, num_channels: int = 3) -> Generator:
-    return architecture(model).generator(model, resolution, num_channels)
+def build_generator(model: ModelConfig, resolution: int, num_channels: int = 3, c_dim: int = 0) -> Generator:
+    """`c_dim` > 0: conditional on label vectors of that size (no label weights at all when 0)."""
+    if not c_dim:
+        return architecture(model).generator(model, resolution, num_channels)
+    return architecture(model).generator(model, resolution, num_channels, c_dim=c_dim)
 
 
-def build_discriminator(model: ModelConfig, resolution: int, num_channels: int = 3) -> Discriminator:
-    return architecture(model).discriminator(model, resolution, num_channels)
+def build_discriminator(model: ModelConfig, resolution: int, num_channels: int = 3,
+                        c_dim: int = 0) -> Discriminator:
+    if not c_dim:
+        return architecture(model).discriminator(model, resolution, num_channels)
+    return architecture(model).discriminator(model, resolution, num_channels, c_dim=c_dim)
 
 
 def network(snap: Snapshot, which: str) -> Network:
     """G, D or Gs built from the snapshot's own model config, holding its weights, running at its lod."""
     build = build_discriminator if which == "D" else build_generator
-    net = build(snap.model, snap.resolution, snap.num_channels)
+    net = build(snap.model, snap.resolution, snap.num_channels, snap.c_dim)
     assign_weights(net, snap.subset(which), f"{snap.path} ({which})")
     net.lod = snap.lod
     return net
 
 
 def save_snapshot(path: Path, networks: dict[str, tf.Module], *, model: ModelConfig, resolution: int,
-                  num_channels: int, kimg: float, lod: float = 0.0) -> Path:
+                  num_channels: int, kimg: float, lod: float = 0.0, labels: LabelSpace | None = None) -> Path:
     """Atomically write the networks ({'G', 'D', 'Gs'} → network) and what is needed to rebuild them."""
     weights = {key: weights_of(net) for key, net in networks.items()}
     return write_snapshot(path, snapshot_arrays(weights, model=model, resolution=resolution,
-                                                num_channels=num_channels, kimg=kimg, lod=lod))
+                                                num_channels=num_channels, kimg=kimg, lod=lod, labels=labels))
 
 
 def load_snapshot(source: str | Path, cache_dir: str | Path | None = None) -> Snapshot:
