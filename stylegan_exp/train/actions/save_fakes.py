@@ -20,17 +20,21 @@ from stylegan_exp.train.output_names import OutputNames
 class SaveFakes:
     def __init__(self, Gs: Generator, grid_z: tf.Variable, grid_width: int, run_dir: Path, names: OutputNames,
                  state: TrainState, tracker: Tracker, due: Callable[[Tick], bool], *,
-                 writer: bool = True) -> None:
-        """`writer`: whether this process writes (every worker computes, collectively)."""
+                 writer: bool = True, grid_c: np.ndarray | None = None) -> None:
+        """`writer`: whether this process writes (every worker computes, collectively); `grid_c`: a
+        conditional Gs's labels for the grid's latents (one label per row)."""
         self.Gs, self.grid_z, self.grid_width, self.run_dir = Gs, grid_z, grid_width, run_dir
+        self.grid_c = grid_c
         self.names, self.state, self.tracker, self.due, self.writer = names, state, tracker, due, writer
 
     def __call__(self, tick: Tick) -> None:
         self.write(tick.sched.level, tick.sched.fade, tick.interrupted)
 
     def write(self, level: int, fade: float, interrupted: bool = False) -> Path:
-        chunks = [self.Gs(z, level, fade, randomize_noise=False).numpy()
-                  for z in tf.split(self.grid_z, max(1, self.grid_z.shape[0] // 32))]
+        parts = max(1, self.grid_z.shape[0] // 32)
+        labels = [None] * parts if self.grid_c is None else tf.split(tf.constant(self.grid_c), parts)
+        chunks = [self.Gs(z, level, fade, randomize_noise=False, **({} if c is None else {"c": c})).numpy()
+                  for z, c in zip(tf.split(self.grid_z, parts), labels, strict=True)]
         path = self.run_dir / self.names.fakes(self.state.nimg, interrupted)
         if self.writer:
             save_grid(np.concatenate(chunks), path, self.grid_width, size=self.Gs.resolution)
