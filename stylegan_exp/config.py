@@ -441,6 +441,7 @@ class FigureKind(StrEnum):
     style_mixing = "style_mixing"
     truncation = "truncation"
     noise = "noise"
+    labels = "labels"  # a conditional snapshot's rows per value of a tag group (task.label_group)
 
 
 class VideoKind(StrEnum):
@@ -469,8 +470,9 @@ class FiguresTask(TaskConfig):
     """The paper's figures; `kinds` picks which. Layer ranges (`mixing_ranges`) scale with the model depth."""
 
     name: str = "figures"
-    kinds: list[FigureKind] = field(default_factory=lambda: list(FigureKind))
+    kinds: list[FigureKind] = field(default_factory=lambda: [k for k in FigureKind if k != FigureKind.labels])
     cell_size: int | None = None
+    label_group: str | None = None  # the labels figure's rows: this group's values (default: the first group)
     uncurated_seeds: list[int] = field(default_factory=lambda: list(range(24)))
     uncurated_width: int = 6
     mixing_sources: list[int] = field(default_factory=lambda: [639, 701, 687, 615, 2268])
@@ -627,6 +629,7 @@ class SampleConfig:
     image_format: str = "png"
     outputs_root: str = "outputs"
     full_network: bool = False  # sample a snapshot saved while growing with every layer, not as trained
+    tags: list[str] = field(default_factory=list)  # a conditional snapshot's labels to sample, e.g. [smile]
     task: TaskConfig = MISSING  # one of the TASKS dataclasses, chosen by the `task` group option
 
 
