@@ -23,7 +23,6 @@ from omegaconf.errors import OmegaConfBaseException
 
 from stylegan_exp.atomic import atomic_open
 from stylegan_exp.config import ConfigError, GpusConfig, ModelConfig, ScheduleConfig
-from stylegan_exp.data.dataset_format import DatasetError, LabelSpace, label_space_from_json
 from stylegan_exp.resolution import log2_int
 from stylegan_exp.schedule import training_schedule
 
@@ -32,6 +31,8 @@ _META_KEY = "__meta__"
 OLDEST_ARCH = "stylegan"  # snapshots written before architectures were recorded
 # (architecture, recorded values) → its typed model config
 ModelConfigOf = Callable[[str, dict[str, Any]], ModelConfig]
+# recorded labels ({"names", "groups"} or None) → the label space (data.dataset_format.LabelSpace) or None
+LabelsOf = Callable[[Any], Any]
 
 
 class SnapshotError(ValueError):
@@ -47,7 +48,7 @@ class Snapshot:
     kimg: float
     weights: dict[str, np.ndarray]
     lod: float = 0.0
-    labels: LabelSpace | None = None  # what a conditional model's label vector means (None: unconditional)
+    labels: Any = None  # a conditional model's LabelSpace: what its label vector means (None: unconditional)
 
     @property
     def c_dim(self) -> int:
@@ -67,7 +68,7 @@ class Snapshot:
 
 def snapshot_arrays(weights: dict[str, dict[str, np.ndarray]], *, model: ModelConfig, resolution: int,
                     num_channels: int, kimg: float, lod: float = 0.0,
-                    labels: LabelSpace | None = None) -> dict[str, np.ndarray]:
+                    labels: Any = None) -> dict[str, np.ndarray]:
     """The networks' weights ({'G', 'D', 'Gs'} → variable path → array) and what is needed to rebuild
     them, as the arrays of a snapshot; a conditional model's `labels` (names and groups) too."""
     arrays = {f"{net}/{name}": array for net, found in weights.items() for name, array in found.items()}
@@ -86,8 +87,10 @@ def write_snapshot(path: Path, arrays: dict[str, np.ndarray]) -> Path:
     return path
 
 
-def read_snapshot(path: Path, model_config: ModelConfigOf) -> Snapshot:
-    """Our `.npz` snapshot; `model_config` types the recorded model config by its architecture."""
+def read_snapshot(path: Path, model_config: ModelConfigOf, labels_of: LabelsOf = lambda recorded: None
+                  ) -> Snapshot:
+    """Our `.npz` snapshot; `model_config` types the recorded model config by its architecture, `labels_of`
+    its recorded label space."""
     path = Path(path)
     if not path.is_file():
         raise SnapshotError(f"network snapshot not found: {path}")
@@ -102,8 +105,8 @@ def read_snapshot(path: Path, model_config: ModelConfigOf) -> Snapshot:
     except (ConfigError, OmegaConfBaseException) as exc:
         raise SnapshotError(f"{path} records a model config this version cannot rebuild ({exc})") from exc
     try:
-        labels = label_space_from_json(meta.get("labels"))
-    except (DatasetError, KeyError, TypeError) as exc:
+        labels = labels_of(meta.get("labels"))
+    except (ValueError, KeyError, TypeError) as exc:
         raise SnapshotError(f"{path} records labels this version cannot read ({exc})") from exc
     resolution, kimg = int(meta["resolution"]), float(meta["kimg"])
     lod = float(meta["lod"]) if "lod" in meta else _lod_from_run(path, kimg, resolution)

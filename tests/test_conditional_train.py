@@ -12,8 +12,9 @@ import tensorflow as tf
 from labelled_faces import HAIR_TAGS, LABELS, pack_labelled_faces
 
 from stylegan_exp.config import ConfigError
-from stylegan_exp.data.dataset_format import LabelSpace
+from stylegan_exp.data.dataset_format import DatasetError, LabelSpace
 from stylegan_exp.data.reader import read_labels
+from stylegan_exp.data.vocabulary import same_vocabulary
 from stylegan_exp.metrics import MetricError
 from stylegan_exp.metrics.evaluate import fake_batches
 from stylegan_exp.models import (
@@ -25,7 +26,7 @@ from stylegan_exp.models import (
 )
 from stylegan_exp.nets.weights import weights_of
 from stylegan_exp.train.builder import build_run
-from stylegan_exp.train.conditional import grid_labels, run_labels, same_vocabulary
+from stylegan_exp.train.conditional import grid_labels, run_labels
 from stylegan_exp.train.loop import Trainer
 
 
@@ -58,7 +59,7 @@ def test_only_stylegan_and_stylegan2_are_conditional(tmp_path):
 
 def test_another_vocabulary_is_one_line():
     other = LabelSpace([*HAIR_TAGS, "open_mouth"], {"hair_color": HAIR_TAGS})
-    with pytest.raises(ConfigError, match=r"run1 was trained on 14 .* \(new open_mouth; missing smile\)"):
+    with pytest.raises(DatasetError, match=r"run1 was trained on 14 .* \(new open_mouth; missing smile\)"):
         same_vocabulary(LABELS, other, "run1")
     same_vocabulary(LABELS, LabelSpace(list(LABELS.names)), "run1")
 
@@ -95,7 +96,7 @@ def test_conditional_run_records_its_labels(tiny_cfg, faces, tmp_path, arch):
     # resuming its checkpoint on a dataset with another vocabulary is one line
     hair_only = LabelSpace(HAIR_TAGS, {"hair_color": HAIR_TAGS})
     other = pack_labelled_faces(tmp_path / "other", 8, 16, space=hair_only)
-    with pytest.raises(ConfigError, match="trained on 14 labels and this dataset has 13 .*missing smile"):
+    with pytest.raises(DatasetError, match="trained on 14 labels and this dataset has 13 .*missing smile"):
         build_run(_cfg(tiny_cfg, other, arch=arch), tmp_path / "again",
                   resume_from=tmp_path / "run" / "checkpoints")
 

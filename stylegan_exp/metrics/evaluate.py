@@ -152,8 +152,8 @@ def evaluate(Gs: Generator, data_dir: Path, resolution: int, cfg: MetricsConfig,
     if n < cfg.num_images:
         log.warning("metrics on %d images: the dataset %s has fewer than metrics.num_images=%d",
                     n, data_dir, cfg.num_images)
-    labels = _fake_labels(Gs, data_dir, cfg)
     networks = networks or load_networks(cfg, cache_dir)  # before any other work: missing weights fail fast
+    labels = _fake_labels(Gs, data_dir, cfg)
     start = time.time()
     results: dict[str, float] = {}
     if "swd" in cfg.kinds:

@@ -16,7 +16,7 @@ from typing import Any
 import tensorflow as tf
 
 from stylegan_exp.config import ConfigError, ModelConfig, typed_model
-from stylegan_exp.data.dataset_format import LabelSpace
+from stylegan_exp.data.dataset_format import LabelSpace, label_space_from_json
 from stylegan_exp.legacy import pickles, torch_pickles
 from stylegan_exp.legacy.tables import convert_network
 from stylegan_exp.models import stylegan, stylegan2, stylegan3
@@ -101,7 +101,7 @@ def load_snapshot(source: str | Path, cache_dir: str | Path | None = None) -> Sn
     for fmt in FORMATS:
         if fmt.opens(source, cache_dir):
             return _import(fmt, fmt.read(source, cache_dir))
-    return read_snapshot(Path(source), model_config)
+    return read_snapshot(Path(source), model_config, label_space_from_json)
 
 
 def _import(fmt: SnapshotFormat, foreign: Any) -> Snapshot:

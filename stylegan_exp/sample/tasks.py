@@ -24,6 +24,7 @@ from stylegan_exp.config import (
 )
 from stylegan_exp.data.dataset_format import LabelSpace
 from stylegan_exp.data.reader import load_info
+from stylegan_exp.data.vocabulary import same_vocabulary
 from stylegan_exp.models import load_snapshot, network
 from stylegan_exp.resolution import log2_int
 from stylegan_exp.sample.edit import edit
@@ -35,7 +36,6 @@ from stylegan_exp.sample.invert import invert
 from stylegan_exp.sample.rank import rank
 from stylegan_exp.sample.video import videos
 from stylegan_exp.snapshot import Snapshot
-from stylegan_exp.train.conditional import same_vocabulary
 
 log = logging.getLogger(__name__)
 

@@ -19,6 +19,7 @@ from stylegan_exp.config import ConfigError, TrainConfig, WandbMode
 from stylegan_exp.data.dataset_format import DatasetError, LabelSpace
 from stylegan_exp.data.reader import load_info, read_labels
 from stylegan_exp.data.synthetic import ensure_synthetic_dataset
+from stylegan_exp.data.vocabulary import same_vocabulary
 from stylegan_exp.gpu_plan import resolve_gpus
 from stylegan_exp.models import (
     architecture,
@@ -40,7 +41,6 @@ from stylegan_exp.train.conditional import (
     checkpoint_labels,
     grid_labels,
     run_labels,
-    same_vocabulary,
     transfer_weights,
     write_run_labels,
 )

@@ -41,19 +41,6 @@ def run_labels(model: ModelConfig, labels: LabelSpace | None, dataset: Path) -> 
     return labels
 
 
-def same_vocabulary(saved: LabelSpace | None, labels: LabelSpace | None, where: str) -> None:
-    """A run continues only on the vocabulary it was trained with; a one-line ConfigError otherwise."""
-    if saved is None or labels is None:
-        return
-    if saved.names != labels.names:
-        extra = [n for n in labels.names if n not in saved.names]
-        gone = [n for n in saved.names if n not in labels.names]
-        detail = "; ".join(p for p in (f"new {', '.join(extra)}" if extra else "",
-                                       f"missing {', '.join(gone)}" if gone else "") if p) or "another order"
-        raise ConfigError(f"{where} was trained on {saved.dim} labels and this dataset has {labels.dim} "
-                          f"({detail}): a conditional run continues on the vocabulary it was trained with")
-
-
 def write_run_labels(run_dir: Path, labels: LabelSpace) -> None:
     document = {"names": list(labels.names), "groups": dict(labels.groups)}
     write_atomic(Path(run_dir) / LABELS_FILE, (json.dumps(document, indent=2) + "\n").encode())
