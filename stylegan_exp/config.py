@@ -449,6 +449,7 @@ class VideoKind(StrEnum):
     mixing_coarse = "mixing_coarse"
     mixing_fine = "mixing_fine"
     progress = "progress"
+    tags = "tags"  # a conditional snapshot's seeds morphing from one tag set to the next (task.tag_sets)
 
 
 @dataclass
@@ -490,8 +491,9 @@ class VideoTask(TaskConfig):
     """mp4 clips; `progress_run` is a training run dir (default: the snapshot's own)."""
 
     name: str = "video"
-    kinds: list[VideoKind] = field(default_factory=lambda: list(VideoKind))
+    kinds: list[VideoKind] = field(default_factory=lambda: [k for k in VideoKind if k != VideoKind.tags])
     seed: int = 0
+    tag_sets: list[list[str]] = field(default_factory=list)  # the tags clip's stops: [[red_hair],[smile]]
     duration_sec: float = 5.0
     fps: int = 30
     smoothing_sec: float = 1.0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+import imageio.v2 as imageio
 import numpy as np
 import pytest
 from conftest import cells, run_task
@@ -55,7 +56,8 @@ def test_psi_zero_gives_each_label_its_average(conditional, tmp_path):
     (["tags=[golden_hair]"], "unknown tag 'golden_hair'; this dataset's tags are: black_hair, dark_brown"),
     (["tags=[red_hair,blonde_hair]"], "blonde_hair, red_hair are values of the one group 'hair_color'"),
     ([], "is conditional: give tags=[…] from its vocabulary: black_hair"),
-    (["task=video", "tags=[smile]"], "task=video does not take labels yet"),
+    (["task=rank", "task.folder=.", "tags=[smile]"], "task=rank does not take labels yet"),
+    (["task=video", "task.kinds=[tags]", "task.tag_sets=[[smile]]"], "needs at least two tag sets"),
     (["task=figures", "task.kinds=[labels]", "task.label_group=mouth"], "unknown tag group 'mouth'"),
 ])
 def test_bad_tags_are_one_line(conditional, tmp_path, overrides, message):
@@ -89,3 +91,12 @@ def test_label_center_is_the_mean_w_of_the_label(conditional):
     w = np.ones([2, 6, 16], np.float32)
     out = truncate_toward(w, np.zeros(16, np.float32), 0.5, 4)
     assert np.allclose(out[:, :4], 0.5) and np.allclose(out[:, 4:], 1.0)
+
+
+def test_tags_video_moves_between_tag_sets(conditional, tmp_path):
+    (path,) = run_task(conditional, tmp_path / "v", "task=video", "task.kinds=[tags]",
+                       "task.tag_sets=[[red_hair],[blonde_hair,smile]]", "task.duration_sec=0.4",
+                       "task.fps=10", "task.grid_width=2", "task.grid_height=1")
+    frames = imageio.mimread(path)
+    assert path.name == "tags.mp4" and len(frames) == 4
+    assert np.abs(frames[0].astype(int) - frames[2]).mean() > 1  # the second stop differs from the first

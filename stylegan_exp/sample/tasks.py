@@ -101,7 +101,7 @@ def open_snapshot(snapshot: str, outputs_root: str, name: str, full_network: boo
 
 
 # The tasks that sample a conditional snapshot (by `tags`, or with the real label distribution: metrics).
-LABELLED: tuple[type, ...] = (RandomTask, FiguresTask, MetricsTask)
+LABELLED: tuple[type, ...] = (RandomTask, FiguresTask, VideoTask, MetricsTask)
 
 
 def run_task(cfg: SampleConfig, snap: Snapshot, run_dir: Path) -> list[Path]:
@@ -112,6 +112,6 @@ def run_task(cfg: SampleConfig, snap: Snapshot, run_dir: Path) -> list[Path]:
     if not isinstance(cfg.task, LABELLED) and (cfg.tags or snap.labels is not None):
         what = f"tags={list(cfg.tags)}" if cfg.tags else f"the conditional snapshot {snap.path}"
         raise SampleError(f"task={cfg.task.name} does not take labels yet: {what} samples with task=random, "
-                          "figures or metrics")
+                          "figures, video or metrics")
     log.info("task %s", cfg.task.name)
     return runner(cfg, snap, run_dir)
