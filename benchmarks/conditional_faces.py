@@ -140,6 +140,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--per-colour", type=int, default=50, help="samples per requested hair colour")
     p.add_argument("--psi", type=float, default=1.0, help="truncation of the tag samples (toward each label)")
     p.add_argument("--r1-gamma", type=float, default=1.0)
+    p.add_argument("--models", nargs="+", default=["conditional", "unconditional"],
+                   choices=["conditional", "unconditional"], help="which models to train and measure")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--work", type=Path, default=Path("/tmp/conditional_faces"))
     p.add_argument("--out", type=Path, default=RESULTS / "conditional_faces.json")
@@ -148,24 +150,26 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     data = args.work / "faces"
     images, truth = pack_faces(data, args.count, args.resolution, args.seed)
     classifier = float(np.mean(hair_colour(images) == truth))
-    runs = {kind: train(kind == "conditional", args, data) for kind in ("conditional", "unconditional")}
-    by_colour = sample_by_colour(runs["conditional"][0], args.per_colour, args.psi)
+    runs = {kind: train(kind == "conditional", args, data) for kind in args.models}
     n = args.per_colour * len(HAIR_TAGS)
     result = {
         "kimg": args.kimg, "count": args.count, "resolution": args.resolution, "model": args.model,
         "psi": args.psi, "samples": n, "chance": 1 / len(HAIR_TAGS), "classifier_on_reals": classifier,
-        "conditional_match": by_colour["match"], "per_colour": by_colour["per_colour"],
-        "unconditional_match": unconditional_match(runs["unconditional"][0], n, args.seed),
         "swd": {kind: swd(snap, data, args.resolution, min(args.count, 2000))
                 for kind, (snap, _) in runs.items()},
         "train_seconds": {kind: sec for kind, (_, sec) in runs.items()},
     }
+    if "conditional" in runs:
+        by_colour = sample_by_colour(runs["conditional"][0], args.per_colour, args.psi)
+        result.update({"conditional_match": by_colour["match"], "per_colour": by_colour["per_colour"]})
+    if "unconditional" in runs:
+        result["unconditional_match"] = unconditional_match(runs["unconditional"][0], n, args.seed)
     print(f"\nhair colour asked for vs drawn, {args.model} at {args.resolution}², {args.kimg:g} kimg each, "
           f"{n} samples per model (psi {args.psi:g})")
     print(f"{'':32}{'match':>8}{'SWD':>10}{'train s':>10}")
     print(f"{'classifier on real faces':32}{classifier:8.3f}")
     print(f"{'chance (1/13)':32}{1 / 13:8.3f}")
-    for kind in ("conditional", "unconditional"):
+    for kind in runs:
         print(f"{kind + ' model':32}{result[kind + '_match']:8.3f}{result['swd'][kind]:10.2f}"
               f"{result['train_seconds'][kind]:10.0f}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
