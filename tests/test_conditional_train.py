@@ -9,6 +9,7 @@ import logging
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import metrics_rows
 from labelled_faces import HAIR_TAGS, LABELS, pack_labelled_faces
 
 from stylegan_exp.config import ConfigError
@@ -93,6 +94,8 @@ def test_conditional_run_records_its_labels(tiny_cfg, faces, tmp_path, arch):
     assert snap.model.conditional and "mapping/embed/weight" in snap.subset("Gs")
     assert json.loads((tmp_path / "run" / "labels.json").read_text())["names"] == LABELS.names
     assert (tmp_path / "run" / "fakes000000.png").is_file()
+    captions = [r["fakes/caption"] for r in metrics_rows(tmp_path / "run") if "fakes/caption" in r]
+    assert captions and captions[0].startswith("rows: ") and captions[0].count(" | ") == 1  # a 4×2 grid
     # resuming its checkpoint on a dataset with another vocabulary is one line
     hair_only = LabelSpace(HAIR_TAGS, {"hair_color": HAIR_TAGS})
     other = pack_labelled_faces(tmp_path / "other", 8, 16, space=hair_only)

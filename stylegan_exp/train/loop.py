@@ -92,7 +92,8 @@ class Trainer:
     def _actions(self, run: TrainingRun) -> list[Action]:
         cfg, s, names, chief = run.cfg, run.cfg.schedule, OutputNames(run.earlier_outputs), run.is_chief
         self.fakes = SaveFakes(run.Gs, run.grid_z, cfg.grid.width, run.run_dir, names, run.state, run.tracker,
-                               every(s.image_snapshot_ticks), writer=chief, grid_c=run.grid_c)
+                               every(s.image_snapshot_ticks), writer=chief, grid_c=run.grid_c,
+                               label_names=run.labels.names if run.labels else None)
         self.snapshots = SaveSnapshot({"G": run.G, "D": run.D, "Gs": run.Gs}, cfg.model, run.run_dir, names,
                                       run.state, run.tracker, every(s.network_snapshot_ticks),
                                       artifact=f"{cfg.name}-snapshot" if cfg.logger.log_snapshots else None,
