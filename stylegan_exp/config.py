@@ -255,6 +255,9 @@ class ModelConfig:
     r1_gamma: float = run_owned(10.0)
     precision: Precision = run_owned(Precision.float32)
     jit_compile: bool = run_owned(False)  # XLA for the per-replica forward/backward pass
+    # A label-conditional model (stylegan2-ada's c): the label size is the dataset's LabelSpace's, read when
+    # the networks are built; the run's choice (a transfer from an unconditional snapshot may turn it on).
+    conditional: bool = run_owned(False)
 
     def nf(self, stage: int) -> int:
         """Feature maps of a network stage (stage s works at 2**(s+1) pixels), as the original's `nf`."""
@@ -446,6 +449,7 @@ class FigureKind(StrEnum):
     style_mixing = "style_mixing"
     truncation = "truncation"
     noise = "noise"
+    labels = "labels"  # a conditional snapshot's rows per value of a tag group (task.label_group)
 
 
 class VideoKind(StrEnum):
@@ -453,6 +457,7 @@ class VideoKind(StrEnum):
     mixing_coarse = "mixing_coarse"
     mixing_fine = "mixing_fine"
     progress = "progress"
+    tags = "tags"  # a conditional snapshot's seeds morphing from one tag set to the next (task.tag_sets)
 
 
 @dataclass
@@ -474,8 +479,9 @@ class FiguresTask(TaskConfig):
     """The paper's figures; `kinds` picks which. Layer ranges (`mixing_ranges`) scale with the model depth."""
 
     name: str = "figures"
-    kinds: list[FigureKind] = field(default_factory=lambda: list(FigureKind))
+    kinds: list[FigureKind] = field(default_factory=lambda: [k for k in FigureKind if k != FigureKind.labels])
     cell_size: int | None = None
+    label_group: str | None = None  # the labels figure's rows: this group's values (default: the first group)
     uncurated_seeds: list[int] = field(default_factory=lambda: list(range(24)))
     uncurated_width: int = 6
     mixing_sources: list[int] = field(default_factory=lambda: [639, 701, 687, 615, 2268])
@@ -493,8 +499,9 @@ class VideoTask(TaskConfig):
     """mp4 clips; `progress_run` is a training run dir (default: the snapshot's own)."""
 
     name: str = "video"
-    kinds: list[VideoKind] = field(default_factory=lambda: list(VideoKind))
+    kinds: list[VideoKind] = field(default_factory=lambda: [k for k in VideoKind if k != VideoKind.tags])
     seed: int = 0
+    tag_sets: list[list[str]] = field(default_factory=list)  # the tags clip's stops: [[red_hair],[smile]]
     duration_sec: float = 5.0
     fps: int = 30
     smoothing_sec: float = 1.0
@@ -648,6 +655,7 @@ class SampleConfig:
     image_format: str = "png"
     outputs_root: str = "outputs"
     full_network: bool = False  # sample a snapshot saved while growing with every layer, not as trained
+    tags: list[str] = field(default_factory=list)  # a conditional snapshot's labels to sample, e.g. [smile]
     task: TaskConfig = MISSING  # one of the TASKS dataclasses, chosen by the `task` group option
 
 

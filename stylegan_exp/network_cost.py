@@ -45,8 +45,8 @@ def network_costs(model: ModelConfig, resolution: int, channels: int,
     costs = {}
     graph = tf.Graph()
     with graph.as_default():
-        G = build_generator(model, resolution, channels, aspect)
-        D = build_discriminator(model, resolution, channels, aspect)
+        G = build_generator(model, resolution, channels, aspect=aspect)
+        D = build_discriminator(model, resolution, channels, aspect=aspect)
         params_G = sum(v.shape.num_elements() for v in G.trainable_variables)
         params_D = sum(v.shape.num_elements() for v in D.trainable_variables)
         for res in resolutions:

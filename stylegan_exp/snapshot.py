@@ -32,6 +32,8 @@ _META_KEY = "__meta__"
 OLDEST_ARCH = "stylegan"  # snapshots written before architectures were recorded
 # (architecture, recorded values) → its typed model config
 ModelConfigOf = Callable[[str, dict[str, Any]], ModelConfig]
+# recorded labels ({"names", "groups"} or None) → the label space (data.dataset_format.LabelSpace) or None
+LabelsOf = Callable[[Any], Any]
 
 
 class SnapshotError(ValueError):
@@ -48,6 +50,11 @@ class Snapshot:
     weights: dict[str, np.ndarray]
     lod: float = 0.0
     aspect: str = "1:1"  # width:height of its images (stylegan_exp/aspect.py)
+    labels: Any = None  # a conditional model's LabelSpace: what its label vector means (None: unconditional)
+
+    @property
+    def c_dim(self) -> int:
+        return 0 if self.labels is None else self.labels.dim
 
     def __post_init__(self) -> None:
         top = log2_int(self.resolution) - 2
@@ -63,14 +70,16 @@ class Snapshot:
 
 def snapshot_arrays(weights: dict[str, dict[str, np.ndarray]], *, model: ModelConfig, resolution: int,
                     num_channels: int, kimg: float, lod: float = 0.0,
-                    aspect: str = "1:1") -> dict[str, np.ndarray]:
+                    aspect: str = "1:1", labels: Any = None) -> dict[str, np.ndarray]:
     """The networks' weights ({'G', 'D', 'Gs'} → variable path → array) and what is needed to rebuild
-    them, as the arrays of a snapshot."""
+    them, as the arrays of a snapshot; a conditional model's `labels` (names and groups) too."""
     arrays = {f"{net}/{name}": array for net, found in weights.items() for name, array in found.items()}
     meta = {"arch": model.ARCH, "model": asdict(model), "resolution": resolution,
             "num_channels": num_channels, "kimg": kimg, "lod": lod}
     if aspect != "1:1":  # square snapshots stay what they were
         meta["aspect"] = aspect
+    if labels is not None:
+        meta["labels"] = {"names": list(labels.names), "groups": dict(labels.groups)}
     arrays[_META_KEY] = np.array(json.dumps(meta))
     return arrays
 
@@ -82,8 +91,10 @@ def write_snapshot(path: Path, arrays: dict[str, np.ndarray]) -> Path:
     return path
 
 
-def read_snapshot(path: Path, model_config: ModelConfigOf) -> Snapshot:
-    """Our `.npz` snapshot; `model_config` types the recorded model config by its architecture."""
+def read_snapshot(path: Path, model_config: ModelConfigOf, labels_of: LabelsOf = lambda recorded: None
+                  ) -> Snapshot:
+    """Our `.npz` snapshot; `model_config` types the recorded model config by its architecture, `labels_of`
+    its recorded label space."""
     path = Path(path)
     if not path.is_file():
         raise SnapshotError(f"network snapshot not found: {path}")
@@ -97,10 +108,14 @@ def read_snapshot(path: Path, model_config: ModelConfigOf) -> Snapshot:
         model = model_config(meta.get("arch", OLDEST_ARCH), meta["model"])
     except (ConfigError, OmegaConfBaseException) as exc:
         raise SnapshotError(f"{path} records a model config this version cannot rebuild ({exc})") from exc
+    try:
+        labels = labels_of(meta.get("labels"))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise SnapshotError(f"{path} records labels this version cannot read ({exc})") from exc
     resolution, kimg = int(meta["resolution"]), float(meta["kimg"])
     lod = float(meta["lod"]) if "lod" in meta else _lod_from_run(path, kimg, resolution)
     return Snapshot(path, model, resolution, int(meta.get("num_channels", 3)), kimg, weights, lod,
-                    str(meta.get("aspect", "1:1")))
+                    str(meta.get("aspect", "1:1")), labels)
 
 
 def _lod_from_run(path: Path, kimg: float, resolution: int) -> float:

@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 class Tracker(Protocol):
     def log(self, metrics: dict[str, float], kimg: float) -> None: ...
 
-    def log_image(self, key: str, path: Path, kimg: float) -> None: ...
+    def log_image(self, key: str, path: Path, kimg: float, caption: str | None = None) -> None: ...
 
     def alert(self, title: str, text: str) -> None: ...
 
@@ -44,8 +44,8 @@ class JsonlTracker:
         self._file.write(json.dumps(row) + "\n")
         self._file.flush()
 
-    def log_image(self, key: str, path: Path, kimg: float) -> None:
-        self.log({key: str(path)}, kimg)
+    def log_image(self, key: str, path: Path, kimg: float, caption: str | None = None) -> None:
+        self.log({key: str(path), **({f"{key}/caption": caption} if caption else {})}, kimg)
 
     def alert(self, title: str, text: str) -> None:
         self._file.write(json.dumps({"alert": title, "text": text}) + "\n")
@@ -110,8 +110,8 @@ class WandbTracker:
     def log(self, metrics: dict[str, float], kimg: float) -> None:
         self.run.log({"kimg": kimg, **metrics})
 
-    def log_image(self, key: str, path: Path, kimg: float) -> None:
-        self.run.log({"kimg": kimg, key: self._wandb.Image(str(path))})
+    def log_image(self, key: str, path: Path, kimg: float, caption: str | None = None) -> None:
+        self.run.log({"kimg": kimg, key: self._wandb.Image(str(path), caption=caption)})
 
     def alert(self, title: str, text: str) -> None:
         """A WARN alert (email/Slack) online; offline runs cannot send one, so it goes to the log."""
@@ -153,9 +153,12 @@ class MultiTracker:
         for t in self.trackers:
             t.log(metrics, kimg)
 
-    def log_image(self, key: str, path: Path, kimg: float) -> None:
+    def log_image(self, key: str, path: Path, kimg: float, caption: str | None = None) -> None:
         for t in self.trackers:
-            t.log_image(key, path, kimg)
+            if caption:
+                t.log_image(key, path, kimg, caption=caption)
+            else:
+                t.log_image(key, path, kimg)
 
     def alert(self, title: str, text: str) -> None:
         for t in self.trackers:

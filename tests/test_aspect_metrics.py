@@ -25,7 +25,7 @@ def test_every_metric_runs_on_portraits(tmp_path, inception_archive):
     pack_arrays(np.random.RandomState(0).randint(0, 256, (24, 32, 16, 3), dtype=np.uint8), data,
                 aspect=PORTRAIT)
     tf.random.set_seed(0)
-    Gs = build_generator(tiny_model(), 16, 3, PORTRAIT)
+    Gs = build_generator(tiny_model(), 16, 3, aspect=PORTRAIT)
     cfg = MetricsConfig(name="all", kinds=["swd", "fid", "kid", "pr", "ppl"], num_images=24, minibatch=8,
                         ppl=PPLConfig(num_samples=8, minibatch=4))
     cfg.fid.standard = NetworkFile(inception_archive.as_uri(), sha256(inception_archive))
@@ -58,7 +58,7 @@ def test_a_dataset_of_another_aspect_is_one_line(tmp_path):
     from stylegan_exp.metrics import MetricError
 
     pack_arrays(np.zeros((4, 16, 16, 3), np.uint8), tmp_path / "squares")
-    Gs = build_generator(tiny_model(), 16, 3, PORTRAIT)
+    Gs = build_generator(tiny_model(), 16, 3, aspect=PORTRAIT)
     with pytest.raises(MetricError, match=r"holds 1:1 images but the generator makes 1:2 ones"):
         evaluate(Gs, tmp_path / "squares", 16, MetricsConfig(name="swd", kinds=["swd"], num_images=4),
                  tmp_path / "cache")

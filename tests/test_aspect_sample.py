@@ -27,13 +27,14 @@ def portrait_snapshot(tmp_path_factory):
     root = tmp_path_factory.mktemp("portrait")
     tf.random.set_seed(0)
     model = tiny_model()
-    G = build_generator(model, 16, 3, PORTRAIT)
+    G = build_generator(model, 16, 3, aspect=PORTRAIT)
     for name, var in variables_by_path(G).items():
         if name.endswith("noise/weight"):
             var.assign(tf.fill(var.shape, 0.5))
     G.w_avg.assign(np.random.RandomState(0).randn(*G.w_avg.shape).astype(np.float32) * 0.1)
     path = save_snapshot(root / "network-snapshot-000000.npz",
-                         {"G": G, "D": build_discriminator(model, 16, 3, PORTRAIT), "Gs": G}, model=model,
+                         {"G": G, "D": build_discriminator(model, 16, 3, aspect=PORTRAIT), "Gs": G},
+                         model=model,
                          resolution=16, num_channels=3, kimg=0.0, aspect=PORTRAIT)
     folder = root / "images"
     folder.mkdir()

@@ -84,7 +84,7 @@ def test_only_the_ends_differ_from_the_square_networks(arch):
     model = tiny_model(arch)
     for build in (build_generator, build_discriminator):
         square = {k: v.shape for k, v in weights_of(build(model, 16)).items()}
-        portrait = {k: v.shape for k, v in weights_of(build(model, 16, 3, PORTRAIT)).items()}
+        portrait = {k: v.shape for k, v in weights_of(build(model, 16, 3, aspect=PORTRAIT)).items()}
         assert square.keys() == portrait.keys()
         differ = {k for k in square if square[k] != portrait[k]}
         trained = {k for k in differ if not k.endswith("noise")}
@@ -116,7 +116,8 @@ def test_a_portrait_snapshot_does_not_continue_into_squares(tmp_path, portraits,
     path = tmp_path / "portrait.npz"
     from stylegan_exp.models import save_snapshot
 
-    nets = {"G": build_generator(model, 16, 3, PORTRAIT), "D": build_discriminator(model, 16, 3, PORTRAIT)}
+    nets = {"G": build_generator(model, 16, 3, aspect=PORTRAIT),
+            "D": build_discriminator(model, 16, 3, aspect=PORTRAIT)}
     save_snapshot(path, {**nets, "Gs": nets["G"]}, model=model, resolution=16, num_channels=3, kimg=0.0,
                   aspect=PORTRAIT)
     cfg, _ = training_config(compose_config("train", *TINY, f"dataset.path={tiny_dataset}", "logger=none",
@@ -143,8 +144,8 @@ def test_every_supported_aspect_builds_and_runs_at_every_level(text):
     aspect = parse_aspect(text)
     z = np.random.RandomState(0).randn(4, 16).astype(np.float32)
     for arch, levels in (("stylegan", (2, 3, 4)), ("stylegan2", (4,))):
-        G = build_generator(tiny_model(arch), 16, 3, aspect)
-        D = build_discriminator(tiny_model(arch), 16, 3, aspect)
+        G = build_generator(tiny_model(arch), 16, 3, aspect=aspect)
+        D = build_discriminator(tiny_model(arch), 16, 3, aspect=aspect)
         for level in levels:
             images = G(z, level, 0.5 if level > 2 else 0.0)
             assert images.shape == (4, *aspect.shape(2**level), 3)

@@ -176,3 +176,18 @@ def make_dataset(
 
     ds = ds.enumerate().skip(skip).map(to_float, num_parallel_calls=num_parallel_calls)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def read_labels(dataset_dir: str | os.PathLike) -> np.ndarray:
+    """Every record's label vector, float32 [count, dim], in the stored order: the real label distribution a
+    conditional model draws its fakes' labels from (stylegan2-ada samples the training set's labels)."""
+    info = load_info(dataset_dir)
+    if info.labels is None:
+        raise DatasetError(f"{info.path} has no labels: a conditional model needs a dataset packed with them")
+    feature = {"labels": tf.io.FixedLenFeature([info.labels.dim], tf.float32)}
+    ds = tf.data.TFRecordDataset([str(info.path / shard.file) for shard in info.shards]).batch(4096)
+    chunks = [tf.io.parse_example(batch, feature)["labels"].numpy() for batch in ds]
+    found = np.concatenate(chunks) if chunks else np.zeros([0, info.labels.dim], np.float32)
+    if len(found) != info.count:
+        raise DatasetError(f"{info.path} holds {len(found)} labelled records, dataset.json says {info.count}")
+    return found

@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from stylegan_exp.aspect import parse_aspect
 from stylegan_exp.config import MetricsConfig
-from stylegan_exp.data.reader import load_info, make_dataset
+from stylegan_exp.data.reader import load_info, make_dataset, read_labels
 from stylegan_exp.metrics import MetricError
 from stylegan_exp.metrics import features as cache
 from stylegan_exp.metrics import networks as nets
@@ -82,14 +82,25 @@ def _untruncated(Gs: Generator, z: tf.Tensor) -> tf.Tensor:
     return Gs(z)
 
 
-def fake_batches(Gs: Generator, num_images: int, batch_size: int, seed: int = 0) -> Iterator[np.ndarray]:
+def _untruncated_conditional(Gs: Generator, zc: tf.Tensor) -> tf.Tensor:
+    return Gs(zc[:, : Gs.latent_size], c=zc[:, Gs.latent_size :])
+
+
+def fake_batches(Gs: Generator, num_images: int, batch_size: int, seed: int = 0,
+                 labels: np.ndarray | None = None) -> Iterator[np.ndarray]:
     """Full-resolution, untruncated samples from fixed latents, NHWC clipped to [-1, 1]; Gs runs compiled,
-    the last batch padded to the same shape."""
+    the last batch padded to the same shape. A conditional Gs needs `labels` (the dataset's label vectors):
+    each fake's label is drawn from them, so the fakes follow the real label distribution."""
+    if Gs.c_dim and labels is None:
+        raise MetricError("a conditional generator's metrics need the dataset's labels to draw fakes' labels")
     rng = np.random.RandomState(seed)
-    generate = compiled(Gs, _untruncated)
+    label_rng = np.random.RandomState(seed + 1)
+    generate = compiled(Gs, _untruncated_conditional if Gs.c_dim else _untruncated)
     for i in range(0, num_images, batch_size):
         z = rng.randn(min(batch_size, num_images - i), Gs.latent_size).astype(np.float32)
-        yield np.clip(run_batched(generate, z, batch_size), -1.0, 1.0)
+        if Gs.c_dim:
+            z = np.concatenate([z, labels[label_rng.randint(len(labels), size=len(z))]], axis=1)
+        yield np.clip(run_batched(generate, z.astype(np.float32), batch_size), -1.0, 1.0)
 
 
 def feature_pass(batches: Iterable[np.ndarray], extractors: dict[str, nets.FeatureFn], total: int,
@@ -102,6 +113,20 @@ def feature_pass(batches: Iterable[np.ndarray], extractors: dict[str, nets.Featu
                 out[name].append(extract(np.asarray(batch, np.float32)))
             bar.update(len(batch))
     return {name: np.concatenate(chunks) for name, chunks in out.items()}
+
+
+def _fake_labels(Gs: Generator, data_dir: Path, cfg: MetricsConfig) -> np.ndarray | None:
+    """A conditional Gs's fakes draw their labels from the dataset's (which must have as many); None for an
+    unconditional one. PPL has no label input yet: refused for a conditional Gs."""
+    if not Gs.c_dim:
+        return None
+    if "ppl" in cfg.kinds:
+        raise MetricError("ppl is not available for a conditional generator yet; drop it from metrics.kinds")
+    labels = read_labels(data_dir)
+    if labels.shape[1] != Gs.c_dim:
+        raise MetricError(f"{data_dir} has {labels.shape[1]} labels but the generator is conditional on "
+                          f"{Gs.c_dim}: measure it against the dataset it was trained on")
+    return labels
 
 
 def evaluate(Gs: Generator, data_dir: Path, resolution: int, cfg: MetricsConfig, cache_dir: Path, *,
@@ -134,12 +159,13 @@ def evaluate(Gs: Generator, data_dir: Path, resolution: int, cfg: MetricsConfig,
     if info.aspect != str(Gs.aspect):
         raise MetricError(f"{data_dir} holds {info.aspect} images but the generator makes {Gs.aspect} ones "
                           "(width:height): metrics compare images of one aspect")
+    labels = _fake_labels(Gs, data_dir, cfg)
     start = time.time()
     results: dict[str, float] = {}
     if "swd" in cfg.kinds:
         swd = SWD(resolution, cfg.swd, cfg.seed)
         real = swd.descriptors(real_batches(data_dir, resolution, n, cfg.minibatch, cfg.seed))
-        fake = swd.descriptors(fake_batches(Gs, n, cfg.minibatch, cfg.seed))
+        fake = swd.descriptors(fake_batches(Gs, n, cfg.minibatch, cfg.seed, labels))
         results.update({f"metrics/{k}": v for k, v in swd.distance(real, fake).items()})
     extractors = dict(([networks.inception] if {"fid", "kid"} & set(cfg.kinds) else [])
                       + ([networks.vgg] if "pr" in cfg.kinds else []))
@@ -149,7 +175,7 @@ def evaluate(Gs: Generator, data_dir: Path, resolution: int, cfg: MetricsConfig,
         reals = cache.cached_features(paths, lambda missing: feature_pass(
             real_batches(data_dir, resolution, n, cfg.minibatch, cfg.seed),
             {name: extractors[name] for name in missing}, n, "reals"))
-        fakes = feature_pass(fake_batches(Gs, n, cfg.minibatch, cfg.seed), extractors, n, "fakes")
+        fakes = feature_pass(fake_batches(Gs, n, cfg.minibatch, cfg.seed, labels), extractors, n, "fakes")
         tag = count_tag(n)
         if "fid" in cfg.kinds:
             results[f"metrics/fid{tag}"] = fid(reals[networks.inception[0]], fakes[networks.inception[0]])

@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from stylegan_exp.aspect import SQUARE, Aspect, parse_aspect
 from stylegan_exp.config import ConfigError, ModelConfig, typed_model
+from stylegan_exp.data.dataset_format import LabelSpace, label_space_from_json
 from stylegan_exp.legacy import pickles, torch_pickles
 from stylegan_exp.legacy.tables import convert_network
 from stylegan_exp.models import stylegan, stylegan2, stylegan3
@@ -64,38 +65,41 @@ def model_schemas() -> list[type[ModelConfig]]:
     return [a.config for a in ARCHITECTURES.values()]
 
 
-def _shape(aspect: Aspect) -> dict[str, Aspect]:
-    """Only networks of rectangles are told their aspect (architectures without rectangles are refused by
-    config_checks and never see one)."""
-    return {} if aspect.square else {"aspect": aspect}
+def _shape(aspect: Aspect, c_dim: int) -> dict[str, Aspect | int]:
+    """Only networks of rectangles are told their aspect, and only conditional ones their label size
+    (architectures without either are refused by config_checks and never see one)."""
+    return ({} if aspect.square else {"aspect": aspect}) | ({"c_dim": c_dim} if c_dim else {})
 
 
-def build_generator(model: ModelConfig, resolution: int, num_channels: int = 3,
-                    aspect: Aspect = SQUARE) -> Generator:
-    return architecture(model).generator(model, resolution, num_channels, **_shape(aspect))
+def build_generator(model: ModelConfig, resolution: int, num_channels: int = 3, *, aspect: Aspect = SQUARE,
+                    c_dim: int = 0) -> Generator:
+    """`c_dim` > 0: conditional on label vectors of that size (no label weights at all when 0)."""
+    return architecture(model).generator(model, resolution, num_channels, **_shape(aspect, c_dim))
 
 
-def build_discriminator(model: ModelConfig, resolution: int, num_channels: int = 3,
-                        aspect: Aspect = SQUARE) -> Discriminator:
-    return architecture(model).discriminator(model, resolution, num_channels, **_shape(aspect))
+def build_discriminator(model: ModelConfig, resolution: int, num_channels: int = 3, *,
+                        aspect: Aspect = SQUARE, c_dim: int = 0) -> Discriminator:
+    return architecture(model).discriminator(model, resolution, num_channels, **_shape(aspect, c_dim))
 
 
 def network(snap: Snapshot, which: str) -> Network:
     """G, D or Gs built from the snapshot's own model config, holding its weights, running at its lod."""
     build = build_discriminator if which == "D" else build_generator
-    net = build(snap.model, snap.resolution, snap.num_channels, parse_aspect(snap.aspect))
+    net = build(snap.model, snap.resolution, snap.num_channels, aspect=parse_aspect(snap.aspect),
+                c_dim=snap.c_dim)
     assign_weights(net, snap.subset(which), f"{snap.path} ({which})")
     net.lod = snap.lod
     return net
 
 
 def save_snapshot(path: Path, networks: dict[str, tf.Module], *, model: ModelConfig, resolution: int,
-                  num_channels: int, kimg: float, lod: float = 0.0, aspect: Aspect = SQUARE) -> Path:
+                  num_channels: int, kimg: float, lod: float = 0.0, aspect: Aspect = SQUARE,
+                  labels: LabelSpace | None = None) -> Path:
     """Atomically write the networks ({'G', 'D', 'Gs'} → network) and what is needed to rebuild them."""
     weights = {key: weights_of(net) for key, net in networks.items()}
     return write_snapshot(path, snapshot_arrays(weights, model=model, resolution=resolution,
                                                 num_channels=num_channels, kimg=kimg, lod=lod,
-                                                aspect=str(aspect)))
+                                                aspect=str(aspect), labels=labels))
 
 
 def load_snapshot(source: str | Path, cache_dir: str | Path | None = None) -> Snapshot:
@@ -104,7 +108,7 @@ def load_snapshot(source: str | Path, cache_dir: str | Path | None = None) -> Sn
     for fmt in FORMATS:
         if fmt.opens(source, cache_dir):
             return _import(fmt, fmt.read(source, cache_dir))
-    return read_snapshot(Path(source), model_config)
+    return read_snapshot(Path(source), model_config, label_space_from_json)
 
 
 def _import(fmt: SnapshotFormat, foreign: Any) -> Snapshot:

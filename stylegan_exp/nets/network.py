@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from stylegan_exp.aspect import SQUARE, Aspect
 from stylegan_exp.config import ModelConfig
+from stylegan_exp.nets.labels import LabelMapping, project
 from stylegan_exp.resolution import log2_int
 
 
@@ -49,11 +50,32 @@ class Discriminator(Network):
     resolution, the 4×4 (scoring) block first, which Freeze-D freezes from the top."""
 
     blocks: list[tf.Module]
+    c_dim: int = 0  # label vector size of a conditional D (0: unconditional, no label weights)
+
+    def condition_on(self, c_dim: int) -> int:
+        """Make a D conditional on `c_dim` labels (projection, see nets.labels); returns the width of its
+        output layer: the cmap features (nf(0), its 4×4 channels, as stylegan2-ada), or 1 if unconditional."""
+        self.c_dim = c_dim
+        if not c_dim:
+            return 1
+        cmap_dim = self.model.nf(0)
+        self.label_mapping = LabelMapping(self.model, c_dim, cmap_dim)
+        return cmap_dim
+
+    def score(self, out: tf.Tensor, c: tf.Tensor | None) -> tf.Tensor:
+        """The output layer's [N, width] → one score per image, projected on the labels' cmap if
+        conditional."""
+        if not self.c_dim:
+            return out[:, 0]
+        if c is None:
+            raise ValueError(f"this discriminator is conditional on {self.c_dim} labels: it needs the label "
+                             "vector of every image")
+        return project(out, self.label_mapping(c))
 
     def __call__(self, images: tf.Tensor, level: int | None = None,
-                 fade: tf.Tensor | float = 0.0) -> tf.Tensor:
+                 fade: tf.Tensor | float = 0.0, c: tf.Tensor | None = None) -> tf.Tensor:
         """Scores of images at 2**level (with the lower level's path faded in by `fade`), or of full-size
-        images at the network's `lod` when no level is named."""
+        images at the network's `lod` when no level is named; `c`: their labels (a conditional D)."""
         raise NotImplementedError
 
     def features(self, images: tf.Tensor) -> list[tf.Tensor]:

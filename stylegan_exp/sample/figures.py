@@ -7,12 +7,14 @@ from pathlib import Path
 
 import numpy as np
 
-from stylegan_exp.config import FiguresTask, SampleConfig
+from stylegan_exp.config import FigureKind, FiguresTask, SampleConfig
+from stylegan_exp.data.dataset_format import LabelSpace
 from stylegan_exp.grid import save_grid
 from stylegan_exp.models import network
 from stylegan_exp.nets.generator import Generator
 from stylegan_exp.progress import progress_bar
 from stylegan_exp.sample.generate import SampleError, seed_dlatents, synthesize
+from stylegan_exp.sample.labels import LabelError, describe_labels, group_rows, label_center, snapshot_labels
 from stylegan_exp.sample.truncation import describe_truncation
 from stylegan_exp.snapshot import Snapshot
 
@@ -42,20 +44,23 @@ def _blank(like: np.ndarray) -> np.ndarray:
     return np.full_like(like, -1.0)  # black after to_uint8
 
 
-def uncurated(Gs: Generator, cfg: SampleConfig, task: FiguresTask, path: Path) -> Path:
-    w = seed_dlatents(Gs, task.uncurated_seeds, psi=cfg.truncation_psi, cutoff=cfg.truncation_cutoff)
+def uncurated(Gs: Generator, cfg: SampleConfig, task: FiguresTask, path: Path,
+              labels: np.ndarray | None = None) -> Path:
+    w = seed_dlatents(Gs, task.uncurated_seeds, psi=cfg.truncation_psi, cutoff=cfg.truncation_cutoff,
+                      labels=labels)
     images = synthesize(Gs, w, batch_size=cfg.batch_size)
     return save_grid(images, path, task.uncurated_width, size=task.cell_size)
 
 
-def style_mixing(Gs: Generator, cfg: SampleConfig, task: FiguresTask, path: Path, style: str) -> Path:
+def style_mixing(Gs: Generator, cfg: SampleConfig, task: FiguresTask, path: Path, style: str,
+                 labels: np.ndarray | None = None) -> Path:
     """Top row: destinations; left column: sources; cell (s, d): d with s's `style` layers."""
     ranges = layer_ranges(Gs.num_layers)
     if style not in ranges:
         raise SampleError(f"unknown mixing range {style!r} (one of {', '.join(ranges)})")
     psi, cutoff = cfg.truncation_psi, cfg.truncation_cutoff
-    src_w = seed_dlatents(Gs, task.mixing_sources, psi=psi, cutoff=cutoff)
-    dst_w = seed_dlatents(Gs, task.mixing_destinations, psi=psi, cutoff=cutoff)
+    src_w = seed_dlatents(Gs, task.mixing_sources, psi=psi, cutoff=cutoff, labels=labels)
+    dst_w = seed_dlatents(Gs, task.mixing_destinations, psi=psi, cutoff=cutoff, labels=labels)
     cells = mixing_cells(Gs, src_w, dst_w, ranges[style], cfg.batch_size)
     return save_grid(cells, path, len(dst_w) + 1, size=task.cell_size)
 
@@ -72,10 +77,12 @@ def mixing_cells(Gs: Generator, src_w: np.ndarray, dst_w: np.ndarray, layers: tu
     return np.concatenate(rows)
 
 
-def truncation(Gs: Generator, cfg: SampleConfig, task: FiguresTask, path: Path) -> Path:
-    """Rows = seeds, columns = ψ; truncation on every layer as in the paper's figure."""
-    w = seed_dlatents(Gs, task.truncation_seeds)
-    w_avg = Gs.w_avg.numpy()
+def truncation(Gs: Generator, cfg: SampleConfig, task: FiguresTask, path: Path,
+               labels: np.ndarray | None = None) -> Path:
+    """Rows = seeds, columns = ψ; truncation on every layer as in the paper's figure (toward the labels'
+    average w for a conditional Gs)."""
+    w = seed_dlatents(Gs, task.truncation_seeds, labels=labels)
+    w_avg = Gs.w_avg.numpy() if labels is None else label_center(Gs, labels)
     psis = np.asarray(task.truncation_psis, np.float32)
     swept = w_avg + (w[:, None] - w_avg) * psis[None, :, None, None]
     images = synthesize(Gs, swept, batch_size=cfg.batch_size)
@@ -89,9 +96,11 @@ def noise_std_map(images: np.ndarray) -> np.ndarray:
     return np.repeat(std, images.shape[-1], axis=-1)
 
 
-def noise(Gs: Generator, cfg: SampleConfig, task: FiguresTask, path: Path) -> Path:
+def noise(Gs: Generator, cfg: SampleConfig, task: FiguresTask, path: Path,
+          labels: np.ndarray | None = None) -> Path:
     """Per seed: the image with fixed noise, `noise_variants` with fresh noise, then the std-dev map."""
-    w = seed_dlatents(Gs, task.noise_seeds, psi=cfg.truncation_psi, cutoff=cfg.truncation_cutoff)
+    w = seed_dlatents(Gs, task.noise_seeds, psi=cfg.truncation_psi, cutoff=cfg.truncation_cutoff,
+                      labels=labels)
     rows = []
     for one in progress_bar(w, desc="noise", unit="seed"):
         fixed = synthesize(Gs, one[None])
@@ -101,22 +110,43 @@ def noise(Gs: Generator, cfg: SampleConfig, task: FiguresTask, path: Path) -> Pa
     return save_grid(np.concatenate(rows), path, task.noise_variants + 2, size=task.cell_size)
 
 
+def label_rows(Gs: Generator, cfg: SampleConfig, task: FiguresTask, space: LabelSpace, path: Path) -> Path:
+    """One row per value of `task.label_group` (with the other `tags`), the uncurated seeds' first
+    `uncurated_width` as columns, each row truncated toward its label's average w."""
+    values, rows = group_rows(space, task.label_group, list(cfg.tags))
+    seeds = task.uncurated_seeds[: task.uncurated_width]
+    labels = np.repeat(rows, len(seeds), axis=0)
+    z_seeds = seeds * len(values)
+    w = seed_dlatents(Gs, z_seeds, psi=cfg.truncation_psi, cutoff=cfg.truncation_cutoff, labels=labels)
+    images = synthesize(Gs, w, batch_size=cfg.batch_size)
+    log.info("labels figure: rows %s", ", ".join(values))
+    return save_grid(images, path, len(seeds), size=task.cell_size)
+
+
 def figures(cfg: SampleConfig, snap: Snapshot, run_dir: Path) -> list[Path]:
     task: FiguresTask = cfg.task
+    if FigureKind.labels in task.kinds and snap.labels is None:
+        raise LabelError(f"task.kinds=[labels] needs a conditional snapshot; {snap.path} is unconditional")
+    only_rows = list(task.kinds) == [FigureKind.labels]
+    labels = None if only_rows and snap.labels is not None else snapshot_labels(snap, cfg.tags)
     Gs = network(snap, "Gs")
     log.info("uncurated, style-mixing and noise figures with %s",
              describe_truncation(cfg.truncation_psi, cfg.truncation_cutoff, snap.model, Gs.num_layers))
+    if labels is not None:
+        log.info("%s", describe_labels(snap.labels, labels, cfg.truncation_psi))
     paths = []
     for kind in progress_bar(task.kinds, desc="figures", unit="figure"):
         if kind == "uncurated":
-            paths.append(uncurated(Gs, cfg, task, run_dir / "uncurated.png"))
+            paths.append(uncurated(Gs, cfg, task, run_dir / "uncurated.png", labels))
         elif kind == "style_mixing":
-            paths += [style_mixing(Gs, cfg, task, run_dir / f"style-mixing-{style}.png", style)
+            paths += [style_mixing(Gs, cfg, task, run_dir / f"style-mixing-{style}.png", style, labels)
                       for style in task.mixing_ranges]
         elif kind == "truncation":
-            paths.append(truncation(Gs, cfg, task, run_dir / "truncation.png"))
+            paths.append(truncation(Gs, cfg, task, run_dir / "truncation.png", labels))
+        elif kind == "labels":
+            paths.append(label_rows(Gs, cfg, task, snap.labels, run_dir / "labels.png"))
         elif snap.model.use_noise:
-            paths.append(noise(Gs, cfg, task, run_dir / "noise.png"))
+            paths.append(noise(Gs, cfg, task, run_dir / "noise.png", labels))
         else:
             log.warning("no noise figure: this generator has no noise inputs (model.use_noise=false)")
     log.info("wrote %s", ", ".join(p.name for p in paths))

@@ -15,6 +15,7 @@ from stylegan_exp.models import network
 from stylegan_exp.nets.compiled import compiled, run_batched
 from stylegan_exp.nets.generator import Generator
 from stylegan_exp.progress import progress_bar
+from stylegan_exp.sample.labels import describe_labels, labelled_dlatents, snapshot_labels
 from stylegan_exp.sample.truncation import describe_truncation
 from stylegan_exp.snapshot import Snapshot, find_latest
 
@@ -51,10 +52,14 @@ def map_latents(Gs: Generator, z: np.ndarray, *, psi: float = 1.0, cutoff: int |
 
 
 def seed_dlatents(Gs: Generator, seeds: list[int], *, psi: float = 1.0, cutoff: int | None = None,
-                  batch_size: int = 16) -> np.ndarray:
-    """w [N, num_layers, dlatent] for the seeds, truncated below `cutoff` (all layers when None)."""
-    return map_latents(Gs, seed_latents(seeds, Gs.latent_size), psi=psi, cutoff=cutoff,
-                       batch_size=batch_size)
+                  batch_size: int = 16, labels: np.ndarray | None = None) -> np.ndarray:
+    """w [N, num_layers, dlatent] for the seeds, truncated below `cutoff` (all layers when None); a
+    conditional Gs's with `labels` ([c_dim] for every seed, or one row per seed), truncated toward each
+    label's average w."""
+    z = seed_latents(seeds, Gs.latent_size)
+    if labels is not None:
+        return labelled_dlatents(Gs, z, labels, psi=psi, cutoff=cutoff, batch_size=batch_size)
+    return map_latents(Gs, z, psi=psi, cutoff=cutoff, batch_size=batch_size)
 
 
 def synthesize(Gs: Generator, dlatents: np.ndarray, *, randomize_noise: bool = False,
@@ -67,9 +72,14 @@ def synthesize(Gs: Generator, dlatents: np.ndarray, *, randomize_noise: bool = F
 
 
 def generate(Gs: Generator, seeds: list[int], *, psi: float, cutoff: int | None,
-             randomize_noise: bool = False, batch_size: int = 16) -> np.ndarray:
+             randomize_noise: bool = False, batch_size: int = 16,
+             labels: np.ndarray | None = None) -> np.ndarray:
     """uint8 images [N, R, R, C] for the seeds, truncated below `cutoff` (every layer when None). No default
-    truncation: it is the snapshot's (`snap.model`) or the user's, never one architecture's constant."""
+    truncation: it is the snapshot's (`snap.model`) or the user's, never one architecture's constant.
+    A conditional Gs samples with `labels` (see seed_dlatents)."""
+    if labels is not None:
+        w = seed_dlatents(Gs, seeds, psi=psi, cutoff=cutoff, batch_size=batch_size, labels=labels)
+        return to_uint8(synthesize(Gs, w, randomize_noise=randomize_noise, batch_size=batch_size))
     z = seed_latents(seeds, Gs.latent_size)
     return to_uint8(run_batched(compiled(Gs, _generate), z, batch_size, psi, cutoff, randomize_noise))
 
@@ -91,15 +101,18 @@ def resolve_seeds(cfg: SampleConfig) -> list[int]:
 
 def sample(cfg: SampleConfig, snap: Snapshot, run_dir: Path) -> list[Path]:
     """Write `example-{seed}.{format}` for every seed into `run_dir`."""
+    labels = snapshot_labels(snap, cfg.tags)
     Gs = network(snap, "Gs")
     seeds = resolve_seeds(cfg)
     log.info("sampling %d seeds with %s", len(seeds),
              describe_truncation(cfg.truncation_psi, cfg.truncation_cutoff, snap.model, Gs.num_layers))
+    if labels is not None:
+        log.info("%s", describe_labels(snap.labels, labels, cfg.truncation_psi))
     paths = []
     for start in progress_bar(range(0, len(seeds), cfg.batch_size), unit="batch"):
         batch = seeds[start : start + cfg.batch_size]
         images = generate(Gs, batch, psi=cfg.truncation_psi, cutoff=cfg.truncation_cutoff,
-                          randomize_noise=cfg.randomize_noise, batch_size=cfg.batch_size)
+                          randomize_noise=cfg.randomize_noise, batch_size=cfg.batch_size, labels=labels)
         for seed, image in zip(batch, images, strict=True):
             path = Path(run_dir) / f"example-{seed}.{cfg.image_format}"
             save_image(image, path)

@@ -24,6 +24,9 @@ from stylegan_exp.config import (
     SampleConfig,
     VideoTask,
 )
+from stylegan_exp.data.dataset_format import LabelSpace
+from stylegan_exp.data.reader import load_info
+from stylegan_exp.data.vocabulary import same_vocabulary
 from stylegan_exp.models import load_snapshot, network
 from stylegan_exp.resolution import log2_int
 from stylegan_exp.sample.edit import check_edit_task, edit
@@ -46,6 +49,8 @@ def write_metrics(cfg: SampleConfig, snap: Snapshot, run_dir: Path) -> list[Path
     from stylegan_exp.metrics.evaluate import evaluate
 
     task: MetricsTask = cfg.task
+    if snap.labels is not None:  # fakes draw their labels from this dataset's: it must be the same vocabulary
+        same_vocabulary(snap.labels, load_info(task.dataset).labels or LabelSpace([]), str(snap.path))
     results = evaluate(network(snap, "Gs"), Path(task.dataset), snap.resolution, task.metrics,
                        Path(task.metrics.cache_dir))
     for key, value in results.items():
@@ -99,10 +104,18 @@ def open_snapshot(snapshot: str, outputs_root: str, name: str, full_network: boo
     return snap
 
 
+# The tasks that sample a conditional snapshot (by `tags`, or with the real label distribution: metrics).
+LABELLED: tuple[type, ...] = (RandomTask, FiguresTask, VideoTask, MetricsTask)
+
+
 def run_task(cfg: SampleConfig, snap: Snapshot, run_dir: Path) -> list[Path]:
     """The configured task on the open snapshot (`cfg` with its truncation filled in from it)."""
     runner = RUNNERS.get(type(cfg.task))
     if runner is None:
         raise SampleError(f"unknown sampling task {type(cfg.task).__name__}")
+    if not isinstance(cfg.task, LABELLED) and (cfg.tags or snap.labels is not None):
+        what = f"tags={list(cfg.tags)}" if cfg.tags else f"the conditional snapshot {snap.path}"
+        raise SampleError(f"task={cfg.task.name} does not take labels yet: {what} samples with task=random, "
+                          "figures, video or metrics")
     log.info("task %s", cfg.task.name)
     return runner(cfg, snap, run_dir)

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from stylegan_exp.config import SampleConfig, VideoTask
+from stylegan_exp.config import SampleConfig, VideoKind, VideoTask
+from stylegan_exp.data.dataset_format import LabelSpace
 from stylegan_exp.data.images import ImageError, load_image, resample
 from stylegan_exp.grid import make_grid, to_uint8
 from stylegan_exp.models import network
@@ -15,6 +16,7 @@ from stylegan_exp.nets.generator import Generator
 from stylegan_exp.progress import progress_bar
 from stylegan_exp.sample.figures import layer_ranges, mix_dlatents
 from stylegan_exp.sample.generate import map_latents, seed_dlatents, synthesize
+from stylegan_exp.sample.labels import LabelError, label_vector, labelled_dlatents, snapshot_labels
 from stylegan_exp.sample.truncation import describe_truncation
 from stylegan_exp.snapshot import Snapshot
 
@@ -62,10 +64,16 @@ def _upscale(images: np.ndarray, size: int | None) -> np.ndarray:
     return images.repeat(factor, axis=-3).repeat(factor, axis=-2)
 
 
-def _walk_dlatents(Gs: Generator, cfg: SampleConfig, z: np.ndarray) -> np.ndarray:
-    """Truncated w for latents [T, N, latent] → [T, N, num_layers, dlatent], mapped in chunks."""
-    w = map_latents(Gs, z.reshape(-1, z.shape[-1]), psi=cfg.truncation_psi, cutoff=cfg.truncation_cutoff,
-                    batch_size=256)
+def _walk_dlatents(Gs: Generator, cfg: SampleConfig, z: np.ndarray,
+                   labels: np.ndarray | None = None) -> np.ndarray:
+    """Truncated w for latents [T, N, latent] → [T, N, num_layers, dlatent], mapped in chunks (with a
+    conditional Gs's labels, truncated toward their average w)."""
+    flat = z.reshape(-1, z.shape[-1])
+    if labels is not None:
+        w = labelled_dlatents(Gs, flat, labels, psi=cfg.truncation_psi, cutoff=cfg.truncation_cutoff,
+                              batch_size=256)
+        return w.reshape(*z.shape[:2], *w.shape[1:])
+    w = map_latents(Gs, flat, psi=cfg.truncation_psi, cutoff=cfg.truncation_cutoff, batch_size=256)
     return w.reshape(*z.shape[:2], *w.shape[1:])
 
 
@@ -77,33 +85,58 @@ def _render_frames(Gs: Generator, dlatents: np.ndarray, batch_size: int, desc: s
     return np.concatenate(chunks)
 
 
-def interpolation(Gs: Generator, cfg: SampleConfig, task: VideoTask, path: Path) -> Path:
+def interpolation(Gs: Generator, cfg: SampleConfig, task: VideoTask, path: Path,
+                  labels: np.ndarray | None = None) -> Path:
     """A grid of independent random walks in z, truncated as the random task."""
     frames = int(round(task.duration_sec * task.fps))
     cells = task.grid_width * task.grid_height
     z = smooth_random_walk(np.random.RandomState(task.seed), frames, (cells, Gs.latent_size),
                            task.smoothing_sec * task.fps)
-    images = _render_frames(Gs, _walk_dlatents(Gs, cfg, z), max(cfg.batch_size, cells), "interpolation")
+    images = _render_frames(Gs, _walk_dlatents(Gs, cfg, z, labels), max(cfg.batch_size, cells),
+                            "interpolation")
     return write_video(np.stack([make_grid(_upscale(f, task.cell_size), task.grid_width) for f in images]),
                        path, task.fps)
 
 
-def style_mixing(Gs: Generator, cfg: SampleConfig, task: VideoTask, path: Path, style: str) -> Path:
+def style_mixing(Gs: Generator, cfg: SampleConfig, task: VideoTask, path: Path, style: str,
+                 labels: np.ndarray | None = None) -> Path:
     """Top row: fixed destinations; below: a walking source (left) and each destination with its `style`
     layers taken from the source."""
     frames = int(round(task.duration_sec * task.fps))
     layers = layer_ranges(Gs.num_layers)[style]
-    dst_w = seed_dlatents(Gs, task.mixing_destinations, psi=cfg.truncation_psi, cutoff=cfg.truncation_cutoff)
+    dst_w = seed_dlatents(Gs, task.mixing_destinations, psi=cfg.truncation_psi, cutoff=cfg.truncation_cutoff,
+                          labels=labels)
     dst = to_uint8(synthesize(Gs, dst_w, batch_size=cfg.batch_size))
     top = np.concatenate([np.zeros_like(dst[:1]), dst])
     z = smooth_random_walk(np.random.RandomState(task.seed), frames, (1, Gs.latent_size),
                            task.smoothing_sec * task.fps)
-    src_w = _walk_dlatents(Gs, cfg, z)  # [T, 1, L, dlatent]
+    src_w = _walk_dlatents(Gs, cfg, z, labels)  # [T, 1, L, dlatent]
     mixed = np.stack([mix_dlatents(w, dst_w, layers)[0] for w in src_w])
     cells = _render_frames(Gs, np.concatenate([src_w, mixed], axis=1), max(cfg.batch_size, len(dst) + 1),
                            f"mixing {style}")
     return write_video(np.stack([make_grid(_upscale(np.concatenate([top, f]), task.cell_size), len(dst) + 1)
                                  for f in cells]), path, task.fps)
+
+
+def tag_morph(Gs: Generator, cfg: SampleConfig, task: VideoTask, space: LabelSpace, path: Path) -> Path:
+    """A grid of fixed seeds whose labels move from each of `task.tag_sets` to the next (and back to the
+    first): w of every stop, truncated toward its labels' average w, blended with a smoothstep."""
+    if len(task.tag_sets) < 2:
+        raise LabelError(f"task.tag_sets needs at least two tag sets to move between, got {task.tag_sets}")
+    cells = task.grid_width * task.grid_height
+    seeds = list(range(task.seed, task.seed + cells))
+    stops = [seed_dlatents(Gs, seeds, psi=cfg.truncation_psi, cutoff=cfg.truncation_cutoff,
+                           labels=label_vector(space, list(tags))) for tags in task.tag_sets]
+    frames = int(round(task.duration_sec * task.fps))
+    t = np.arange(frames) * len(stops) / frames
+    index, frac = t.astype(int), t - t.astype(int)
+    smooth = (frac * frac * (3 - 2 * frac))[:, None, None, None]
+    start = np.stack([stops[i] for i in index])
+    end = np.stack([stops[(i + 1) % len(stops)] for i in index])
+    log.info("tags clip: %s", " → ".join("+".join(tags) for tags in task.tag_sets))
+    images = _render_frames(Gs, start + (end - start) * smooth, max(cfg.batch_size, cells), "tags")
+    return write_video(np.stack([make_grid(_upscale(f, task.cell_size), task.grid_width) for f in images]),
+                       path, task.fps)
 
 
 def progress(run: Path, task: VideoTask, path: Path) -> Path:
@@ -129,6 +162,10 @@ def progress(run: Path, task: VideoTask, path: Path) -> Path:
 
 def videos(cfg: SampleConfig, snap: Snapshot, run_dir: Path) -> list[Path]:
     task: VideoTask = cfg.task
+    if VideoKind.tags in task.kinds and snap.labels is None:
+        raise LabelError(f"task.kinds=[tags] needs a conditional snapshot; {snap.path} is unconditional")
+    walks = [k for k in task.kinds if k not in (VideoKind.progress, VideoKind.tags)]
+    labels = snapshot_labels(snap, cfg.tags) if walks or cfg.tags else None
     Gs = network(snap, "Gs")
     if any(kind != "progress" for kind in task.kinds):
         log.info("latent walks with %s",
@@ -137,9 +174,11 @@ def videos(cfg: SampleConfig, snap: Snapshot, run_dir: Path) -> list[Path]:
     for kind in task.kinds:
         path = run_dir / f"{kind}.mp4"
         if kind == "interpolation":
-            paths.append(interpolation(Gs, cfg, task, path))
+            paths.append(interpolation(Gs, cfg, task, path, labels))
         elif kind.startswith("mixing_"):
-            paths.append(style_mixing(Gs, cfg, task, path, kind.removeprefix("mixing_")))
+            paths.append(style_mixing(Gs, cfg, task, path, kind.removeprefix("mixing_"), labels))
+        elif kind == "tags":
+            paths.append(tag_morph(Gs, cfg, task, snap.labels, path))
         else:
             run = Path(task.progress_run) if task.progress_run else snap.path.parent
             paths.append(progress(run, task, path))

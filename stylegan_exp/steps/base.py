@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Mapping
 
+import numpy as np
 import tensorflow as tf
 
 from stylegan_exp.augment import Draws, build_augmentation
@@ -53,16 +54,22 @@ class TrainingSteps:
                  accumulate: int = 1, accumulate_dict: Mapping[int, int] | None = None,
                  strategy: tf.distribute.Strategy | None = None,
                  worker: tuple[int, int] = (0, 1), augment: AugmentConfig | None = None,
-                 freeze_d: int = 0) -> None:
+                 freeze_d: int = 0, labels: np.ndarray | None = None) -> None:
         """`accumulate` is schedule.accumulate, `accumulate_dict` gpus.accumulate_dict (by resolution);
         `worker` is (index, count) of this process among the strategy's workers; `augment` what D sees
-        (default none); `freeze_d` is transfer.freeze_d."""
+        (default none); `freeze_d` is transfer.freeze_d; `labels` the training set's label vectors [count,
+        c_dim] for a conditional model: its fakes' labels are drawn from them, as stylegan2-ada's."""
         self.accumulate_dict = dict(accumulate_dict or {})
         for key, k in (("schedule.accumulate", accumulate),
                        *((f"gpus.accumulate_dict[{r}]", v) for r, v in self.accumulate_dict.items())):
             if k < 1:
                 raise ValueError(f"{key} must be >= 1, got {k}")
         self.G, self.D, self.Gs, self.model, self.accumulate_base = G, D, Gs, model, accumulate
+        self.c_dim = G.c_dim
+        self.label_table = None if labels is None else tf.constant(np.asarray(labels, np.float32))
+        if (self.label_table is None) != (self.c_dim == 0):
+            raise ValueError(f"a G conditional on {self.c_dim} labels trains with the dataset's label "
+                             "vectors")
         self.accumulate = self.accumulation()  # at the full resolution
         self.strategy = strategy or tf.distribute.get_strategy()
         self.worker_index, self.workers = worker
@@ -110,9 +117,34 @@ class TrainingSteps:
         """A stable lod's fade stays the Python 0 so the nets leave the lower level's path out."""
         return fade if no_fade(fade) else self.cast(fade)
 
-    def fakes(self, z: tf.Tensor, level: int, fade: tf.Tensor | float) -> tf.Tensor:
+    def latents(self, n: tf.Tensor | int, level: int | None = None) -> tf.Tensor:
+        """This worker's rows of `n` fresh latents. A conditional model's row is z followed by its label,
+        drawn from the training set's label vectors: drawn with z, before the batch is split."""
+        z = self.rng.normal([n, self.G.latent_size])
+        if self.c_dim:
+            rows = self.rng.uniform([n], 0, tf.shape(self.label_table, out_type=tf.int64)[0], dtype=tf.int64)
+            z = tf.concat([z, tf.gather(self.label_table, rows)], axis=1)
+        return self.share(z, level)
+
+    def split_latents(self, zk: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor | None]:
+        """A latent row as `latents` makes it → (z, its label or None)."""
+        if not self.c_dim:
+            return zk, None
+        return zk[:, : self.G.latent_size], zk[:, self.G.latent_size :]
+
+    def with_labels(self, draws: Draws, c: tf.Tensor | None) -> Draws:
+        """D's per-image inputs besides the images: augmentation draws, and a conditional D's labels ("c");
+        augmentations leave the labels untouched."""
+        return draws if c is None else {**draws, "c": c}
+
+    def train_dlatents(self, zk: tf.Tensor, level: int) -> tf.Tensor:
         m = self.model
-        w = self.G.train_dlatents(z, level, self.rng, m.style_mixing_prob, m.dlatent_avg_beta)
+        z, c = self.split_latents(zk)
+        extra = {} if c is None else {"c": c}
+        return self.G.train_dlatents(z, level, self.rng, m.style_mixing_prob, m.dlatent_avg_beta, **extra)
+
+    def fakes(self, z: tf.Tensor, level: int, fade: tf.Tensor | float) -> tf.Tensor:
+        w = self.train_dlatents(z, level)
         with computing_in(self.G.synthesis, self.dtype), noise_from(self.rng):
             return self.G.synthesis(self.cast(w), level, self.cast_fade(fade), randomize_noise=True)
 
@@ -127,8 +159,9 @@ class TrainingSteps:
             raise ValueError("D is called without augmentation draws while augmentation is on; pass the "
                              "images' rows of TrainingSteps.draw")
         images = self.augment(images, draws)
+        extra = {"c": self.cast(draws["c"])} if "c" in draws else {}
         with computing_in(self.D, self.dtype):
-            return tf.cast(self.D(self.cast(images), level, self.cast_fade(fade)), tf.float32)
+            return tf.cast(self.D(self.cast(images), level, self.cast_fade(fade), **extra), tf.float32)
 
     def g_replica(self, micro: list[tuple[tf.Tensor, Draws]], total: tf.Tensor, level: int,
                   fade: tf.Tensor | float) -> GradSums:
@@ -187,11 +220,18 @@ class TrainingSteps:
             opt.apply(grads, variables)
         return stats
 
+    def split_reals(self, reals: tf.Tensor | tuple[tf.Tensor, tf.Tensor]
+                    ) -> tuple[tf.Tensor, tf.Tensor | None]:
+        """A batch from the reader → (images, their labels or None)."""
+        return reals if isinstance(reals, tuple) else (reals, None)
+
     def _d_step(self, reals: tf.Tensor, level: int, fade: tf.Tensor | float) -> dict[str, tf.Tensor]:
-        """`reals` is this worker's share of the global minibatch."""
+        """`reals` is this worker's share of the global minibatch (with its labels for a conditional D)."""
+        reals, c = self.split_reals(reals)
         total = tf.shape(reals)[0] * self.workers
-        z = self.share(self.rng.normal([total, self.G.latent_size]), level)
-        real_draws, fake_draws = self.draw(total, level), self.draw(total, level)
+        z = self.latents(total, level)
+        real_draws = self.with_labels(self.draw(total, level), c)
+        fake_draws = self.with_labels(self.draw(total, level), self.split_latents(z)[1])
         stats = self.apply_gradients(self._d_grads, (reals, z, real_draws, fake_draws), total, level, fade,
                                      self.D_opt, self.D_scale, self.D_trainables)
         if self.augment.enabled:
@@ -200,8 +240,9 @@ class TrainingSteps:
 
     def _g_step(self, batch: tf.Tensor, level: int, fade: tf.Tensor | float) -> dict[str, tf.Tensor]:
         """`batch` is the global minibatch size."""
-        z = self.share(self.rng.normal([batch, self.G.latent_size]), level)
-        return self.apply_gradients(self._g_grads, (z, self.draw(batch, level)), batch, level, fade,
+        z = self.latents(batch, level)
+        draws = self.with_labels(self.draw(batch, level), self.split_latents(z)[1])
+        return self.apply_gradients(self._g_grads, (z, draws), batch, level, fade,
                                     self.G_opt, self.G_scale, self.G.trainable_variables)
 
     def _update_gs(self, beta: tf.Tensor) -> None:

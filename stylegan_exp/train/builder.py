@@ -17,9 +17,10 @@ from omegaconf.errors import OmegaConfBaseException
 
 from stylegan_exp.aspect import SQUARE, Aspect, parse_aspect
 from stylegan_exp.config import ConfigError, TrainConfig, WandbMode
-from stylegan_exp.data.dataset_format import DatasetError
-from stylegan_exp.data.reader import load_info
+from stylegan_exp.data.dataset_format import DatasetError, LabelSpace
+from stylegan_exp.data.reader import load_info, read_labels
 from stylegan_exp.data.synthetic import ensure_synthetic_dataset
+from stylegan_exp.data.vocabulary import same_vocabulary
 from stylegan_exp.gpu_plan import resolve_gpus
 from stylegan_exp.models import (
     architecture,
@@ -30,13 +31,20 @@ from stylegan_exp.models import (
 )
 from stylegan_exp.nets.generator import Generator
 from stylegan_exp.nets.network import Discriminator
-from stylegan_exp.nets.weights import assign_shared_weights, assign_weights
+from stylegan_exp.nets.weights import assign_shared_weights, assign_weights, shapes_by_path
 from stylegan_exp.resolution import log2_int
 from stylegan_exp.schedule import kimg_at_lod, training_schedule
-from stylegan_exp.snapshot import Snapshot
+from stylegan_exp.snapshot import Snapshot, shorten
 from stylegan_exp.steps.base import TrainingSteps
 from stylegan_exp.tracking import JsonlTracker, MultiTracker, Tracker, WandbTracker
 from stylegan_exp.train.checkpoint import CheckpointError, TrainCheckpoint, TrainState
+from stylegan_exp.train.conditional import (
+    checkpoint_labels,
+    grid_labels,
+    run_labels,
+    transfer_weights,
+    write_run_labels,
+)
 from stylegan_exp.train.distribute import WorkerGroup, make_strategy, network_scope
 from stylegan_exp.train.resume import earlier_outputs, resume_target
 from stylegan_exp.train.transfer import adopt_architecture, implied_overrides
@@ -50,6 +58,7 @@ class Dataset:
     resolution: int  # what the run trains at (≤ the stored resolution; the short side of a rectangle)
     channels: int
     aspect: Aspect = SQUARE
+    labels: LabelSpace | None = None  # the dataset's label vocabulary (None: unlabelled)
 
 
 @dataclass
@@ -70,6 +79,8 @@ class TrainingRun:
     checkpoint: TrainCheckpoint
     tracker: Tracker
     source: Snapshot | None  # the network snapshot the run started from (transfer, resume from a snapshot)
+    labels: LabelSpace | None = None  # what a conditional run's labels mean (None: unconditional)
+    grid_c: np.ndarray | None = None  # the fakes grid's labels, one label per row (conditional runs)
     resumed: bool = False  # from a checkpoint: the run continues where it stopped
     earlier_outputs: list[str] = field(default_factory=list)  # names the run's earlier directories hold
 
@@ -141,7 +152,7 @@ def resolve_dataset(cfg: TrainConfig, workers: WorkerGroup | None = None) -> Dat
         raise ConfigError(str(exc)) from None
     if resolution > info.resolution:
         raise DatasetError(f"dataset.resolution={resolution} exceeds the stored {info.resolution} of {path}")
-    return Dataset(path, resolution, info.channels, aspect)
+    return Dataset(path, resolution, info.channels, aspect, info.labels)
 
 
 def _agreed_target(workers: WorkerGroup, target: Path | None) -> Path | None:
@@ -258,15 +269,20 @@ def build_run(cfg: TrainConfig, run_dir: Path, workers: WorkerGroup | None = Non
         cfg = adopt_snapshot(cfg, source, data, explicit, resuming=target is not None)
     if target is not None:  # the record says what the run continues
         cfg = dataclasses.replace(cfg, resume=dataclasses.replace(cfg.resume, path=str(target)))
+    labels = run_labels(cfg.model, data.labels, data.path)
+    fresh_labels = _check_continued_labels(labels, source, target)
+    c_dim = 0 if labels is None else labels.dim
+    label_vectors = read_labels(data.path) if labels is not None else None
     tf.random.set_seed(cfg.seed)
     with network_scope(workers.strategy):
-        G = build_generator(cfg.model, data.resolution, data.channels, data.aspect)
-        D = build_discriminator(cfg.model, data.resolution, data.channels, data.aspect)
-        Gs = build_generator(cfg.model, data.resolution, data.channels, data.aspect)
+        G = build_generator(cfg.model, data.resolution, data.channels, aspect=data.aspect, c_dim=c_dim)
+        D = build_discriminator(cfg.model, data.resolution, data.channels, aspect=data.aspect, c_dim=c_dim)
+        Gs = build_generator(cfg.model, data.resolution, data.channels, aspect=data.aspect, c_dim=c_dim)
+    extra = {} if label_vectors is None else {"labels": label_vectors}
     steps = architecture(cfg.model).steps(
         G, D, Gs, cfg.model, cfg.seed, accumulate=cfg.schedule.accumulate,
         accumulate_dict=cfg.gpus.accumulate_dict, strategy=workers.strategy,
-        worker=(workers.index, workers.count), augment=cfg.augment, freeze_d=cfg.transfer.freeze_d)
+        worker=(workers.index, workers.count), augment=cfg.augment, freeze_d=cfg.transfer.freeze_d, **extra)
     steps.update_gs(tf.constant(0.0))
     latents = np.random.RandomState(cfg.grid.seed).randn(cfg.grid.width * cfg.grid.height,
                                                          cfg.model.latent_size)
@@ -277,7 +293,14 @@ def build_run(cfg: TrainConfig, run_dir: Path, workers: WorkerGroup | None = Non
                                  G=G, D=D, Gs=Gs, grid_z=grid_z, **steps.checkpoint_objects())
     if source is not None:
         for name, net in (("G", G), ("D", D), ("Gs", Gs)):
-            if source.aspect == str(data.aspect):
+            if fresh_labels:
+                build = build_discriminator if name == "D" else build_generator
+                plain = shapes_by_path(build(cfg.model, data.resolution, data.channels,
+                                             aspect=parse_aspect(source.aspect)))
+                fresh = transfer_weights(net, source.subset(name), f"{source.path} ({name})", plain)
+                log.info("transfer: %s starts fresh where the snapshot (unconditional, %s) has no weights of "
+                         "its shape: %s", name, source.aspect, ", ".join(fresh))
+            elif source.aspect == str(data.aspect):
                 assign_weights(net, source.subset(name), f"{source.path} ({name})")
             else:
                 fresh = assign_shared_weights(net, source.subset(name), f"{source.path} ({name})")
@@ -295,5 +318,31 @@ def build_run(cfg: TrainConfig, run_dir: Path, workers: WorkerGroup | None = Non
         log.info("resumed from %s at %.1f kimg, tick %d", prefix, state.kimg, state.tick)
     tracker = make_tracker(cfg, run_dir, state, workers.is_chief)
     resumed = target is not None and source is None
+    grid_c = None
+    if labels is not None:
+        grid_c = grid_labels(label_vectors, cfg.grid.width * cfg.grid.height, cfg.grid.width)
+        if workers.is_chief:
+            write_run_labels(run_dir, labels)
+        log.info("conditional on %d labels of %s (%s); fakes' labels are drawn from its %d images' labels",
+                 labels.dim, data.path, shorten(labels.names), len(label_vectors))
     return TrainingRun(cfg, run_dir, workers, data, G, D, Gs, steps, grid_z, state, checkpoint, tracker,
-                       source, resumed, earlier_outputs(target) if resumed else [])
+                       source, labels, grid_c, resumed, earlier_outputs(target) if resumed else [])
+
+
+def _check_continued_labels(labels: LabelSpace | None, source: Snapshot | None, target: Path | None) -> bool:
+    """What a run continues must have been trained on its vocabulary (one-line ConfigErrors otherwise);
+    returns whether a conditional run transfers from an unconditional snapshot (its label weights then start
+    fresh)."""
+    if source is None:
+        if target is not None:
+            same_vocabulary(checkpoint_labels(target), labels, f"checkpoint {target}")
+        return False
+    if source.labels is not None and labels is None:
+        raise ConfigError(f"{source.path} is conditional on {source.c_dim} labels: continue it with "
+                          "model.conditional=true on a dataset labelled with its vocabulary")
+    same_vocabulary(source.labels, labels, str(source.path))
+    fresh = source.labels is None and labels is not None
+    if fresh and target is not None:
+        raise ConfigError(f"{source.path} is unconditional: resume it with model.conditional=false, or "
+                          "transfer from it (transfer.source=…) to train a conditional model")
+    return fresh

@@ -92,11 +92,12 @@ class Trainer:
     def _actions(self, run: TrainingRun) -> list[Action]:
         cfg, s, names, chief = run.cfg, run.cfg.schedule, OutputNames(run.earlier_outputs), run.is_chief
         self.fakes = SaveFakes(run.Gs, run.grid_z, cfg.grid.width, run.run_dir, names, run.state, run.tracker,
-                               every(s.image_snapshot_ticks), writer=chief)
+                               every(s.image_snapshot_ticks), writer=chief, grid_c=run.grid_c,
+                               label_names=run.labels.names if run.labels else None)
         self.snapshots = SaveSnapshot({"G": run.G, "D": run.D, "Gs": run.Gs}, cfg.model, run.run_dir, names,
                                       run.state, run.tracker, every(s.network_snapshot_ticks),
                                       artifact=f"{cfg.name}-snapshot" if cfg.logger.log_snapshots else None,
-                                      writer=chief)
+                                      writer=chief, labels=run.labels)
         self.checkpoints = SaveCheckpoint(run.checkpoint, run.state, cfg.run)
         metrics = [EvaluateMetrics(run.Gs, run.data.path, cfg.metrics, run.state, run.tracker,
                                    every(cfg.metrics.interval_ticks))] if cfg.metrics.kinds else []
@@ -184,7 +185,8 @@ class Trainer:
                                index=workers.index, local_replicas=self.steps.local_replicas,
                                accumulate=self.steps.accumulation(log2_int(resolution)))
         return iter(make_dataset(self.run_parts.data.path, resolution, minibatch, mirror=ds.mirror, seed=seed,
-                                 shuffle_buffer=ds.shuffle_buffer, cache=ds.cache, keep=keep, skip=skip))
+                                 shuffle_buffer=ds.shuffle_buffer, cache=ds.cache, keep=keep, skip=skip,
+                                 labels=self.run_parts.labels is not None))
 
     def _train(self, bar: _KimgBar) -> Path | None:
         run = _Pass(start=time.time() - self.state.elapsed)

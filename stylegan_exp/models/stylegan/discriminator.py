@@ -24,7 +24,7 @@ class DiscriminatorBlock(tf.Module):
     score."""
 
     def __init__(self, level: int, model: StyleGANConfig, num_channels: int, name: str | None = None,
-                 aspect: Aspect = SQUARE) -> None:
+                 aspect: Aspect = SQUARE, outputs: int = 1) -> None:
         super().__init__(name=name)
         self.level = level
         self.fromrgb = Conv2D(num_channels, model.nf(level - 1), 1, use_bias=True)
@@ -38,7 +38,7 @@ class DiscriminatorBlock(tf.Module):
             extra = model.mbstd_num_features if model.mbstd_group_size > 1 else 0
             self.conv = Conv2D(model.nf(1) + extra, model.nf(1), 3, use_bias=True)
             self.dense0 = Dense(model.nf(1) * 16 * aspect.width * aspect.height, model.nf(0))
-            self.dense1 = Dense(model.nf(0), 1, gain=1.0)
+            self.dense1 = Dense(model.nf(0), outputs, gain=1.0)
 
     def __call__(self, x: tf.Tensor) -> tf.Tensor:
         if self.level >= 3:
@@ -56,18 +56,20 @@ class StyleGANDiscriminator(Discriminator):
     """Images at 2**level → one score each; `fade` blends in the downscaled image's lower-level path."""
 
     def __init__(self, model: StyleGANConfig, resolution: int, num_channels: int = 3,
-                 name: str | None = None, *, aspect: Aspect = SQUARE) -> None:
+                 name: str | None = None, *, aspect: Aspect = SQUARE, c_dim: int = 0) -> None:
         super().__init__(model, resolution, num_channels, name, aspect=aspect)
-        self.blocks = [DiscriminatorBlock(level, model, num_channels, aspect=aspect)
+        outputs = self.condition_on(c_dim)
+        self.blocks = [DiscriminatorBlock(level, model, num_channels, aspect=aspect,
+                                          outputs=outputs if level == 2 else 1)
                        for level in range(2, self.resolution_log2 + 1)]
 
     def __call__(self, images: tf.Tensor, level: int | None = None,
-                 fade: tf.Tensor | float = 0.0) -> tf.Tensor:
+                 fade: tf.Tensor | float = 0.0, c: tf.Tensor | None = None) -> tf.Tensor:
         """Scores of images at 2**level, or of full-size images at `lod` when no level is named."""
         if level is None:
             images, level, fade = self._as_trained(images)
         x, _ = self._trunk(images, level, fade)
-        return self.blocks[0](x)[:, 0]
+        return self.score(self.blocks[0](x), c)
 
     def features(self, images: tf.Tensor) -> list[tf.Tensor]:
         """Activations after every block above 4×4 for full-size images (at `lod`): what a feature-matching

@@ -51,7 +51,7 @@ class StyleGAN2DiscriminatorOutput(tf.Module):
     layer."""
 
     def __init__(self, model: StyleGAN2Config, num_channels: int, name: str | None = None,
-                 aspect: Aspect = SQUARE) -> None:
+                 aspect: Aspect = SQUARE, outputs: int = 1) -> None:
         super().__init__(name=name)
         taps, self.conv_clamp = model.resample_kernel, model.conv_clamp
         self.mbstd_group_size, self.mbstd_num_features = model.mbstd_group_size, model.mbstd_num_features
@@ -60,7 +60,7 @@ class StyleGAN2DiscriminatorOutput(tf.Module):
         extra = model.mbstd_num_features if model.mbstd_group_size > 1 else 0
         self.conv = FIRConv2D(model.nf(1) + extra, model.nf(1), 3, taps=taps)
         self.dense0 = Dense(model.nf(1) * 16 * aspect.width * aspect.height, model.nf(0), gain=1.0)
-        self.output = Dense(model.nf(0), 1, gain=1.0)
+        self.output = Dense(model.nf(0), outputs, gain=1.0)
 
     def __call__(self, x: tf.Tensor | None, y: tf.Tensor) -> tf.Tensor:
         if self.fromrgb is not None:
@@ -78,12 +78,13 @@ class StyleGAN2Discriminator(Discriminator):
     4×4 output block), as in StyleGAN's D."""
 
     def __init__(self, model: StyleGAN2Config, resolution: int, num_channels: int = 3,
-                 name: str | None = None, *, aspect: Aspect = SQUARE) -> None:
+                 name: str | None = None, *, aspect: Aspect = SQUARE, c_dim: int = 0) -> None:
         super().__init__(model, resolution, num_channels, name, aspect=aspect)
+        outputs = self.condition_on(c_dim)
         top = self.resolution_log2
         if top < 3 and Topology(model.d_architecture) == Topology.resnet:
             raise ValueError("StyleGAN2's resnet discriminator needs a resolution of at least 8")
-        self.blocks = [StyleGAN2DiscriminatorOutput(model, num_channels, aspect=aspect)]
+        self.blocks = [StyleGAN2DiscriminatorOutput(model, num_channels, aspect=aspect, outputs=outputs)]
         self.blocks += [StyleGAN2DiscriminatorBlock(level, model, num_channels, level == top)
                         for level in range(3, top + 1)]
 
@@ -95,12 +96,12 @@ class StyleGAN2Discriminator(Discriminator):
         return found, y
 
     def __call__(self, images: tf.Tensor, level: int | None = None,
-                 fade: tf.Tensor | float = 0.0) -> tf.Tensor:
+                 fade: tf.Tensor | float = 0.0, c: tf.Tensor | None = None) -> tf.Tensor:
         """`level`/`fade` exist for the shared D interface: StyleGAN2 only works at full resolution."""
         if level not in (None, self.resolution_log2):
             raise ValueError(f"StyleGAN2's D scores {self.resolution}² images only, not level {level}")
         found, y = self._blocks(images)
-        return self.blocks[0](found[-1] if found else None, y)[:, 0]
+        return self.score(self.blocks[0](found[-1] if found else None, y), c)
 
     def features(self, images: tf.Tensor) -> list[tf.Tensor]:
         """Activations after every block above 4×4: what a feature-matching loss compares (inversion)."""

@@ -12,7 +12,7 @@ from stylegan_exp.models.stylegan2.config import StyleGAN2Config, Topology
 from stylegan_exp.models.stylegan2.layers import FIRConv2D, SynthesisLayer, ToRGB
 from stylegan_exp.nets.fir import upsample2d
 from stylegan_exp.nets.generator import Generator, Mapping
-from stylegan_exp.nets.layers import SQRT2, lrelu, pixel_norm, runtime_scale
+from stylegan_exp.nets.layers import SQRT2, lrelu, runtime_scale
 from stylegan_exp.resolution import log2_int
 
 RESIDUAL_SCALE = 1.0 / math.sqrt(2.0)  # (x + shortcut) / √2 keeps a residual block's output variance
@@ -21,13 +21,13 @@ RESIDUAL_SCALE = 1.0 / math.sqrt(2.0)  # (x + shortcut) / √2 keeps a residual 
 class StyleGAN2Mapping(Mapping):
     """StyleGAN's mapping layers with StyleGAN2's gain convention: weights at gain 1, lrelu(x + b)·√2."""
 
-    def __init__(self, model: StyleGAN2Config, name: str | None = None) -> None:
-        super().__init__(model, name=name)
+    def __init__(self, model: StyleGAN2Config, name: str | None = None, c_dim: int = 0) -> None:
+        super().__init__(model, name=name, c_dim=c_dim)
         for layer in self.dense:
             layer.scale = runtime_scale(int(layer.weight.shape[0]), gain=1.0, lrmul=model.mapping_lrmul)
 
-    def __call__(self, z: tf.Tensor) -> tf.Tensor:
-        x = pixel_norm(z)
+    def __call__(self, z: tf.Tensor, c: tf.Tensor | None = None) -> tf.Tensor:
+        x = self.inputs(z, c)
         for layer in self.dense:
             x = lrelu(layer(x)) * SQRT2
         return x

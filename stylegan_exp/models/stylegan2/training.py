@@ -96,7 +96,7 @@ class StyleGAN2Steps(LazyR1Steps):
         grads, sums = None, None
         for zk, yk in micro:
             with tf.GradientTape(persistent=True) as tape:
-                w = self.G.train_dlatents(zk, level, self.rng, m.style_mixing_prob, m.dlatent_avg_beta)
+                w = self.train_dlatents(zk, level)
                 with tf.GradientTape() as inner:
                     inner.watch(w)
                     with computing_in(self.G.synthesis, self.dtype), noise_from(self.rng):
@@ -129,16 +129,18 @@ class StyleGAN2Steps(LazyR1Steps):
     def _g_reg_step(self, batch: tf.Tensor, level: int) -> dict[str, tf.Tensor]:
         """Path-length step on `batch` fresh latents (a multiple of the replicas × accumulation)."""
         (height, width), channels = self.G.aspect.shape(self.G.resolution), self.G.num_channels
-        z = self.share(self.rng.normal([batch, self.G.latent_size]), level)
+        z = self.latents(batch, level)
         # N(0, 1/(H·W)) per pixel
         y = self.share(self.rng.normal([batch, height, width, channels]) / math.sqrt(height * width), level)
         return self.apply_gradients(self._pl_grads, (z, y), batch, level, tf.constant(0.0), self.G_opt,
                                     self.G_scale, self.G.trainable_variables, combine=self.pl_combine)
 
     def _d_reg_step(self, reals: tf.Tensor, level: int) -> dict[str, tf.Tensor]:
-        """R1 step on this worker's share of the D step's reals."""
+        """R1 step on this worker's share of the D step's reals (and their labels, for a conditional D)."""
+        reals, c = self.split_reals(reals)
         total = tf.shape(reals)[0] * self.workers
-        return self.apply_gradients(self._r1_grads, (reals, self.draw(total, level)), total, level,
+        draws = self.with_labels(self.draw(total, level), c)
+        return self.apply_gradients(self._r1_grads, (reals, draws), total, level,
                                     tf.constant(0.0), self.D_opt, self.D_scale, self.D_trainables,
                                     combine=self.r1_combine)
 
