@@ -141,7 +141,7 @@ class Trainer:
         roll_back = RollBack(self.checkpoint, self.state, self.tracker, self.cfg.run)
         restart = Restart(self.checkpoint, self.cfg.run)
         bar = _KimgBar(self.cfg.schedule.total_kimg, enabled=self.run_parts.is_chief)
-        log.info("training %s at %d×%d for %.0f kimg in %s", self.cfg.name,
+        log.info("training %s at %d×%d for %g kimg in %s", self.cfg.name,
                  *self.run_parts.data.aspect.size(self.resolution),
                  self.cfg.schedule.total_kimg, self.run_dir)
         try:
