@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import compose_config
+from conftest import TINY, compose_config, run_script
 
 from stylegan_exp.data.manifest import Manifest, StageError
 from stylegan_exp.data.prepare import run_prepare
@@ -186,3 +186,18 @@ def test_danbooru_tags_preset_and_bad_numbers_fail_before_any_stage(tmp_path):
         run_prepare(compose_config("prepare", f"source={tmp_path}", f"work_dir={tmp_path / 'w'}",
                                    "pack.labels=tags", "pack.min_count=0"))
     assert not (tmp_path / "w").exists()
+
+
+@pytest.mark.slow
+def test_danbooru_tags_train_a_conditional_model_that_samples_by_tag(prepared, tmp_path):
+    """The whole path a user takes: Danbooru metadata with tags → prepare → a conditional run → tags=[…]."""
+    outputs = tmp_path / "outputs"
+    run_script("train.py", *TINY, "dataset=folder", f"dataset.path={prepared / 'dataset'}", "logger=none",
+               "model.conditional=true", "schedule.total_kimg=0.1", f"outputs_root={outputs}", cwd=tmp_path)
+    (run,) = (outputs / "tiny").iterdir()
+    assert json.loads((run / "labels.json").read_text())["names"] == [*HAIR, "smile"]
+    proc = run_script("sample.py", "name=tiny", f"outputs_root={outputs}", "tags=[red_hair,smile]",
+                      "seeds=[0,1]", cwd=tmp_path)
+    assert "tags red_hair, smile" in proc.stdout
+    (samples,) = outputs.glob("tiny/samples-random-*")
+    assert len(list(samples.glob("*.png"))) == 2

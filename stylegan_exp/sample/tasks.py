@@ -90,17 +90,18 @@ def open_snapshot(snapshot: str, outputs_root: str, name: str, full_network: boo
     `full_network` asks for every layer of one saved while growing."""
     source = resolve_snapshot(snapshot, outputs_root, name)
     snap = load_snapshot(source)
-    log.info("snapshot %s (%s, kimg %.1f)", source, parse_aspect(snap.aspect).describe(snap.resolution),
-             snap.kimg)
+    aspect = parse_aspect(snap.aspect)
+    log.info("snapshot %s (%s, kimg %.1f)", source, aspect.describe(snap.resolution), snap.kimg)
     if snap.lod > 0 and full_network:
         log.info("the snapshot was saved while growing (lod %.3f); full_network=true runs every layer",
                  snap.lod)
         return dataclasses.replace(snap, lod=0.0)
     if snap.lod > 0:
         level = log2_int(snap.resolution) - math.floor(snap.lod)
-        log.info("the snapshot was saved while growing (lod %.3f): its networks run as trained, at %d² with "
-                 "%.2f of %d² faded in, upscaled to %d² (full_network=true runs every layer)", snap.lod,
-                 2**level, snap.lod - math.floor(snap.lod), 2 ** (level - 1), snap.resolution)
+        log.info("the snapshot was saved while growing (lod %.3f): its networks run as trained, at %s with "
+                 "%.2f of %s faded in, upscaled to %s (full_network=true runs every layer)", snap.lod,
+                 aspect.describe(2**level), snap.lod - math.floor(snap.lod),
+                 aspect.describe(2 ** (level - 1)), aspect.describe(snap.resolution))
     return snap
 
 
