@@ -367,7 +367,8 @@ class BalanceConfig:
 @dataclass
 class MetricsConfig:
     """`kinds` (fid, kid, pr, ppl, swd) are computed on `num_images` reals and fakes every
-    `interval_ticks` ticks (ppl on `ppl.num_samples` pairs).
+    `interval_ticks` ticks (ppl on `ppl.num_samples` pairs). `per_tag` adds, for a conditional generator,
+    FID per tag of the dataset's vocabulary that at least `per_tag_min_images` images have.
 
     `cache_dir` holds the real-image features, one folder per dataset, and the downloaded networks.
     """
@@ -384,6 +385,8 @@ class MetricsConfig:
     kid: KIDConfig = field(default_factory=KIDConfig)
     pr: PRConfig = field(default_factory=PRConfig)
     ppl: PPLConfig = field(default_factory=PPLConfig)
+    per_tag: bool = False
+    per_tag_min_images: int = 1000
 
 
 @dataclass

@@ -2,7 +2,8 @@
 
 Results are keyed by the papers' names, with the number of images actually used in them:
 `metrics/fid50k`, `metrics/kid50k` (+ `_std`), `metrics/pr50k3_precision` / `_recall`, `metrics/ppl_wend`,
-and `metrics/swd_<res>` / `metrics/swd_mean` — `fid1k` on 1,000 images, `fid48` and `pr48_3` on 48.
+and `metrics/swd_<res>` / `metrics/swd_mean` — `fid1k` on 1,000 images, `fid48` and `pr48_3` on 48 — and, with
+`metrics.per_tag`, `metrics/fid_<tag>` per tag of a conditional generator's vocabulary (see per_tag).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from stylegan_exp.metrics import features as cache
 from stylegan_exp.metrics import networks as nets
 from stylegan_exp.metrics.fid import fid
 from stylegan_exp.metrics.kid import kid
+from stylegan_exp.metrics.per_tag import check_per_tag, per_tag_fid
 from stylegan_exp.metrics.ppl import DistanceFn, lpips_distance, min_size, perceptual_path_length
 from stylegan_exp.metrics.pr import precision_recall
 from stylegan_exp.metrics.swd import SWD
@@ -139,6 +141,7 @@ def evaluate(Gs: Generator, data_dir: Path, resolution: int, cfg: MetricsConfig,
     unknown = sorted(set(cfg.kinds) - set(METRICS))
     if unknown:
         raise MetricError(f"unknown metrics {unknown} in metrics.kinds; known: {list(METRICS)}")
+    check_per_tag(cfg, bool(Gs.c_dim))
     if not cfg.kinds:
         return {}
     if "ppl" in cfg.kinds and networks is None and resolution < min_size(cfg.ppl.crop):
@@ -179,6 +182,12 @@ def evaluate(Gs: Generator, data_dir: Path, resolution: int, cfg: MetricsConfig,
         tag = count_tag(n)
         if "fid" in cfg.kinds:
             results[f"metrics/fid{tag}"] = fid(reals[networks.inception[0]], fakes[networks.inception[0]])
+        if cfg.per_tag:
+            def make_fakes(count: int, c: np.ndarray) -> Iterator[np.ndarray]:
+                return fake_batches(Gs, count, cfg.minibatch, cfg.seed, c)
+
+            results.update(per_tag_fid(data_dir, resolution, cfg, labels, info.labels.names,
+                                       networks.inception, cache_dir, make_fakes))
         if "kid" in cfg.kinds:
             mean, std = kid(reals[networks.inception[0]], fakes[networks.inception[0]], cfg.kid.num_subsets,
                             cfg.kid.max_subset_size, np.random.RandomState(cfg.seed))

@@ -22,6 +22,7 @@ from stylegan_exp.data.reader import load_info, read_labels
 from stylegan_exp.data.synthetic import ensure_synthetic_dataset
 from stylegan_exp.data.vocabulary import same_vocabulary
 from stylegan_exp.gpu_plan import resolve_gpus
+from stylegan_exp.metrics.per_tag import check_per_tag
 from stylegan_exp.models import (
     architecture,
     build_discriminator,
@@ -270,6 +271,7 @@ def build_run(cfg: TrainConfig, run_dir: Path, workers: WorkerGroup | None = Non
     if target is not None:  # the record says what the run continues
         cfg = dataclasses.replace(cfg, resume=dataclasses.replace(cfg.resume, path=str(target)))
     labels = run_labels(cfg.model, data.labels, data.path)
+    check_per_tag(cfg.metrics, labels is not None)  # at start-up, not at the first metrics tick
     fresh_labels = _check_continued_labels(labels, source, target)
     c_dim = 0 if labels is None else labels.dim
     label_vectors = read_labels(data.path) if labels is not None else None
