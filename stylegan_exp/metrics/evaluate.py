@@ -141,7 +141,8 @@ def evaluate(Gs: Generator, data_dir: Path, resolution: int, cfg: MetricsConfig,
     unknown = sorted(set(cfg.kinds) - set(METRICS))
     if unknown:
         raise MetricError(f"unknown metrics {unknown} in metrics.kinds; known: {list(METRICS)}")
-    check_per_tag(cfg, bool(Gs.c_dim))
+    if cfg.per_tag:
+        check_per_tag(cfg, bool(Gs.c_dim))
     if not cfg.kinds:
         return {}
     if "ppl" in cfg.kinds and networks is None and resolution < min_size(cfg.ppl.crop):
