@@ -1,5 +1,5 @@
 """Per-tag FID of a conditional generator: for each tag of the dataset's vocabulary that enough images have,
-FID between the reals having it and fakes whose labels are drawn from those reals' label vectors.
+FID between reals having it and fakes whose labels are drawn from the label vectors of the images having it.
 
 A tag's reals are the first min(its count, num_images) images having it in the same seeded shuffle as the
 other metrics' reals; their Inception features are cached per tag beside the other features.
