@@ -5,6 +5,7 @@ them."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import numpy as np
@@ -27,9 +28,11 @@ from original_stylegan2_torch import kwargs_edit, ref_discriminator, ref_generat
 from PIL import Image
 
 from stylegan_exp import convert
+from stylegan_exp.config import ConfigError, to_object
+from stylegan_exp.config_checks import check_values
 from stylegan_exp.grid import to_uint8
 from stylegan_exp.legacy.pickles import LegacyImportError
-from stylegan_exp.models import load_snapshot, network
+from stylegan_exp.models import build_discriminator, load_snapshot, network
 from stylegan_exp.run import start_sampling
 from stylegan_exp.sample.generate import seed_latents
 
@@ -178,3 +181,18 @@ def test_unsupported_conditional_pytorch_pickles_are_refused_in_one_line(tmp_pat
     with pytest.raises(LegacyImportError) as info:
         load_snapshot(tmp_path / "bad.pkl")
     assert message in str(info.value) and "\n" not in str(info.value), str(info.value)
+
+
+def test_d_label_mapping_layers_are_a_checked_knob():
+    cfg = to_object(compose_config("train", "+experiment=tiny", "model.label_mapping_layers=-1",
+                                   "model.label_mapping_lrmul=0"))
+    with pytest.raises(ConfigError) as info:
+        check_values(cfg)
+    message = str(info.value)
+    assert "model.label_mapping_layers=-1 (must be >= 0 (or null))" in message, message
+    assert "model.label_mapping_lrmul=0" in message and "\n" not in message, message
+    model = dataclasses.replace(cfg.model, label_mapping_layers=None, label_mapping_lrmul=None)
+    default = build_discriminator(model, 16, c_dim=3).label_mapping.dense  # as G's mapping
+    assert len(default) == model.mapping_layers == 2 and default[0].lrmul == model.mapping_lrmul
+    own = dataclasses.replace(model, label_mapping_layers=1, label_mapping_lrmul=0.1)
+    assert [layer.lrmul for layer in build_discriminator(own, 16, c_dim=3).label_mapping.dense] == [0.1]
