@@ -258,6 +258,10 @@ class ModelConfig:
     # A label-conditional model (stylegan2-ada's c): the label size is the dataset's LabelSpace's, read when
     # the networks are built; the run's choice (a transfer from an unconditional snapshot may turn it on).
     conditional: bool = run_owned(False)
+    # D's label mapping (stylegan2-ada's cmap: embedding, then these dense layers): None = as G's mapping
+    # (`mapping_layers`, `mapping_lrmul`); an imported pickle sets its own (TF D_main: 0, PyTorch: 8).
+    label_mapping_layers: int | None = None
+    label_mapping_lrmul: float | None = None
 
     def nf(self, stage: int) -> int:
         """Feature maps of a network stage (stage s works at 2**(s+1) pixels), as the original's `nf`."""

@@ -31,7 +31,9 @@ _RULES: list[tuple[Callable[[Any], bool], str, tuple[str, ...]]] = [
         "model.d_reg_interval", "model.pl_batch_shrink")),
     (lambda v: v > 0, "> 0", (
         "schedule.tick_kimg_base", "run.checkpoint_kimg", "run.checkpoint_minutes", "augment.ada_kimg")),
-    (lambda v: v is None or v > 0, "> 0 (or null)", ("schedule.max_minutes", "schedule.G_smoothing_rampup")),
+    (lambda v: v is None or v > 0, "> 0 (or null)", ("schedule.max_minutes", "schedule.G_smoothing_rampup",
+                                                      "model.label_mapping_lrmul")),
+    (lambda v: v is None or v >= 0, ">= 0 (or null)", ("model.label_mapping_layers",)),
     (lambda v: 0 <= v <= 1, "in [0, 1]", ("augment.p", "model.style_mixing_prob", "model.dlatent_avg_beta")),
     (lambda v: 0 < v <= 1, "in (0, 1]", ("run.rollback_lr_factor",)),
     (_power_of_two, "a power of two >= 4", ("schedule.lod_initial_resolution",)),

@@ -18,7 +18,7 @@ def convert(source: str | Path, out_npz: str | Path, cache_dir: str | Path | Non
     snap = load_snapshot(source, cache_dir)
     nets = {key: network(snap, key) for key in ("G", "D", "Gs")}
     return save_snapshot(Path(out_npz), nets, model=snap.model, resolution=snap.resolution,
-                         num_channels=snap.num_channels, kimg=0.0, lod=snap.lod)
+                         num_channels=snap.num_channels, kimg=0.0, lod=snap.lod, labels=snap.labels)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -223,13 +223,14 @@ def ref_mapping(mapping, kw, z):
     return x
 
 
-def ref_g_main(gv, kw, z, psi, cutoff=None):
+def ref_g_main(gv, kw, z, psi, cutoff=None, w=None):
     """G_main with randomize_noise=False: ψ on the layers below `cutoff`, on every layer when None (G_main's
-    default; G_style instead disables truncation for None)."""
+    default; G_style instead disables truncation for None). `w`: the mapping's output when given (a
+    conditional mapping's)."""
     own, mapping, syn = gv
     L, arch = int(math.log2(kw["resolution"])), kw["g_arch"]
     num_layers = 2 * L - 2
-    dl = np.tile(ref_mapping(mapping, kw, z)[:, None], [1, num_layers, 1])
+    dl = np.tile((ref_mapping(mapping, kw, z) if w is None else w)[:, None], [1, num_layers, 1])
     layer_psi = np.full([1, num_layers, 1], psi) if cutoff is None else np.where(
         np.arange(num_layers)[None, :, None] < cutoff, psi, 1.0)
     dl = own["dlatent_avg"] + (dl - own["dlatent_avg"]) * layer_psi
@@ -263,7 +264,8 @@ def ref_g_main(gv, kw, z, psi, cutoff=None):
     return y
 
 
-def ref_d_stylegan2(d, kw, images):
+def ref_d_stylegan2(d, kw, images, cmap=None):
+    """Scores of D_stylegan2 (D_main), projected on the labels' `cmap` [N, dim] for a conditional D."""
     L, arch = int(math.log2(kw["resolution"])), kw["d_arch"]
 
     def conv_layer(x, scope, act=True, down=False):
@@ -299,7 +301,8 @@ def ref_d_stylegan2(d, kw, images):
     x = np.concatenate([x, np.tile(s[:, :, None, None], [g, 1, h, w])], axis=1)
     x = conv_layer(x, "4x4/Conv")
     x = lrelu_gain(x.reshape(len(x), -1) @ he(d["4x4/Dense0/weight"]) + d["4x4/Dense0/bias"])
-    return (x @ he(d["Output/weight"]) + d["Output/bias"])[:, 0]
+    out = x @ he(d["Output/weight"]) + d["Output/bias"]
+    return out[:, 0] if cmap is None else (out * cmap).sum(axis=1) / np.sqrt(cmap.shape[1])
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -643,19 +643,21 @@ def modulated_conv2d(x, weight, styles, f, noise=None, up=1, padding=0, demodula
     return x if noise is None else x + noise
 
 
-def ref_generator(v, kw, z, psi):
-    """Generator.forward(z, c=None, truncation_psi=psi, noise_mode='const')."""
+def ref_generator(v, kw, z, psi, w=None):
+    """Generator.forward(z, c=None, truncation_psi=psi, noise_mode='const'); `w`: the mapping's output when
+    given (a conditional mapping's)."""
     f, L, clamp, arch = (
         setup_filter([1, 3, 3, 1]),
         int(math.log2(kw["img_resolution"])),
         kw["conv_clamp"],
         kw["g_arch"],
     )
-    x = z.astype(np.float64)
-    x = x / np.sqrt((x**2).mean(axis=1, keepdims=True) + 1e-8)
-    for i in range(kw["num_layers"]):
-        x = fc(v, f"mapping.fc{i}", x, "lrelu", kw["lr_multiplier"])
-    ws = np.repeat(x[:, None], 2 * L - 2, axis=1)
+    if w is None:
+        w = z.astype(np.float64)
+        w = w / np.sqrt((w**2).mean(axis=1, keepdims=True) + 1e-8)
+        for i in range(kw["num_layers"]):
+            w = fc(v, f"mapping.fc{i}", w, "lrelu", kw["lr_multiplier"])
+    ws = np.repeat(w[:, None], 2 * L - 2, axis=1)
     ws = v["mapping.w_avg"] + (ws - v["mapping.w_avg"]) * psi
 
     def layer(name, x, w, up=1, gain=1.0):
@@ -694,7 +696,8 @@ def ref_generator(v, kw, z, psi):
     return img
 
 
-def ref_discriminator(v, kw, img):
+def ref_discriminator(v, kw, img, cmap=None):
+    """Discriminator.forward(img, c): the epilogue's output, projected on `cmap` [N, dim] when conditional."""
     f, L, clamp, arch = (
         setup_filter([1, 3, 3, 1]),
         int(math.log2(kw["img_resolution"])),
@@ -730,7 +733,8 @@ def ref_discriminator(v, kw, img):
     x = np.concatenate([x, np.tile(y.reshape(-1, F, 1, 1), (G, 1, h, w))], axis=1)
     x = conv("b4.conv", x)
     x = fc(v, "b4.fc", x.reshape(n, -1), "lrelu")
-    return fc(v, "b4.out", x)[:, 0]
+    out = fc(v, "b4.out", x)
+    return out[:, 0] if cmap is None else (out * cmap).sum(axis=1) / np.sqrt(cmap.shape[1])
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -105,7 +105,7 @@ KW = MODELS["res32_Gskip_Dresnet_clamp"]
 
 
 @pytest.mark.parametrize(("g_extra", "d_extra", "message"), [
-    ({"label_size": 4}, {"label_size": 4}, "Gs is conditional (label_size=4, i.e. c_dim > 0)"),
+    ({"label_size": 4}, None, "the networks differ in label_size (Gs 4, G 4, D 0)"),
     ({"architecture": "resnext"}, None, "unsupported Gs setting architecture='resnext' (supported: orig,"),
     (None, {"use_spectral_norm": True}, "unsupported D settings use_spectral_norm=True"),
     (None, {"mbstd_group_size": None}, "unsupported D setting mbstd_group_size=None"),

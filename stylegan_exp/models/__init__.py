@@ -8,6 +8,7 @@ snapshots they convert. Everything else finds a model through these two tables.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,8 @@ from stylegan_exp.nets.generator import Generator
 from stylegan_exp.nets.network import Discriminator, Network
 from stylegan_exp.nets.weights import assign_weights, shapes_by_path, weights_of
 from stylegan_exp.snapshot import Snapshot, SnapshotError, read_snapshot, snapshot_arrays, write_snapshot
+
+log = logging.getLogger(__name__)
 
 ARCHITECTURES: dict[str, Architecture] = {a.name: a for a in (stylegan.ARCHITECTURE, stylegan2.ARCHITECTURE,
                                                               stylegan3.ARCHITECTURE)}
@@ -127,11 +130,23 @@ def _import(fmt: SnapshotFormat, foreign: Any) -> Snapshot:
     (arch, importer), = found
     model = importer.infer_model(foreign)
     resolution, channels = importer.resolution(foreign), importer.num_channels(foreign)
-    expected = {"G": shapes_by_path(arch.generator(model, resolution, channels)),
-                "D": shapes_by_path(arch.discriminator(model, resolution, channels))}
+    c_dim = importer.c_dim(foreign) if hasattr(importer, "c_dim") else 0
+    expected = {"G": shapes_by_path(build_generator(model, resolution, channels, c_dim=c_dim)),
+                "D": shapes_by_path(build_discriminator(model, resolution, channels, c_dim=c_dim))}
     tables = importer.tables(foreign, model)
     weights = {f"{key}/{name}": array for key in ("G", "D", "Gs")
                for name, array in convert_network(f"{foreign.source} ({key})", getattr(foreign, key),
                                                   tables[key], expected["D" if key == "D" else "G"],
                                                   importer.IGNORED).items()}
-    return Snapshot(Path(foreign.source), model, resolution, channels, 0.0, weights, importer.lod(foreign))
+    return Snapshot(Path(foreign.source), model, resolution, channels, 0.0, weights, importer.lod(foreign),
+                    labels=_class_labels(foreign.source, c_dim))
+
+
+def _class_labels(source: str, c_dim: int) -> LabelSpace | None:
+    """A conditional pickle's label columns: it names none, so they are `class_0` … (said in the log)."""
+    if not c_dim:
+        return None
+    names = [f"class_{i}" for i in range(c_dim)]
+    log.info("%s is conditional on %d labels but names none: they are %s (sample with tags=[%s])", source,
+             c_dim, names[0] if c_dim == 1 else f"{names[0]} … {names[-1]}", names[-1])
+    return LabelSpace(names)

@@ -18,7 +18,8 @@ class Architecture:
     An importer is a module of the model's package that converts one foreign format's snapshots of that
     model: `FORMAT` (a `models.FORMATS` name), `KEYS` (what the format says a snapshot is, e.g. the pickled
     Gs build function; the format's most specific key that an importer names wins), `IGNORED` (source names
-    that are not weights), and `resolution`, `num_channels`, `lod`, `infer_model`, `tables`."""
+    that are not weights), and `resolution`, `num_channels`, `lod`, `infer_model`, `tables`; an importer of
+    conditional snapshots adds `c_dim` (their label size, 0 for an unconditional one)."""
 
     config: type[ModelConfig]
     generator: type[Generator]

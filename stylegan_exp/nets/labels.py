@@ -13,14 +13,16 @@ from stylegan_exp.nets.layers import Dense, lrelu, pixel_norm
 
 
 class LabelMapping(tf.Module):
-    """c [N, c_dim] → cmap [N, cmap_dim]: embedding, 2nd-moment normalization, `mapping_layers` dense
-    layers at `mapping_lrmul` (stylegan2-ada's MappingNetwork with z_dim 0)."""
+    """c [N, c_dim] → cmap [N, cmap_dim]: embedding, 2nd-moment normalization, `label_mapping_layers` dense
+    layers at `label_mapping_lrmul` (G's mapping_layers / mapping_lrmul unless set; stylegan2-ada's
+    MappingNetwork with z_dim 0)."""
 
     def __init__(self, model: ModelConfig, c_dim: int, cmap_dim: int, name: str | None = None) -> None:
         super().__init__(name=name)
+        layers, lrmul = model.label_mapping_layers, model.label_mapping_lrmul
         self.embed = Dense(c_dim, cmap_dim, gain=1.0)
-        self.dense = [Dense(cmap_dim, cmap_dim, lrmul=model.mapping_lrmul)
-                      for _ in range(model.mapping_layers)]
+        self.dense = [Dense(cmap_dim, cmap_dim, lrmul=model.mapping_lrmul if lrmul is None else lrmul)
+                      for _ in range(model.mapping_layers if layers is None else layers)]
 
     def __call__(self, c: tf.Tensor) -> tf.Tensor:
         x = pixel_norm(self.embed(c))

@@ -5,18 +5,24 @@ variable names, plus build kwargs: `conv_clamp` (every conv layer's output clamp
 kept as our config's `conv_clamp`), `num_fp16_res`/`dtype` (float16 layers, run here in float32: outputs equal
 the original's float32 path), `fused_modconv` (the same function computed another way), the 'orig'
 architecture, `mapping_fmaps` None (= dlatent_size), a box `resample_kernel` (None). Conditional models
-(`label_size` > 0), the comparison methods of D_main (PA-GAN, spectral norm, adaptive dropout, auxrot
-scores), a whole-minibatch mbstd group and anything else this package does not compute are refused in one
-line naming the setting.
+(`label_size` > 0) map onto ours: G_mapping's `LabelEmbed` (dense, normalized, after the normalized z) is our
+mapping's embedding; D_main's `LabelEmbed` and `Mapping<i>` layers (its own `mapping_layers`, 0 by default, at
+`mapping_lrmul`) are D's label mapping, its `Output` layer gives the cmap features. The comparison methods of
+D_main (PA-GAN, spectral norm, adaptive dropout, auxrot scores), a whole-minibatch mbstd group and anything
+else this package does not compute are refused in one line naming the setting.
 """
 
 from __future__ import annotations
 
+import math
+from dataclasses import replace
 from typing import Any
+
+import numpy as np
 
 from stylegan_exp.config import typed_model
 from stylegan_exp.legacy.pickles import TF1, LegacyImportError, LegacySnapshot
-from stylegan_exp.legacy.tables import Table
+from stylegan_exp.legacy.tables import Table, same
 from stylegan_exp.models.stylegan2 import tf1
 from stylegan_exp.models.stylegan2.config import StyleGAN2Config, Topology
 
@@ -57,10 +63,11 @@ def _check(snap: LegacySnapshot) -> tuple[dict[str, Any], dict[str, Any]]:
             raise _refuse(snap, f"{key} is {net.build_func_name}; a stylegan2-ada pickle has "
                                 f"{', '.join(f'{k} {v}' for k, v in _BUILD_FUNCS.items())}")
     g, d = snap.Gs.all_kwargs(), snap.D.all_kwargs()
+    sizes = {key: int(getattr(snap, key).all_kwargs().get("label_size") or 0) for key in ("Gs", "G", "D")}
+    if len(set(sizes.values())) > 1:
+        found = ", ".join(f"{k} {v}" for k, v in sizes.items())
+        raise _refuse(snap, f"the networks differ in label_size ({found}): a conditional pickle has one")
     for net, kwargs, known in (("Gs", g, _G_KWARGS), ("D", d, _D_KWARGS)):
-        if int(kwargs.get("label_size") or 0) > 0:
-            raise _refuse(snap, f"{net} is conditional (label_size={kwargs['label_size']}, i.e. c_dim > 0): "
-                                "conditional StyleGAN2 models are not supported yet")
         bad = sorted(set(kwargs) - known)
         bad += [k for k, want in _REQUIRED.items() if k in kwargs and kwargs[k] != want]
         if bad:
@@ -68,6 +75,28 @@ def _check(snap: LegacySnapshot) -> tuple[dict[str, Any], dict[str, Any]]:
     if d.get("mbstd_group_size") is None and int(d.get("mbstd_num_features", 1)) > 0:
         raise _refuse(snap, "unsupported D setting mbstd_group_size=None (one group of the whole minibatch)")
     return g, d
+
+
+def c_dim(snap: LegacySnapshot) -> int:
+    """The label size of a conditional pickle (0: unconditional)."""
+    return int(snap.Gs.all_kwargs().get("label_size") or 0)
+
+
+def _labels(snap: LegacySnapshot, g: dict[str, Any], d: dict[str, Any], nf0: int) -> dict[str, Any]:
+    """A conditional pickle's label settings as ours: D's label mapping layers, after refusing embedding
+    widths ours does not have (G: dlatent_size, D: nf(0))."""
+    if not c_dim(snap):
+        return {}
+    embed = int(g.get("label_fmaps") or g.get("latent_size", 512))
+    if embed != int(g.get("dlatent_size", 512)):
+        raise _refuse(snap, f"unsupported Gs setting label_fmaps={embed} (the label embedding's width; only "
+                            f"dlatent_size = {g.get('dlatent_size', 512)})")
+    cmap = d.get("mapping_fmaps")
+    if cmap is not None and int(cmap) != nf0:
+        raise _refuse(snap, f"unsupported D setting mapping_fmaps={cmap} (the label mapping's width; only "
+                            f"nf(0) = {nf0})")
+    return {"conditional": True, "label_mapping_layers": int(d.get("mapping_layers", 0)),
+            "label_mapping_lrmul": float(d.get("mapping_lrmul", 0.1))}
 
 
 def infer_model(snap: LegacySnapshot) -> StyleGAN2Config:
@@ -102,9 +131,26 @@ def infer_model(snap: LegacySnapshot) -> StyleGAN2Config:
     const = g.get("fmap_const")
     if const is not None and int(const) != model.nf(1):
         raise _refuse(snap, f"unsupported Gs setting fmap_const={const!r} (only nf(1) = {model.nf(1)})")
-    return model
+    labels = _labels(snap, g, d, model.nf(0))
+    return replace(model, **labels)
+
+
+def _times_sqrt2(b: np.ndarray) -> np.ndarray:
+    """A label mapping layer's bias: the original's lrelu(x + b)·√2 is our lrelu(√2·x + √2·b)."""
+    return b * np.float32(math.sqrt(2.0))
 
 
 def tables(snap: LegacySnapshot, model: StyleGAN2Config) -> dict[str, Table]:
-    """The variables have StyleGAN2's names: its tables."""
-    return tf1.tables(snap, model)
+    """The variables have StyleGAN2's names (its tables), and a conditional pickle's label layers."""
+    found = tf1.tables(snap, model)
+    if c_dim(snap):
+        for key in ("G", "Gs"):
+            found[key] = {**found[key], "mapping/LabelEmbed/weight": ("mapping/embed/weight", same),
+                          "mapping/LabelEmbed/bias": ("mapping/embed/bias", same)}
+        d = {"LabelEmbed/weight": ("label_mapping/embed/weight", same),
+             "LabelEmbed/bias": ("label_mapping/embed/bias", same)}
+        for i in range(int(model.label_mapping_layers or 0)):
+            d[f"Mapping{i}/weight"] = (f"label_mapping/dense/{i}/weight", same)
+            d[f"Mapping{i}/bias"] = (f"label_mapping/dense/{i}/bias", _times_sqrt2)
+        found["D"] = {**found["D"], **d}
+    return found

@@ -5,14 +5,17 @@ The networks are stylegan2-ada's (see `ada_tf`) with PyTorch layouts: conv weigh
 [k, k, in, out]), dense weights [out, in], the affine (style) bias initialised at 1 where ours adds the 1 at
 run time, per-layer `noise_const` buffers, `channel_base` = 2 × fmap_base. Weights are stored unscaled with
 their gain applied at run time, as ours. The upsampling convolutions run as true convolutions
-(flip_weight=False), so their kernels are flipped here. G_ema becomes Gs. Conditional models (`c_dim` > 0),
-other activations, a whole-minibatch mbstd group, and a clamped skip D (whose 4×4 fromRGB the original leaves
-unclamped) are refused in one line naming the setting.
+(flip_weight=False), so their kernels are flipped here. G_ema becomes Gs. A conditional model (`c_dim` > 0)
+maps onto ours: G's `mapping.embed` is our mapping's embedding, D's MappingNetwork (z_dim 0: `embed` and its
+own `num_layers` fc layers, 8 by default) is D's label mapping and the epilogue's `out` gives the cmap
+features. Other activations, a whole-minibatch mbstd group, and a clamped skip D (whose 4×4 fromRGB the
+original leaves unclamped) are refused in one line naming the setting.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -49,6 +52,7 @@ _KNOWN = {
     "D": {"c_dim", "img_resolution", "img_channels", "architecture", "channel_base", "channel_max",
           "num_fp16_res", "conv_clamp", "cmap_dim", "block_kwargs", "mapping_kwargs", "epilogue_kwargs"},
     "D.block_kwargs": {"activation", "resample_filter", "freeze_layers", "fp16_channels_last"},
+    "D.mapping_kwargs": {"num_layers", "embed_features", "layer_features", "activation", "lr_multiplier"},
     "D.epilogue_kwargs": {"mbstd_group_size", "mbstd_num_channels", "activation"},
 }
 _REQUIRED = {"activation": "lrelu", "use_noise": True, "kernel_size": 3}
@@ -98,10 +102,13 @@ def infer_model(snap: TorchSnapshot) -> StyleGAN2Config:
             raise _refuse(snap, f"{key} is {getattr(snap, key).class_name}, not stylegan2-ada-pytorch's "
                                 f"{want}")
     g, d = snap.Gs.init_kwargs, snap.D.init_kwargs
-    for net, kwargs in (("G_ema", g), ("D", d)):
-        if int(kwargs.get("c_dim") or 0) > 0:
-            raise _refuse(snap, f"{net} is conditional (c_dim={kwargs['c_dim']}): conditional StyleGAN2 "
-                                "models are not supported yet")
+    sizes = {"G_ema": int(g.get("c_dim") or 0), "G": int(snap.G.init_kwargs.get("c_dim") or 0),
+             "D": int(d.get("c_dim") or 0)}
+    if len(set(sizes.values())) > 1:
+        net = max(sizes, key=sizes.__getitem__)
+        others = ", ".join(f"{k} c_dim={v}" for k, v in sizes.items() if v != sizes[net])
+        raise _refuse(snap, f"{net} is conditional (c_dim={sizes[net]}) but {others}: a conditional pickle "
+                            "has one label size")
     _check_kwargs(snap, "G", g)
     _check_kwargs(snap, "D", d)
     mapping, synthesis = dict(g.get("mapping_kwargs") or {}), dict(g.get("synthesis_kwargs") or {})
@@ -144,7 +151,32 @@ def infer_model(snap: TorchSnapshot) -> StyleGAN2Config:
         "mbstd_num_features": max(mbstd, 1),
     })
     _check_filters(snap, model.resample_kernel)
-    return model
+    return replace(model, **_labels(snap, mapping, d, model.nf(0))) if c_dim(snap) else model
+
+
+def c_dim(snap: TorchSnapshot) -> int:
+    """The label size of a conditional pickle (0: unconditional)."""
+    return int(snap.Gs.init_kwargs.get("c_dim") or 0)
+
+
+def _labels(snap: TorchSnapshot, mapping: dict[str, Any], d: dict[str, Any], nf0: int) -> dict[str, Any]:
+    """A conditional pickle's label settings as ours (D's label mapping layers), after refusing embedding
+    widths ours does not have: G's embedding is w_dim wide, D's cmap (and its mapping) nf(0)."""
+    w_dim = int(snap.Gs.init_kwargs.get("w_dim", 512))
+    if mapping.get("embed_features") not in (None, w_dim):
+        raise _refuse(snap, f"unsupported G_ema mapping_kwargs embed_features={mapping['embed_features']} "
+                            f"(only w_dim = {w_dim})")
+    d_map = dict(d.get("mapping_kwargs") or {})
+    channels_4x4 = min(int(d.get("channel_base", 32768)) // 4, int(d.get("channel_max", 512)))
+    widths = {"cmap_dim": d.get("cmap_dim") or channels_4x4,
+              "mapping_kwargs embed_features": d_map.get("embed_features") or nf0,
+              "mapping_kwargs layer_features": d_map.get("layer_features") or nf0}
+    bad = [f"{k}={v}" for k, v in widths.items() if int(v) != nf0]
+    if bad:
+        raise _refuse(snap, f"unsupported D settings {', '.join(bad)} (the label mapping's width; only "
+                            f"{nf0}, the output layer's input)")
+    return {"conditional": True, "label_mapping_layers": int(d_map.get("num_layers", 8)),
+            "label_mapping_lrmul": float(d_map.get("lr_multiplier", 0.01))}
 
 
 def _architecture(snap: TorchSnapshot, net: str, value: Any) -> Topology:
@@ -179,6 +211,11 @@ def _transpose(w: np.ndarray) -> np.ndarray:
 
 def _minus_one(b: np.ndarray) -> np.ndarray:
     return b - 1.0
+
+
+def _times_sqrt2(b: np.ndarray) -> np.ndarray:
+    """A label mapping layer's bias: the original's lrelu(x + b)·√2 is our lrelu(√2·x + √2·b)."""
+    return b * np.float32(math.sqrt(2.0))
 
 
 def _const(c: np.ndarray) -> np.ndarray:
@@ -244,8 +281,23 @@ def _discriminator_table(model: StyleGAN2Config, res: int) -> Table:
     return table
 
 
+def _label_tables(model: StyleGAN2Config) -> tuple[Table, Table]:
+    """A conditional pickle's label layers: G's embedding, D's label mapping (embedding and fc layers)."""
+    g = {"mapping.embed.weight": ("mapping/embed/weight", _transpose),
+         "mapping.embed.bias": ("mapping/embed/bias", same)}
+    d = {"mapping.embed.weight": ("label_mapping/embed/weight", _transpose),
+         "mapping.embed.bias": ("label_mapping/embed/bias", same)}
+    for i in range(int(model.label_mapping_layers or 0)):
+        d[f"mapping.fc{i}.weight"] = (f"label_mapping/dense/{i}/weight", _transpose)
+        d[f"mapping.fc{i}.bias"] = (f"label_mapping/dense/{i}/bias", _times_sqrt2)
+    return g, d
+
+
 def tables(snap: TorchSnapshot, model: StyleGAN2Config) -> dict[str, Table]:
     """PyTorch parameter/buffer name → (our path, transform), for each of G, D and Gs (= G_ema)."""
     res = resolution(snap)
-    g_table = _generator_table(model, res)
-    return {"G": g_table, "D": _discriminator_table(model, res), "Gs": g_table}
+    g_table, d_table = _generator_table(model, res), _discriminator_table(model, res)
+    if c_dim(snap):
+        g_labels, d_labels = _label_tables(model)
+        g_table, d_table = {**g_table, **g_labels}, {**d_table, **d_labels}
+    return {"G": g_table, "D": d_table, "Gs": g_table}
