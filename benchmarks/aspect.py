@@ -12,7 +12,7 @@ small model, minibatch 16) for squares at R and 2R (R = `--speed-resolution`), 1
 against the squares' throughput interpolated log-linearly in pixels to 2R²) and 1:4 at R (4R² pixels:
 exactly the 2R square's count).
 
-    nice -n 19 .venv/bin/python benchmarks/aspect.py                       # ~15 min on 2 cores (untried)
+    nice -n 19 .venv/bin/python benchmarks/aspect.py                       # ~7 min on 2 cores
     nice -n 19 .venv/bin/python benchmarks/aspect.py --kimg 0.3 --speed-kimg 0.2 --count 128 --swd-images 64
 """
 
