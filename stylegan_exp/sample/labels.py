@@ -1,6 +1,6 @@
 """Sampling a conditional snapshot by tags: `tags=[blonde_hair,smile]` → a label vector over the snapshot's
-vocabulary, and truncation toward the average w of that label (the mean of mapping(z, c) over many z), as
-conditional stylegan2-ada models are truncated per class rather than toward the global average."""
+vocabulary, and truncation toward the average w of that label (the mean of mapping(z, c) over many z), which
+keeps a truncated sample of the label asked for (stylegan2-ada truncates toward its one global w_avg)."""
 
 from __future__ import annotations
 
