@@ -27,6 +27,7 @@ from stylegan_exp.models import (
 )
 from stylegan_exp.sample.export_graph import ExportedGenerator
 from stylegan_exp.sample.generate import generate, seed_latents
+from stylegan_exp.nets.weights import variables_by_path
 from stylegan_exp.sample.labels import label_vector
 
 TINY = {"name": "tiny", "fmap_base": 64, "fmap_max": 16, "latent_size": 16, "dlatent_size": 16,
@@ -37,11 +38,16 @@ TAGS = ["blonde_hair", "smile"]
 
 def conditional_snapshot(folder: Path, arch: str) -> Path:
     """A random conditional tiny snapshot at 16² over the labelled faces' vocabulary, with a w_avg that
-    differs from every label's average (so truncating toward the wrong one shows)."""
+    differs from every label's average (so truncating toward the wrong one shows) and noise strengths 0.5
+    (as conftest's random snapshots: all-zero weights come out of float16 TFLite as NaN)."""
+    tf.random.set_seed(0)
     model = model_config(arch, TINY)
     nets = {"G": build_generator(model, 16, 3, c_dim=LABELS.dim),
             "D": build_discriminator(model, 16, 3, c_dim=LABELS.dim),
             "Gs": build_generator(model, 16, 3, c_dim=LABELS.dim)}
+    for name, var in variables_by_path(nets["Gs"]).items():
+        if name.endswith("noise/weight"):
+            var.assign(np.full(var.shape, 0.5, np.float32))
     nets["Gs"].w_avg.assign(np.random.RandomState(1).randn(16).astype(np.float32))
     return save_snapshot(folder / "network-snapshot-000001.npz", nets, model=model, resolution=16,
                          num_channels=3, kimg=1.0, labels=LABELS)

@@ -44,7 +44,7 @@ class ExportedGenerator(tf.Module):
         z_spec = tf.TensorSpec([None, Gs.latent_size], tf.float32, name="z")
         seed_spec = tf.TensorSpec([None], tf.int64, name="seed")
         if Gs.c_dim:
-            self.center_z = tf.constant(center_latents(Gs.latent_size))
+            self.center_z = center_latents(Gs.latent_size)  # a constant in the graph (no captured input)
             c_spec = tf.TensorSpec([None, Gs.c_dim], tf.float32, name=LABEL_INPUT)
             self.from_z = graph_function(self._from_z_labelled, input_signature=[
                 z_spec, c_spec, *_scalar_specs()])
@@ -71,8 +71,8 @@ class ExportedGenerator(tf.Module):
         """Each row's label average w [N, dlatent]: mapping(z_k, c) averaged over the K fixed latents
         (N·K mapping rows per call)."""
         samples, rows = self.center_z.shape[0], tf.shape(c)[0]
-        z = tf.tile(self.center_z, [rows, 1])
-        labels = tf.reshape(tf.tile(c[:, None, :], [1, samples, 1]), [-1, self.Gs.c_dim])
+        z = tf.tile(tf.constant(self.center_z), [rows, 1])
+        labels = tf.reshape(tf.tile(tf.expand_dims(c, 1), [1, samples, 1]), [-1, self.Gs.c_dim])
         w = self.Gs.mapping(z, labels)
         return tf.reduce_mean(tf.reshape(w, [rows, samples, -1]), axis=1)
 
