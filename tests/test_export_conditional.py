@@ -25,9 +25,9 @@ from stylegan_exp.models import (
     network,
     save_snapshot,
 )
+from stylegan_exp.nets.weights import variables_by_path
 from stylegan_exp.sample.export_graph import ExportedGenerator
 from stylegan_exp.sample.generate import generate, seed_latents
-from stylegan_exp.nets.weights import variables_by_path
 from stylegan_exp.sample.labels import label_vector
 
 TINY = {"name": "tiny", "fmap_base": 64, "fmap_max": 16, "latent_size": 16, "dlatent_size": 16,
