@@ -149,3 +149,22 @@ def test_generate_py_bad_tags_are_one_line(exported, tmp_path, args, message):
     assert proc.returncode == 2 and message in proc.stderr
     assert proc.stderr.strip().count("\n") == 0, proc.stderr
     assert not list(tmp_path.iterdir())
+
+
+def test_generate_py_checks_tags_against_export_json(tmp_path):
+    """generate.py's checks before any runtime loads: the vocabulary export.json records, or none."""
+    from stylegan_exp.sample import export_reader
+
+    labels = {"names": LABELS.names, "groups": LABELS.groups}
+    (tmp_path / "cond").mkdir()
+    (tmp_path / "cond" / "export.json").write_text(json.dumps({"labels": labels}))
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "plain" / "export.json").write_text(json.dumps({"truncation_defaults": {}}))
+    check_tags = export_reader.check_tags
+    check_tags(tmp_path / "cond" / "saved_model", TAGS)
+    check_tags(tmp_path / "plain" / "saved_model", None)
+    np.testing.assert_array_equal(export_reader.label_vector(labels, TAGS), label_vector(LABELS, TAGS))
+    with pytest.raises(ValueError, match="--tags needs a conditional model; export.json beside saved_model"):
+        check_tags(tmp_path / "plain" / "saved_model", ["smile"])
+    with pytest.raises(ValueError, match="unknown tag 'golden_hair'; this model's tags are: black_hair"):
+        check_tags(tmp_path / "cond" / "saved_model", ["golden_hair"])

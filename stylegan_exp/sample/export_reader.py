@@ -73,6 +73,19 @@ def label_vector(labels: dict[str, Any], tags: list[str]) -> np.ndarray:
     return c
 
 
+def check_tags(path: Path, tags: list[str] | None) -> None:
+    """The --tags against export.json's vocabulary, before any runtime is loaded (so a typo costs nothing)."""
+    labels = recorded(path).get("labels")
+    if labels is None and tags:
+        raise ValueError(f"--tags needs a conditional model; {DESCRIPTION} beside {path.name} records no "
+                         "labels")
+    if labels is not None and not tags:
+        raise ValueError(f"{path.name} is conditional: give --tags from its vocabulary: "
+                         f"{', '.join(labels['names'])}")
+    if labels is not None:
+        label_vector(labels, tags)
+
+
 class Exported:
     """One exported file (a SavedModel folder, a .tflite or an .onnx file) and the signatures it carries."""
 
@@ -189,6 +202,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     tags = [t.strip() for t in args.tags.split(",") if t.strip()] if args.tags else None
     try:
+        check_tags(Path(args.model), tags)
         images = Exported(args.model).generate(seeds=args.seeds, psi=args.psi, cutoff=args.cutoff,
                                                tags=tags)["images"]
     except ValueError as exc:
