@@ -105,6 +105,7 @@ def test_export_refuses_tags_in_one_line(conditional, tmp_path):
     with pytest.raises(SystemExit, match=r"task=export takes no tags .*generate\.py --tags") as info:
         run_task(conditional, tmp_path / "run", "task=export", "task.formats=[saved_model]", "tags=[smile]")
     assert "\n" not in str(info.value.code)
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.slow

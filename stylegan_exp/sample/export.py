@@ -21,6 +21,7 @@ import tensorflow as tf
 
 from stylegan_exp.atomic import write_atomic
 from stylegan_exp.config import ExportFormat, ExportTask, SampleConfig, TFLiteWeights
+from stylegan_exp.data.dataset_format import LabelSpace
 from stylegan_exp.grid import to_uint8
 from stylegan_exp.models import network
 from stylegan_exp.nets.generator import Generator
@@ -226,6 +227,13 @@ def export_files(module: ExportedGenerator, task: ExportTask, formats: list[Expo
     return files
 
 
+def describe_labels(space: LabelSpace) -> dict[str, Any]:
+    """export.json's `labels`: the label input and the vocabulary generate.py's --tags are checked against."""
+    return {"input": LABEL_INPUT, "names": list(space.names), "groups": dict(space.groups),
+            "meaning": "c [N, len(names)] float32 multi-hot over names; at most one name of each group",
+            "center_samples": CENTER_SAMPLES, "center_seed": CENTER_SEED, "truncation": LABEL_TRUNCATION}
+
+
 def export(cfg: SampleConfig, snap: Snapshot, run_dir: Path) -> list[Path]:
     """Export the snapshot's Gs, as it was trained (its lod), in `cfg.task.formats`."""
     task: ExportTask = cfg.task
@@ -236,14 +244,10 @@ def export(cfg: SampleConfig, snap: Snapshot, run_dir: Path) -> list[Path]:
     run_dir = Path(run_dir)
     Gs = network(snap, "Gs")
     module = ExportedGenerator(Gs, randomize_noise=cfg.randomize_noise)
-    labelled = {}
-    check_labels = None
+    labelled, check_labels = {}, None
     if snap.labels is not None:
         check_tags, check_labels = verification_labels(snap.labels.names, len(task.verify_seeds))
-        labelled = {"labels": {
-            "input": LABEL_INPUT, "names": list(snap.labels.names), "groups": dict(snap.labels.groups),
-            "meaning": "c [N, len(names)] float32 multi-hot over names; at most one name of each group",
-            "center_samples": CENTER_SAMPLES, "center_seed": CENTER_SEED, "truncation": LABEL_TRUNCATION}}
+        labelled = {"labels": describe_labels(snap.labels)}
         log.info("conditional snapshot: every file takes a label vector %s over %d tags (%s); truncation "
                  "toward each label's average w over %d fixed latents, computed in the graph", LABEL_INPUT,
                  snap.labels.dim, ", ".join(snap.labels.names), CENTER_SAMPLES)
