@@ -89,7 +89,7 @@ class Generator(Network):
         `center` [N, dlatent] replaces w_avg per row (a conditional model's average w of each row's label)."""
         cutoff = self.num_layers if cutoff is None else cutoff
         mask = tf.reshape(tf.range(self.num_layers) < cutoff, [1, -1, 1])
-        truncated = lerp(self.w_avg if center is None else center[:, None, :], dlatents, psi)
+        truncated = lerp(self.w_avg if center is None else tf.expand_dims(center, 1), dlatents, psi)
         return tf.where(mask, truncated, dlatents)
 
     def train_dlatents(self, z: tf.Tensor, level: int, rng: tf.random.Generator,

@@ -1,6 +1,7 @@
 """`sample.py task=export`: a snapshot's Gs as a SavedModel, TFLite files (float32 and float16 weights) and
 ONNX files that generate images without this package, plus `export.json` (shapes, signatures, sizes and
-each file's measured agreement with Gs) and `generate.py` (the standalone export_reader)."""
+each file's measured agreement with Gs) and `generate.py` (the standalone export_reader). A conditional
+snapshot's files take a label vector `c` beside z or seed, and export.json records its vocabulary."""
 
 from __future__ import annotations
 
@@ -20,19 +21,22 @@ import tensorflow as tf
 
 from stylegan_exp.atomic import write_atomic
 from stylegan_exp.config import ExportFormat, ExportTask, SampleConfig, TFLiteWeights
+from stylegan_exp.data.dataset_format import LabelSpace
 from stylegan_exp.grid import to_uint8
 from stylegan_exp.models import network
 from stylegan_exp.nets.generator import Generator
 from stylegan_exp.progress import progress_bar
 from stylegan_exp.sample import export_reader
 from stylegan_exp.sample.export_graph import (
+    LABEL_INPUT,
     OUTPUT_FLOAT,
     OUTPUT_IMAGES,
     SEED_SIGNATURE,
     Z_SIGNATURE,
     ExportedGenerator,
 )
-from stylegan_exp.sample.generate import SampleError, seed_latents
+from stylegan_exp.sample.generate import SampleError, seed_latents, synthesize
+from stylegan_exp.sample.labels import CENTER_SAMPLES, CENTER_SEED, labelled_dlatents
 from stylegan_exp.sample.truncation import describe_truncation
 from stylegan_exp.snapshot import Snapshot
 
@@ -44,6 +48,11 @@ TFLITE_SEED_NOTE = ("no seed signature: TFLite builtins have no float64 Log, Sqr
                     "53-bit Box-Muller draws need; generate.py draws z from the seed with numpy instead")
 TRUNCATION = ("w' = w_avg + truncation_psi * (w - w_avg) on the style layers below truncation_cutoff; "
               "a cutoff >= num_layers truncates every layer (sample.py's null)")
+LABEL_TRUNCATION = ("a conditional generator truncates each row toward its label's average w instead of "
+                    "w_avg: the mean of mapping(z_k, c) over the fixed latents z_k = "
+                    "numpy.random.RandomState(center_seed).randn(center_samples, latent_size) as float32, "
+                    "computed in the graph on every call (N x center_samples mapping rows), as "
+                    "sample.py tags=[...] does")
 TRUNCATION_DEFAULTS = ("generate.py's truncation when --psi/--cutoff are not given: the snapshot's model "
                        "config unless set when exporting, as in sample.py")
 
@@ -142,10 +151,21 @@ def describe_signatures(module: ExportedGenerator) -> dict[str, Any]:
     return described
 
 
-def reference_images(Gs: Generator, z: np.ndarray, psi: float, cutoff: int) -> tuple[np.ndarray, np.ndarray]:
-    """Eager Gs's float output and uint8 images, as sample.py computes them."""
-    out = Gs(tf.constant(z), psi=psi, cutoff=cutoff, randomize_noise=False).numpy()
+def reference_images(Gs: Generator, z: np.ndarray, psi: float, cutoff: int,
+                     labels: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Eager Gs's float output and uint8 images, as sample.py computes them (with `labels` [N, c_dim] for a
+    conditional Gs: truncated toward each label's average w)."""
+    if labels is None:
+        out = Gs(tf.constant(z), psi=psi, cutoff=cutoff, randomize_noise=False).numpy()
+    else:
+        out = synthesize(Gs, labelled_dlatents(Gs, z, labels, psi=psi, cutoff=cutoff))
     return out, to_uint8(out)
+
+
+def verification_labels(names: list[str], count: int) -> tuple[list[str], np.ndarray]:
+    """One tag per verification seed, cycling through the vocabulary, and their label vectors."""
+    tags = [names[i % len(names)] for i in range(count)]
+    return tags, np.eye(len(names), dtype=np.float32)[[names.index(t) for t in tags]]
 
 
 def agreement(outputs: dict[str, np.ndarray], ref_float: np.ndarray,
@@ -156,13 +176,16 @@ def agreement(outputs: dict[str, np.ndarray], ref_float: np.ndarray,
             "max_uint8_error": int(off.max()), "uint8_mismatch_fraction": float(np.mean(off > 0))}
 
 
-def verify(path: Path, Gs: Generator, seeds: list[int], psi: float,
-           cutoff: int) -> dict[str, dict[str, float]]:
-    """Each signature of an exported file against eager Gs on `seeds` (z drawn as sample.py draws it)."""
+def verify(path: Path, Gs: Generator, seeds: list[int], psi: float, cutoff: int,
+           labels: np.ndarray | None = None) -> dict[str, dict[str, float]]:
+    """Each signature of an exported file against eager Gs on `seeds` (z drawn as sample.py draws it), a
+    conditional one's with `labels` [N, c_dim]."""
     exported = export_reader.Exported(path)
     z = seed_latents(seeds, Gs.latent_size)
-    ref_float, ref_uint8 = reference_images(Gs, z, psi, cutoff)
+    ref_float, ref_uint8 = reference_images(Gs, z, psi, cutoff, labels)
     scalars = {"truncation_psi": np.array(psi, np.float32), "truncation_cutoff": np.array(cutoff, np.int32)}
+    if labels is not None:
+        scalars[LABEL_INPUT] = labels
     inputs = {Z_SIGNATURE: z, SEED_SIGNATURE: np.asarray(seeds, np.int64)}
     return {name: agreement(exported.run(name, {name: inputs[name], **scalars}), ref_float, ref_uint8)
             for name in exported.signatures}
@@ -204,13 +227,30 @@ def export_files(module: ExportedGenerator, task: ExportTask, formats: list[Expo
     return files
 
 
+def describe_labels(space: LabelSpace) -> dict[str, Any]:
+    """export.json's `labels`: the label input and the vocabulary generate.py's --tags are checked against."""
+    return {"input": LABEL_INPUT, "names": list(space.names), "groups": dict(space.groups),
+            "meaning": "c [N, len(names)] float32 multi-hot over names; at most one name of each group",
+            "center_samples": CENTER_SAMPLES, "center_seed": CENTER_SEED, "truncation": LABEL_TRUNCATION}
+
+
 def export(cfg: SampleConfig, snap: Snapshot, run_dir: Path) -> list[Path]:
     """Export the snapshot's Gs, as it was trained (its lod), in `cfg.task.formats`."""
     task: ExportTask = cfg.task
     formats = _check_task(task, cfg.randomize_noise)
+    if cfg.tags:
+        raise SampleError(f"task=export takes no tags (tags={list(cfg.tags)}): a conditional snapshot's "
+                          "files take the label as an input; give the tags to generate.py --tags")
     run_dir = Path(run_dir)
     Gs = network(snap, "Gs")
     module = ExportedGenerator(Gs, randomize_noise=cfg.randomize_noise)
+    labelled, check_labels = {}, None
+    if snap.labels is not None:
+        check_tags, check_labels = verification_labels(snap.labels.names, len(task.verify_seeds))
+        labelled = {"labels": describe_labels(snap.labels)}
+        log.info("conditional snapshot: every file takes a label vector %s over %d tags (%s); truncation "
+                 "toward each label's average w over %d fixed latents, computed in the graph", LABEL_INPUT,
+                 snap.labels.dim, ", ".join(snap.labels.names), CENTER_SAMPLES)
     cutoff = Gs.num_layers if cfg.truncation_cutoff is None else cfg.truncation_cutoff
     log.info("generate.py's default truncation (in export.json): %s",
              describe_truncation(cfg.truncation_psi, cfg.truncation_cutoff, snap.model, Gs.num_layers))
@@ -222,7 +262,7 @@ def export(cfg: SampleConfig, snap: Snapshot, run_dir: Path) -> list[Path]:
         if task.verify_seeds and not cfg.randomize_noise:  # fresh noise on every call: nothing to compare
             with _held_stderr():  # TFLite announces its XNNPACK delegate
                 entry["verified"] = verify(run_dir / entry["path"], Gs, list(task.verify_seeds),
-                                           cfg.truncation_psi, cutoff)
+                                           cfg.truncation_psi, cutoff, check_labels)
             worst = max(v["max_abs_float_error"] for v in entry["verified"].values())
             checked = f", max |output − Gs| {worst:.2g}"
             if not math.isfinite(worst):
@@ -246,12 +286,13 @@ def export(cfg: SampleConfig, snap: Snapshot, run_dir: Path) -> list[Path]:
                            "below, upscaled (nearest) to the resolution, as it was trained"},
         "noise": "random" if cfg.randomize_noise else "fixed",
         "truncation": TRUNCATION,
+        **labelled,
         "truncation_defaults": {"truncation_psi": cfg.truncation_psi, "truncation_cutoff": cutoff,
                                 "meaning": TRUNCATION_DEFAULTS},
         "seed": "z = numpy.random.RandomState(seed).randn(latent_size) as float32, as sample.py draws it",
         "signatures": describe_signatures(module),
         "verification": {"seeds": list(task.verify_seeds), "truncation_psi": cfg.truncation_psi,
-                         "truncation_cutoff": cutoff},
+                         "truncation_cutoff": cutoff, **({"tags": check_tags} if labelled else {})},
         "files": files,
     }
     reader = run_dir / READER_NAME

@@ -1,5 +1,7 @@
 """The exported generator as a tf.Module: serving functions `(z or seed, truncation_psi, truncation_cutoff)
-→ uint8 NHWC images`, traced once with fixed input signatures so every format converts the same graph."""
+→ uint8 NHWC images`, traced once with fixed input signatures so every format converts the same graph.
+A conditional generator's functions take a label vector `c` after z or seed and truncate each row toward its
+label's average w, computed in the graph over sample.py's fixed latents (sample.labels.center_latents)."""
 
 from __future__ import annotations
 
@@ -9,9 +11,11 @@ from stylegan_exp.nets.compiled import graph_function
 from stylegan_exp.nets.generator import Generator
 from stylegan_exp.nets.layers import inference_graph
 from stylegan_exp.sample import randomstate
+from stylegan_exp.sample.labels import center_latents
 
 Z_SIGNATURE = "z"
 SEED_SIGNATURE = "seed"
+LABEL_INPUT = "c"
 OUTPUT_IMAGES = "images"
 OUTPUT_FLOAT = "images_float"
 
@@ -37,10 +41,18 @@ class ExportedGenerator(tf.Module):
         super().__init__(name="exported_generator")
         self.Gs = Gs
         self.randomize_noise = randomize_noise
-        self.from_z = graph_function(self._from_z, input_signature=[
-            tf.TensorSpec([None, Gs.latent_size], tf.float32, name="z"), *_scalar_specs()])
-        self.from_seed = graph_function(self._from_seed, input_signature=[
-            tf.TensorSpec([None], tf.int64, name="seed"), *_scalar_specs()])
+        z_spec = tf.TensorSpec([None, Gs.latent_size], tf.float32, name="z")
+        seed_spec = tf.TensorSpec([None], tf.int64, name="seed")
+        if Gs.c_dim:
+            self.center_z = center_latents(Gs.latent_size)  # a constant in the graph (no captured input)
+            c_spec = tf.TensorSpec([None, Gs.c_dim], tf.float32, name=LABEL_INPUT)
+            self.from_z = graph_function(self._from_z_labelled, input_signature=[
+                z_spec, c_spec, *_scalar_specs()])
+            self.from_seed = graph_function(self._from_seed_labelled, input_signature=[
+                seed_spec, c_spec, *_scalar_specs()])
+        else:
+            self.from_z = graph_function(self._from_z, input_signature=[z_spec, *_scalar_specs()])
+            self.from_seed = graph_function(self._from_seed, input_signature=[seed_spec, *_scalar_specs()])
 
     def _from_z(self, z: tf.Tensor, truncation_psi: tf.Tensor,
                 truncation_cutoff: tf.Tensor) -> dict[str, tf.Tensor]:
@@ -54,6 +66,28 @@ class ExportedGenerator(tf.Module):
         """z = RandomState(seed).randn(latent_size) cast to float32, exactly as sample.py draws it."""
         z = tf.cast(randomstate.randn(seed, self.Gs.latent_size), tf.float32)
         return self._from_z(z, truncation_psi, truncation_cutoff)
+
+    def label_centers(self, c: tf.Tensor) -> tf.Tensor:
+        """Each row's label average w [N, dlatent]: mapping(z_k, c) averaged over the K fixed latents
+        (N·K mapping rows per call)."""
+        samples, rows = self.center_z.shape[0], tf.shape(c)[0]
+        z = tf.tile(tf.constant(self.center_z), [rows, 1])
+        labels = tf.reshape(tf.tile(tf.expand_dims(c, 1), [1, samples, 1]), [-1, self.Gs.c_dim])
+        w = self.Gs.mapping(z, labels)
+        return tf.reduce_mean(tf.reshape(w, [rows, samples, -1]), axis=1)
+
+    def _from_z_labelled(self, z: tf.Tensor, c: tf.Tensor, truncation_psi: tf.Tensor,
+                         truncation_cutoff: tf.Tensor) -> dict[str, tf.Tensor]:
+        with inference_graph():
+            dlatents = self.Gs.truncate(self.Gs.map(z, c), truncation_psi, truncation_cutoff,
+                                        center=self.label_centers(c))
+            images = self.Gs.synthesize(dlatents, self.randomize_noise)
+        return {OUTPUT_IMAGES: uint8_images(images), OUTPUT_FLOAT: images}
+
+    def _from_seed_labelled(self, seed: tf.Tensor, c: tf.Tensor, truncation_psi: tf.Tensor,
+                            truncation_cutoff: tf.Tensor) -> dict[str, tf.Tensor]:
+        z = tf.cast(randomstate.randn(seed, self.Gs.latent_size), tf.float32)
+        return self._from_z_labelled(z, c, truncation_psi, truncation_cutoff)
 
     def signatures(self) -> dict[str, tf.types.experimental.ConcreteFunction]:
         """For tf.saved_model.save; `serving_default` is the z signature, which every format carries."""

@@ -5,7 +5,10 @@ this file into every export as `generate.py`:
     python generate.py saved_model --seeds 0 1 2 --psi 0.7 --out images/
     python generate.py generator-float16.tflite --seeds 5      # z drawn as sample.py draws it
 
+    python generate.py saved_model --tags blonde_hair,smile --seeds 5   # a conditional model's labels
+
 A file without the `seed` signature (TFLite) gets z = RandomState(seed).randn(latent_size), as in sample.py.
+A conditional model (export.json has `labels`) needs --tags from its vocabulary, as sample.py's tags=[…].
 Without --psi/--cutoff the truncation is the one export.json (beside the model) records: the snapshot's own
 (StyleGAN: ψ 0.7 below layer 8, StyleGAN2: ψ 0.5 on every layer) unless set when exporting.
 """
@@ -22,6 +25,7 @@ import numpy as np
 
 Z_SIGNATURE = "z"
 SEED_SIGNATURE = "seed"
+LABEL_INPUT = "c"
 DESCRIPTION = "export.json"  # written beside the exported files; its "truncation_defaults" are the defaults
 
 
@@ -44,10 +48,42 @@ def _tflite_interpreter(path: Path) -> Any:
 
 def recorded_truncation(path: Path) -> dict[str, float] | None:
     """{"truncation_psi", "truncation_cutoff"} that export.json beside the exported file records, if any."""
+    return recorded(path).get("truncation_defaults")
+
+
+def recorded(path: Path) -> dict[str, Any]:
+    """export.json beside the exported file ({} without one)."""
     description = path.parent / DESCRIPTION
-    if not description.is_file():
-        return None
-    return json.loads(description.read_text()).get("truncation_defaults")
+    return json.loads(description.read_text()) if description.is_file() else {}
+
+
+def label_vector(labels: dict[str, Any], tags: list[str]) -> np.ndarray:
+    """The multi-hot vector of `tags` over export.json's vocabulary; an unknown tag lists the vocabulary, two
+    values of one group are refused (as sample.py)."""
+    names = labels["names"]
+    for tag in tags:
+        if tag not in names:
+            raise ValueError(f"unknown tag {tag!r}; this model's tags are: {', '.join(names)}")
+    for group, members in labels.get("groups", {}).items():
+        chosen = [t for t in members if t in tags]
+        if len(chosen) > 1:
+            raise ValueError(f"tags {', '.join(chosen)} are values of the one group {group!r}: pick one")
+    c = np.zeros([len(names)], np.float32)
+    c[[names.index(t) for t in tags]] = 1.0
+    return c
+
+
+def check_tags(path: Path, tags: list[str] | None) -> None:
+    """The --tags against export.json's vocabulary, before any runtime is loaded (so a typo costs nothing)."""
+    labels = recorded(path).get("labels")
+    if labels is None and tags:
+        raise ValueError(f"--tags needs a conditional model; {DESCRIPTION} beside {path.name} records no "
+                         "labels")
+    if labels is not None and not tags:
+        raise ValueError(f"{path.name} is conditional: give --tags from its vocabulary: "
+                         f"{', '.join(labels['names'])}")
+    if labels is not None:
+        label_vector(labels, tags)
 
 
 class Exported:
@@ -58,6 +94,7 @@ class Exported:
         if not self.path.exists():
             raise FileNotFoundError(f"exported generator not found: {self.path}")
         self.truncation = recorded_truncation(self.path)
+        self.labels = recorded(self.path).get("labels")  # a conditional model's vocabulary
         if self.path.is_dir():
             import tensorflow as tf
 
@@ -89,6 +126,28 @@ class Exported:
         names = [o.name for o in self._model.get_outputs()]
         return dict(zip(names, self._model.run(names, inputs), strict=True))
 
+    def inputs(self, signature: str) -> list[str]:
+        """The input names of one signature."""
+        if self.path.is_dir():
+            return list(self._model.signatures[signature].structured_input_signature[1])
+        if self.path.suffix == ".tflite":
+            return list(self._model.get_signature_runner(signature).get_input_details())
+        return [i.name for i in self._model.get_inputs()]
+
+    def label_inputs(self, signature: str, tags: list[str] | None) -> dict[str, np.ndarray]:
+        """{"c": the tags' label vector} for a conditional file, {} for an unconditional one."""
+        if LABEL_INPUT not in self.inputs(signature):
+            if tags:
+                raise ValueError(f"--tags needs a conditional model; {self.path.name} takes no labels")
+            return {}
+        if self.labels is None:
+            raise ValueError(f"{self.path.name} is conditional but no {DESCRIPTION} with its vocabulary is "
+                             "beside it")
+        if not tags:
+            raise ValueError(f"{self.path.name} is conditional: give --tags from its vocabulary: "
+                             f"{', '.join(self.labels['names'])}")
+        return {LABEL_INPUT: label_vector(self.labels, tags)}
+
     @property
     def latent_size(self) -> int:
         if self.path.is_dir():
@@ -102,9 +161,11 @@ class Exported:
         return int(shapes[Z_SIGNATURE][1])
 
     def generate(self, *, seeds: list[int] | None = None, z: np.ndarray | None = None,
-                 psi: float | None = None, cutoff: int | None = None) -> dict[str, np.ndarray]:
+                 psi: float | None = None, cutoff: int | None = None,
+                 tags: list[str] | None = None) -> dict[str, np.ndarray]:
         """Images for `seeds` (through the seed signature when the file has one) or for latents `z`; `psi` and
-        `cutoff` default to the truncation export.json records (the snapshot's)."""
+        `cutoff` default to the truncation export.json records (the snapshot's); a conditional model's `tags`
+        (every image the same)."""
         if psi is None or cutoff is None:
             if self.truncation is None:
                 raise ValueError(f"give psi and cutoff: no {DESCRIPTION} with the snapshot's truncation "
@@ -113,13 +174,18 @@ class Exported:
             cutoff = self.truncation["truncation_cutoff"] if cutoff is None else cutoff
         scalars = {"truncation_psi": np.array(psi, np.float32),
                    "truncation_cutoff": np.array(cutoff, np.int32)}
-        if seeds is not None and SEED_SIGNATURE in self.signatures:
-            return self.run(SEED_SIGNATURE, {SEED_SIGNATURE: np.asarray(seeds, np.int64), **scalars})
-        if z is None:
+        signature = SEED_SIGNATURE if seeds is not None and SEED_SIGNATURE in self.signatures else Z_SIGNATURE
+        labels = self.label_inputs(signature, tags)
+        if signature == SEED_SIGNATURE:
+            given = np.asarray(seeds, np.int64)
+        elif z is None:
             if seeds is None:
                 raise ValueError("give seeds or z")
-            z = seed_latents(seeds, self.latent_size)
-        return self.run(Z_SIGNATURE, {Z_SIGNATURE: np.asarray(z, np.float32), **scalars})
+            given = seed_latents(seeds, self.latent_size)
+        else:
+            given = np.asarray(z, np.float32)
+        labels = {k: np.repeat(v[None], len(given), axis=0) for k, v in labels.items()}
+        return self.run(signature, {signature: given, **labels, **scalars})
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -131,12 +197,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--psi", type=float, help="truncation ψ (1 = none; default: export.json's)")
     parser.add_argument("--cutoff", type=int, help="truncate the style layers below this one (≥ the number "
                         "of layers: every layer; default: export.json's)")
+    parser.add_argument("--tags", help="a conditional model's tags, comma-separated: blonde_hair,smile")
     parser.add_argument("--out", default=".", help="folder for example-<seed>.png")
     args = parser.parse_args(argv)
+    tags = [t.strip() for t in args.tags.split(",") if t.strip()] if args.tags else None
     try:
-        images = Exported(args.model).generate(seeds=args.seeds, psi=args.psi, cutoff=args.cutoff)["images"]
+        check_tags(Path(args.model), tags)
+        images = Exported(args.model).generate(seeds=args.seeds, psi=args.psi, cutoff=args.cutoff,
+                                               tags=tags)["images"]
     except ValueError as exc:
-        parser.error(str(exc))
+        parser.exit(2, f"{parser.prog}: error: {exc}\n")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for seed, image in zip(args.seeds, images, strict=True):

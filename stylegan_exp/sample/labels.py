@@ -76,9 +76,14 @@ def map_labelled(Gs: Generator, z: np.ndarray, labels: np.ndarray, batch_size: i
     return run_batched(compiled(Gs, _map), rows, batch_size)
 
 
+def center_latents(latent_size: int, samples: int = CENTER_SAMPLES) -> np.ndarray:
+    """The fixed latents [samples, latent] a label's average w is taken over (an export carries them)."""
+    return np.random.RandomState(CENTER_SEED).randn(samples, latent_size).astype(np.float32)
+
+
 def label_center(Gs: Generator, label: np.ndarray, samples: int = CENTER_SAMPLES) -> np.ndarray:
     """The average w [dlatent] of one label: mapping(z, label) averaged over `samples` fixed latents."""
-    z = np.random.RandomState(CENTER_SEED).randn(samples, Gs.latent_size).astype(np.float32)
+    z = center_latents(Gs.latent_size, samples)
     w = map_labelled(Gs, z, np.repeat(label[None], samples, axis=0), batch_size=512)
     return w[:, 0].mean(axis=0)
 

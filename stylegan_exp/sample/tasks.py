@@ -105,8 +105,9 @@ def open_snapshot(snapshot: str, outputs_root: str, name: str, full_network: boo
     return snap
 
 
-# The tasks that sample a conditional snapshot (by `tags`, or with the real label distribution: metrics).
-LABELLED: tuple[type, ...] = (RandomTask, FiguresTask, VideoTask, MetricsTask)
+# The tasks that sample a conditional snapshot (by `tags`, with the real label distribution: metrics, or with
+# the label as an input of the exported files: export, which refuses tags itself).
+LABELLED: tuple[type, ...] = (RandomTask, FiguresTask, VideoTask, MetricsTask, ExportTask)
 
 
 def run_task(cfg: SampleConfig, snap: Snapshot, run_dir: Path) -> list[Path]:
@@ -117,6 +118,6 @@ def run_task(cfg: SampleConfig, snap: Snapshot, run_dir: Path) -> list[Path]:
     if not isinstance(cfg.task, LABELLED) and (cfg.tags or snap.labels is not None):
         what = f"tags={list(cfg.tags)}" if cfg.tags else f"the conditional snapshot {snap.path}"
         raise SampleError(f"task={cfg.task.name} does not take labels yet: {what} samples with task=random, "
-                          "figures, video or metrics")
+                          "figures, video, metrics or export")
     log.info("task %s", cfg.task.name)
     return runner(cfg, snap, run_dir)
