@@ -500,9 +500,7 @@ def shared_data() -> Path:
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests that use a trained run are slow; tests that share a module fixture run in one xdist process
-    (`--dist loadgroup`), so it is built once; every other test goes to whichever process is free. Modules
-    with slow tests are handed out first (each module's tests keep their order), so that the last minutes of
-    a run are not one long test on one process while the other waits."""
+    (`--dist loadgroup`), so it is built once; every other test goes to whichever process is free."""
     for item in items:
         if TRAINING_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
@@ -510,8 +508,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         defs = info.name2fixturedefs.values() if info else ()
         if any(d[-1].scope == "module" for d in defs):
             item.add_marker(pytest.mark.xdist_group(item.module.__name__))
-    slow_modules = {item.module.__name__ for item in items if item.get_closest_marker("slow")}
-    items.sort(key=lambda item: item.module.__name__ not in slow_modules)
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
