@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -49,3 +50,8 @@ def convert_network(what: str, net: LegacyNetwork, table: Table, expected: dict[
     if left:
         raise LegacyImportError(f"{what}: no source for our variables {shorten(left)}")
     return out
+
+
+def times_sqrt2(b: np.ndarray) -> np.ndarray:
+    """A stylegan2-ada label mapping bias: the original's lrelu(x + b)·√2 is our lrelu(√2·x + √2·b)."""
+    return b * np.float32(math.sqrt(2.0))

@@ -14,15 +14,12 @@ else this package does not compute are refused in one line naming the setting.
 
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 from typing import Any
 
-import numpy as np
-
 from stylegan_exp.config import typed_model
 from stylegan_exp.legacy.pickles import TF1, LegacyImportError, LegacySnapshot
-from stylegan_exp.legacy.tables import Table, same
+from stylegan_exp.legacy.tables import Table, same, times_sqrt2
 from stylegan_exp.models.stylegan2 import tf1
 from stylegan_exp.models.stylegan2.config import StyleGAN2Config, Topology
 
@@ -135,11 +132,6 @@ def infer_model(snap: LegacySnapshot) -> StyleGAN2Config:
     return replace(model, **labels)
 
 
-def _times_sqrt2(b: np.ndarray) -> np.ndarray:
-    """A label mapping layer's bias: the original's lrelu(x + b)·√2 is our lrelu(√2·x + √2·b)."""
-    return b * np.float32(math.sqrt(2.0))
-
-
 def tables(snap: LegacySnapshot, model: StyleGAN2Config) -> dict[str, Table]:
     """The variables have StyleGAN2's names (its tables), and a conditional pickle's label layers."""
     found = tf1.tables(snap, model)
@@ -151,6 +143,6 @@ def tables(snap: LegacySnapshot, model: StyleGAN2Config) -> dict[str, Table]:
              "LabelEmbed/bias": ("label_mapping/embed/bias", same)}
         for i in range(int(model.label_mapping_layers or 0)):
             d[f"Mapping{i}/weight"] = (f"label_mapping/dense/{i}/weight", same)
-            d[f"Mapping{i}/bias"] = (f"label_mapping/dense/{i}/bias", _times_sqrt2)
+            d[f"Mapping{i}/bias"] = (f"label_mapping/dense/{i}/bias", times_sqrt2)
         found["D"] = {**found["D"], **d}
     return found

@@ -22,7 +22,7 @@ import numpy as np
 
 from stylegan_exp.config import typed_model
 from stylegan_exp.legacy.pickles import LegacyImportError
-from stylegan_exp.legacy.tables import Table, dense0_rows_nhwc, same
+from stylegan_exp.legacy.tables import Table, dense0_rows_nhwc, same, times_sqrt2
 from stylegan_exp.legacy.torch_pickles import TORCH, TorchSnapshot
 from stylegan_exp.models.stylegan2.config import StyleGAN2Config, Topology
 
@@ -213,11 +213,6 @@ def _minus_one(b: np.ndarray) -> np.ndarray:
     return b - 1.0
 
 
-def _times_sqrt2(b: np.ndarray) -> np.ndarray:
-    """A label mapping layer's bias: the original's lrelu(x + b)·√2 is our lrelu(√2·x + √2·b)."""
-    return b * np.float32(math.sqrt(2.0))
-
-
 def _const(c: np.ndarray) -> np.ndarray:
     return np.transpose(c, (1, 2, 0))[None]
 
@@ -289,7 +284,7 @@ def _label_tables(model: StyleGAN2Config) -> tuple[Table, Table]:
          "mapping.embed.bias": ("label_mapping/embed/bias", same)}
     for i in range(int(model.label_mapping_layers or 0)):
         d[f"mapping.fc{i}.weight"] = (f"label_mapping/dense/{i}/weight", _transpose)
-        d[f"mapping.fc{i}.bias"] = (f"label_mapping/dense/{i}/bias", _times_sqrt2)
+        d[f"mapping.fc{i}.bias"] = (f"label_mapping/dense/{i}/bias", times_sqrt2)
     return g, d
 
 
